@@ -1,0 +1,86 @@
+"""The dataset interface: what a method, a metric and the CLI may rely on.
+
+A dataset hands out whole splits as uint8 tensors held in memory, so training batches by indexing
+with no per-sample work. Datasets with ground-truth factors also say how to render (or look up) an
+image for any chosen factor combination, which the intervention-based metrics need.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA_DIR_ENV = "DISENTANGLE_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """$DISENTANGLE_DATA_DIR, else the per-user cache directory."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "disentangle" / "data"
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One ground-truth factor of variation and the values it takes, in grid order."""
+
+    name: str
+    values: tuple[float, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class ImageData:
+    """One split in memory. Factors hold indices into each Factor's values, not the values."""
+
+    images: torch.Tensor  # (N, C, H, W) uint8
+    labels: torch.Tensor | None = None  # (N,) int64 class index
+    factors: torch.Tensor | None = None  # (N, K) int64 index per factor
+    attributes: torch.Tensor | None = None  # (N, A) uint8 in {0, 1} (CelebA attributes)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+class Dataset(ABC):
+    """An image dataset registered under `name`. Subclasses set the class attributes."""
+
+    name: str
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    class_names: tuple[str, ...] = ()  # empty when the data has no class labels
+    attribute_names: tuple[str, ...] = ()
+    factors: tuple[Factor, ...] = ()  # empty when the data has no ground-truth factors
+    splits: tuple[str, ...] = ("train", "test")
+    needs_files: bool = True  # False for embedded datasets that work offline with no data dir
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @abstractmethod
+    def load(self, split: str = "train", data_dir: Path | None = None,
+             download: bool = False) -> ImageData:
+        """Read one split into memory, raising DisentangleError for missing or bad files."""
+
+    def render(self, factor_indices: np.ndarray, data_dir: Path | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) uint8 for factor indices (N, K); only for datasets with factors."""
+        raise NotImplementedError(f"dataset '{self.name}' cannot render chosen factors")
+
+    def describe(self) -> dict:
+        c, h, w = self.image_shape
+        return {
+            "shape": f"{c}x{h}x{w}",
+            "classes": self.num_classes or None,
+            "attributes": len(self.attribute_names) or None,
+            "factors": {f.name: f.size for f in self.factors} or None,
+        }

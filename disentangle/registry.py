@@ -1,0 +1,230 @@
+"""The component registry: pluggy collects what every plugin offers, by kind and by name.
+
+Built-ins and third parties come through the same door, the ``disentangle`` entry-point group.
+Hook implementations are pure functions that yield `Component` records; the registry alone keeps
+state, checks the records, and names the guilty plugin when something is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from disentangle import hookspecs
+from disentangle.errors import DisentangleError
+
+PROJECT = "disentangle"
+DISABLE_ENV = "DISENTANGLE_DISABLE_PLUGINS"
+KINDS = ("codes", "posteriors", "backbones", "datasets", "methods")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@dataclass(frozen=True)
+class Component:
+    """What a plugin registers: a name, a factory that builds the component, a one-line summary."""
+
+    name: str
+    factory: Callable[..., Any]
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)  # extra columns for `disentangle list`
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component together with the plugin that registered it."""
+
+    kind: str
+    component: Component
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    distribution: str | None
+    version: str | None
+    registers: dict[str, list[str]]
+
+
+class PluginError(DisentangleError):
+    """A plugin failed to import or registered something broken."""
+
+    def __init__(self, plugin: str, problem: str):
+        self.plugin = plugin
+        super().__init__(
+            f"plugin '{plugin}' {problem} (disable it with {DISABLE_ENV}={plugin})"
+        )
+
+
+def _disabled() -> set[str]:
+    return {p.strip() for p in os.environ.get(DISABLE_ENV, "").split(",") if p.strip()}
+
+
+class Registry:
+    """Every component of every loaded plugin, checked once at load time."""
+
+    def __init__(self, plugins: Iterable[ModuleType | object] = (), entry_points: bool = True):
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self._dists: dict[str, metadata.Distribution | None] = {}
+        blocked = _disabled()
+        for name in blocked:
+            self.pm.set_blocked(name)
+        if entry_points:
+            self._load_entry_points(blocked)
+        for plugin in plugins:
+            name = getattr(plugin, "__name__", None) or type(plugin).__name__
+            self.pm.register(plugin, name=name)
+            self._dists.setdefault(name, None)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(exc.plugin_name if hasattr(exc, "plugin_name") else "?",
+                              f"implements an unknown hook: {exc}") from None
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        for kind in KINDS:
+            self._collect(kind)
+
+    def _load_entry_points(self, blocked: set[str]) -> None:
+        seen: set[str] = set()
+        for ep in metadata.entry_points(group=PROJECT):
+            if ep.name in seen or ep.name in blocked:
+                continue
+            seen.add(ep.name)
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a third party's import error must not look like ours
+                raise PluginError(ep.name, f"failed to import ({ep.value}): {exc}") from None
+            try:
+                self.pm.register(plugin, name=ep.name)
+            except ValueError as exc:
+                raise PluginError(ep.name, f"could not be registered: {exc}") from None
+            except pluggy.PluginValidationError as exc:
+                raise PluginError(ep.name, f"has an invalid hook: {exc}") from None
+            self._dists[ep.name] = ep.dist
+
+    def _collect(self, kind: str) -> None:
+        caller = getattr(self.pm.hook, f"disentangle_{kind}")
+        for impl in caller.get_hookimpls():
+            plugin = impl.plugin_name
+            try:
+                records = list(impl.function() or ())
+            except Exception as exc:
+                raise PluginError(plugin, f"failed while listing its {kind}: {exc}") from None
+            for record in records:
+                self._add(kind, record, plugin)
+
+    def _add(self, kind: str, record: Any, plugin: str) -> None:
+        if not isinstance(record, Component):
+            raise PluginError(plugin, f"registered a {type(record).__name__} among its {kind}, "
+                                      "not a disentangle.Component")
+        if not isinstance(record.name, str) or not _NAME.match(record.name):
+            raise PluginError(plugin, f"registered {kind[:-1]} name {record.name!r}: names are "
+                                      "lower-case letters, digits, '-', '_' or '.'")
+        if not callable(record.factory):
+            raise PluginError(plugin, f"registered {kind[:-1]} '{record.name}' with a factory "
+                                      "that is not callable")
+        if not isinstance(record.summary, str) or not record.summary.strip():
+            raise PluginError(plugin, f"registered {kind[:-1]} '{record.name}' without a summary")
+        existing = self._entries[kind].get(record.name)
+        if existing is not None:
+            raise DisentangleError(
+                f"{kind[:-1]} '{record.name}' is registered by two plugins, '{existing.plugin}' "
+                f"and '{plugin}'; disable one with {DISABLE_ENV}={plugin}"
+            )
+        self._entries[kind][record.name] = Entry(kind, record, plugin)
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def list(self, kind: str, pattern: str = "*") -> list[Entry]:
+        """Entries of one kind whose name matches a shell-style wildcard pattern, sorted by name."""
+        entries = self._kind(kind)
+        return [entries[n] for n in sorted(entries) if fnmatch.fnmatchcase(n, pattern)]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._kind(kind))
+
+    def get(self, kind: str, name: str) -> Entry:
+        entries = self._kind(kind)
+        if name in entries:
+            return entries[name]
+        guess = difflib.get_close_matches(name, entries, n=1)
+        hint = f"; did you mean '{guess[0]}'?" if guess else ""
+        known = ", ".join(sorted(entries)) or "none"
+        raise DisentangleError(f"unknown {kind[:-1]} '{name}' (known: {known}){hint}")
+
+    def create(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Build a component; options left as None are dropped so the component's defaults stand."""
+        entry = self.get(kind, name)
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            return entry.component.factory(*args, **kwargs)
+        except DisentangleError:
+            raise
+        except TypeError as exc:
+            raise DisentangleError(f"{kind[:-1]} '{name}' rejected its options: {exc}") from None
+
+    def plugins(self) -> list[PluginInfo]:
+        infos = []
+        for plugin_name in sorted(n for n, _ in self.pm.list_name_plugin()):
+            registers = {
+                kind: [e.name for e in self.list(kind) if e.plugin == plugin_name] for kind in KINDS
+            }
+            dist = self._dists.get(plugin_name)
+            infos.append(PluginInfo(
+                name=plugin_name,
+                distribution=dist.metadata["Name"] if dist is not None else None,
+                version=dist.version if dist is not None else None,
+                registers={k: v for k, v in registers.items() if v},
+            ))
+        return infos
+
+    def _kind(self, kind: str) -> dict[str, Entry]:
+        if kind not in self._entries:
+            raise DisentangleError(f"unknown component kind '{kind}' (known: {', '.join(KINDS)})")
+        return self._entries[kind]
+
+
+_current: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, loaded from entry points on first use."""
+    global _current
+    if _current is None:
+        _current = Registry()
+    return _current
+
+
+def set_registry(registry: Registry | None) -> Registry | None:
+    """Swap the process-wide registry (tests); returns the previous one. None reloads lazily."""
+    global _current
+    previous, _current = _current, registry
+    return previous
+
+
+def create(kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    return get_registry().create(kind, name, *args, **kwargs)
+
+
+def import_string(path: str) -> Any:
+    """'pkg.module:attr' -> the attribute (used for plugin modules given on the command line)."""
+    module, _, attr = path.partition(":")
+    obj = importlib.import_module(module)
+    return getattr(obj, attr) if attr else obj
