@@ -1,0 +1,56 @@
+"""The `disentangle` command line. Heavy imports (torch) live inside the commands, so `--help`
+stays quick. Errors a user can fix print as one line on stderr; `--debug` shows the traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from disentangle.errors import DisentangleError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Learn and measure disentangled representations (InfoGAN and baselines).",
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    if debug:
+        os.environ["DISENTANGLE_DEBUG"] = "1"
+
+
+def _register_commands() -> None:
+    from disentangle.cli import components  # noqa: F401
+
+    for optional in ("run", "evaluate", "bench"):
+        try:
+            __import__(f"disentangle.cli.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"disentangle.cli.{optional}":
+                raise
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one error line and exit."""
+    typer.echo(f"error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register_commands()
+    try:
+        app(args=argv, prog_name="disentangle")
+    except DisentangleError as exc:
+        if os.environ.get("DISENTANGLE_DEBUG") == "1":
+            raise
+        fail(str(exc))
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise SystemExit(130) from None

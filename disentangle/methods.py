@@ -1,0 +1,27 @@
+"""The method interface: how one training step updates a LatentModel."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+
+from disentangle.model import LatentModel
+
+
+class Method(ABC):
+    """A training method for the GAN family. The trainer owns data, logging and checkpoints; a
+    method owns its optimisers and its losses."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def optimizers(self, model: LatentModel, config: Any) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers keyed by name (they are checkpointed under those names)."""
+
+    @abstractmethod
+    def step(self, model: LatentModel, optimizers: dict[str, torch.optim.Optimizer],
+             real: torch.Tensor, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """One update on a batch of real images in the backbone's range; returns detached scalars
+        to log: at least 'loss_d', 'loss_g' and 'info/<code name>' (L_I per code, in nats)."""
