@@ -89,6 +89,8 @@ class Registry:
         if entry_points:
             self._load_entry_points(blocked)
         for plugin in plugins:
+            if self.pm.is_registered(plugin):  # already loaded through its entry point
+                continue
             name = getattr(plugin, "__name__", None) or type(plugin).__name__
             self.pm.register(plugin, name=name)
             self._dists.setdefault(name, None)
@@ -182,7 +184,7 @@ class Registry:
 
     def plugins(self) -> list[PluginInfo]:
         infos = []
-        for plugin_name in sorted(n for n, _ in self.pm.list_name_plugin()):
+        for plugin_name in sorted(n for n, p in self.pm.list_name_plugin() if p is not None):
             registers = {
                 kind: [e.name for e in self.list(kind) if e.plugin == plugin_name] for kind in KINDS
             }

@@ -1,0 +1,209 @@
+"""Contract checks every registered component must pass, ours and third parties' alike.
+
+Plugin authors call these from their own tests (see docs/plugins.md); our test suite runs them on
+every entry in the registry. Each check raises AssertionError with a message naming the component.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from disentangle.backbones import Backbone, Networks
+from disentangle.codes import CodeType, parse_code_spec
+from disentangle.datasets import Dataset, ImageData
+from disentangle.errors import DisentangleError
+from disentangle.latent import Latent, LatentCode
+from disentangle.methods import Method
+from disentangle.model import LatentModel
+from disentangle.posteriors import Posterior
+from disentangle.registry import Registry, get_registry
+
+SHAPES = ((1, 28, 28), (1, 32, 32), (3, 32, 32), (1, 64, 64), (3, 64, 64))
+
+
+def check_code(name: str, registry: Registry | None = None) -> None:
+    registry = registry or get_registry()
+    for size in (2, 3):
+        code = registry.create("codes", name, size)
+        assert isinstance(code, CodeType), f"code '{name}': factory must return a CodeType"
+        assert code.kind == name, f"code '{name}': kind is '{code.kind}'"
+        assert parse_code_spec(code.spec).kind == name, f"code '{name}': spec does not parse back"
+        g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+        values = code.sample(64, g1)
+        assert values.shape == (64, code.dims) and values.dtype == torch.float32, \
+            f"code '{name}': sample must be (n, dims) float32, got {tuple(values.shape)} {values.dtype}"
+        assert torch.equal(values, code.sample(64, g2)), f"code '{name}': sample ignores generator"
+        inputs = code.to_input(values)
+        assert inputs.shape == (64, code.width), f"code '{name}': to_input must be (n, width)"
+        entropy = code.entropy()
+        assert math.isfinite(entropy), f"code '{name}': entropy must be finite"
+        if not code.differential:
+            assert entropy >= 0, f"code '{name}': a discrete entropy cannot be negative"
+        sweep = code.sweep(7)
+        assert sweep.ndim == 1 and len(sweep) >= 2, f"code '{name}': sweep must be (S,), S >= 2"
+        posterior = registry.create("posteriors", code.default_posterior, code)
+        check_posterior_on(posterior, code)
+    for bad in (0, -1):
+        try:
+            registry.create("codes", name, bad)
+        except DisentangleError:
+            continue
+        raise AssertionError(f"code '{name}': size {bad} must be refused with DisentangleError")
+
+
+def check_posterior(name: str, registry: Registry | None = None) -> None:
+    """Builds the posterior for every registered code it supports and checks it on each."""
+    registry = registry or get_registry()
+    cls = registry.get("posteriors", name).component.factory
+    supported = 0
+    for code_entry in registry.list("codes"):
+        code = code_entry.component.factory(3)
+        if isinstance(cls, type) and issubclass(cls, Posterior) and not cls.supports(code):
+            continue
+        check_posterior_on(registry.create("posteriors", name, code), code)
+        supported += 1
+    assert supported, f"posterior '{name}' supports none of the registered codes"
+
+
+def check_posterior_on(posterior: Posterior, code: CodeType) -> None:
+    label = f"posterior '{posterior.kind}' on code '{code.spec}'"
+    assert posterior.width > 0, f"{label}: width must be positive"
+    head = torch.randn(16, posterior.width, requires_grad=True)
+    values = code.sample(16, torch.Generator().manual_seed(0))
+    log_q = posterior.log_prob(head, values)
+    assert log_q.shape == (16,), f"{label}: log_prob must be (n,), got {tuple(log_q.shape)}"
+    assert torch.isfinite(log_q).all(), f"{label}: log_prob must be finite"
+    if not code.differential:
+        assert (log_q <= 1e-6).all(), f"{label}: a discrete log-probability cannot exceed 0"
+    log_q.sum().backward()
+    assert head.grad is not None and head.grad.abs().sum() > 0, f"{label}: no gradient reaches Q"
+    estimate = posterior.estimate(head.detach())
+    assert estimate.shape == (16, code.dims), f"{label}: estimate must be (n, dims)"
+
+
+def check_backbone(name: str, registry: Registry | None = None) -> None:
+    registry = registry or get_registry()
+    backbone = registry.create("backbones", name)
+    assert isinstance(backbone, Backbone), f"backbone '{name}': factory must return a Backbone"
+    shapes = [s for s in SHAPES if backbone.supports(s)]
+    assert shapes, f"backbone '{name}' supports none of {SHAPES}"
+    for (h, w) in backbone.default_for:
+        assert any(s[1:] == (h, w) for s in shapes), f"backbone '{name}': default for {h}x{w} " \
+            "but supports no such shape"
+    low, high = backbone.output_range
+    for shape in shapes:
+        nets = backbone.build(shape, input_width=12, head_width=5)
+        assert isinstance(nets, Networks), f"backbone '{name}': build must return Networks"
+        model = nn.ModuleDict(vars(nets))
+        model.eval()
+        with torch.no_grad():
+            images = nets.generator(torch.randn(4, 12))
+            assert images.shape == (4, *shape), \
+                f"backbone '{name}': G gives {tuple(images.shape)} for {shape}"
+            assert images.min() >= low - 1e-5 and images.max() <= high + 1e-5, \
+                f"backbone '{name}': G output leaves {backbone.output_range}"
+            features = nets.trunk(images)
+            assert features.ndim == 2 and features.shape[0] == 4, \
+                f"backbone '{name}': trunk must give (B, F) features"
+            assert nets.d_head(features).shape == (4, 1), f"backbone '{name}': d_head must be (B, 1)"
+            assert nets.q_head(features).shape == (4, 5), \
+                f"backbone '{name}': q_head must be (B, head_width)"
+
+
+def check_dataset(name: str, registry: Registry | None = None) -> None:
+    registry = registry or get_registry()
+    dataset = registry.create("datasets", name)
+    assert isinstance(dataset, Dataset), f"dataset '{name}': factory must return a Dataset"
+    assert dataset.name == name, f"dataset '{name}': its name attribute is '{dataset.name}'"
+    c, h, w = dataset.image_shape
+    assert c in (1, 3) and h > 0 and w > 0, f"dataset '{name}': bad image_shape"
+    dataset.describe()
+    if dataset.needs_files:
+        with tempfile.TemporaryDirectory() as empty:
+            try:
+                dataset.load(dataset.splits[0], Path(empty), download=False)
+            except DisentangleError as exc:
+                assert empty in str(exc) or Path(empty).name in str(exc), \
+                    f"dataset '{name}': a missing-file error must name the directory searched"
+            else:
+                raise AssertionError(f"dataset '{name}' loaded from an empty directory")
+        return
+    data = dataset.load(dataset.splits[-1])
+    check_image_data(dataset, data)
+
+
+def check_image_data(dataset: Dataset, data: ImageData) -> None:
+    name = dataset.name
+    assert isinstance(data, ImageData), f"dataset '{name}': load must return ImageData"
+    n = len(data)
+    assert n > 0, f"dataset '{name}': empty split"
+    assert data.images.dtype == torch.uint8 and tuple(data.images.shape[1:]) == dataset.image_shape, \
+        f"dataset '{name}': images must be uint8 (N, {dataset.image_shape})"
+    if dataset.class_names:
+        assert data.labels is not None and data.labels.shape == (n,), f"dataset '{name}': labels"
+        assert 0 <= int(data.labels.min()) and int(data.labels.max()) < dataset.num_classes
+    if dataset.factors:
+        assert data.factors is not None and data.factors.shape == (n, len(dataset.factors)), \
+            f"dataset '{name}': factors must be (N, K)"
+        sizes = torch.tensor([f.size for f in dataset.factors])
+        assert (data.factors >= 0).all() and (data.factors < sizes).all(), \
+            f"dataset '{name}': factor indices out of range"
+        rendered = dataset.render(data.factors[:4].numpy())
+        assert torch.equal(rendered, data.images[:4]), \
+            f"dataset '{name}': render() disagrees with load() for the same factors"
+
+
+class _TinyNets:
+    """Linear networks, so a method's contract does not depend on any backbone plugin."""
+
+    @staticmethod
+    def build(shape: tuple[int, int, int], input_width: int, head_width: int) -> Networks:
+        pixels = math.prod(shape)
+        return Networks(
+            generator=nn.Sequential(nn.Linear(input_width, pixels), nn.Tanh(), nn.Unflatten(1, shape)),
+            trunk=nn.Sequential(nn.Flatten(), nn.Linear(pixels, 16), nn.LeakyReLU(0.1)),
+            d_head=nn.Linear(16, 1),
+            q_head=nn.Linear(16, head_width),
+        )
+
+
+def check_method(name: str, registry: Registry | None = None) -> None:
+    registry = registry or get_registry()
+    method = registry.create("methods", name)
+    assert isinstance(method, Method), f"method '{name}': factory must return a Method"
+    latent = Latent.from_specs(["categorical:3", "uniform:1"], noise_dim=4, registry=registry)
+    assert all(isinstance(c, LatentCode) for c in latent.codes)
+    shape = (1, 8, 8)
+    model = LatentModel(latent, _TinyNets.build(shape, latent.input_width, latent.head_width))
+    optimizers = method.optimizers(model, None)
+    assert optimizers, f"method '{name}': no optimizers"
+    before = [p.detach().clone() for p in model.parameters()]
+    real = torch.rand(8, *shape) * 2 - 1
+    logs = method.step(model, optimizers, real, torch.Generator().manual_seed(0))
+    for key in ("loss_d", "loss_g", "info/c1", "info/c2"):
+        assert key in logs, f"method '{name}': step must log '{key}'"
+        value = logs[key]
+        assert not (isinstance(value, torch.Tensor) and value.requires_grad), \
+            f"method '{name}': logged '{key}' must be detached"
+        assert math.isfinite(float(value)), f"method '{name}': '{key}' is not finite"
+    changed = sum(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    assert changed, f"method '{name}': a step changed no parameter"
+
+
+CHECKS = {
+    "codes": check_code,
+    "posteriors": check_posterior,
+    "backbones": check_backbone,
+    "datasets": check_dataset,
+    "methods": check_method,
+}
+
+
+def check_component(kind: str, name: str, registry: Registry | None = None) -> None:
+    """Run the contract for one registered component."""
+    CHECKS[kind](name, registry)

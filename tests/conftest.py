@@ -1,0 +1,54 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from disentangle.registry import Registry, set_registry
+
+collect_ignore = ["example_plugin"]  # the plugin's own tests run through test_third_party_plugin
+
+EXAMPLE_PLUGIN = Path(__file__).parent / "example_plugin"
+
+
+@pytest.fixture
+def use_registry():
+    """Install a registry with extra throwaway plugins for one test, then restore the old one."""
+    previous = []
+
+    def install(*plugins, entry_points=True):
+        registry = Registry(plugins=plugins, entry_points=entry_points)
+        previous.append(set_registry(registry))
+        return registry
+
+    yield install
+    if previous:
+        set_registry(previous[0])
+
+
+@pytest.fixture
+def fake_site(tmp_path):
+    """A directory that looks like site-packages to importlib.metadata: `add(package_dir,
+    dist_name, entry_points)` installs a plugin there without pip or network."""
+    site = tmp_path / "site"
+    site.mkdir()
+
+    def add(package: Path, dist: str, entry_points: dict[str, str], version: str = "0.1.0"):
+        shutil.copytree(package, site / package.name)
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[disentangle]\n{lines}\n")
+        return site
+
+    return add
+
+
+def run_cli(*args, env=None, cwd=None, timeout=600):
+    """The real `disentangle` command in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "disentangle", *map(str, args)],
+                          capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
