@@ -13,6 +13,13 @@ collect_ignore = ["example_plugin"]  # the plugin's own tests run through test_t
 EXAMPLE_PLUGIN = Path(__file__).parent / "example_plugin"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_dir(tmp_path_factory):
+    """Keep dataset caches out of the user's ~/.cache; shared by the whole session (and the CLI
+    subprocesses, which inherit the environment) so embedded datasets convert once."""
+    os.environ["DISENTANGLE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+
+
 @pytest.fixture
 def use_registry():
     """Install a registry with extra throwaway plugins for one test, then restore the old one."""

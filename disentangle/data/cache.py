@@ -1,0 +1,134 @@
+"""The HDF5 cache: each dataset is converted once into plain uint8/int arrays and read back fast.
+
+A cache file is keyed by what it was made from (source files' path, size and mtime, the
+converter's version and its options). A stale or unreadable file is rebuilt; a new file is written
+under a temporary name and moved into place with `os.replace`, so a crash mid-write never leaves a
+broken cache behind. Arrays are stored contiguous and uncompressed, so a whole split is read back
+at disk/memory speed and any array can be memory-mapped for random access (`memmap`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from disentangle.errors import DisentangleError
+
+CACHE_ENV = "DISENTANGLE_CACHE_DIR"
+CACHE_FORMAT = 1  # bump when the layout written here changes; every cache is then rebuilt
+
+log = logging.getLogger("disentangle.data")
+
+
+def cache_dir(data_dir: Path) -> Path:
+    """$DISENTANGLE_CACHE_DIR, else `<data_dir>/.cache`."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path(data_dir) / ".cache"
+
+
+def source_identity(*paths: Path) -> list[list[Any]]:
+    """[absolute path, size, mtime in ns] per file: changes when a file is replaced or touched."""
+    identity = []
+    for path in paths:
+        stat = Path(path).stat()
+        identity.append([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
+    return identity
+
+
+def _key_text(key: Mapping[str, Any]) -> str:
+    return json.dumps({"cache_format": CACHE_FORMAT, **key}, sort_keys=True, default=str)
+
+
+def is_fresh(path: Path, key: Mapping[str, Any]) -> bool:
+    """Whether `path` is a readable cache file made for exactly this key."""
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("key") == _key_text(key)
+    except (OSError, KeyError, ValueError, TypeError):  # missing, truncated, not HDF5
+        return False
+
+
+def _temp_file(path: Path) -> str | None:
+    """A new empty file next to `path`, or None when that directory cannot be written."""
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.open("xb").close()  # created with the usual permissions: a cache is shared like data
+    except OSError as exc:
+        log.warning("cannot write the cache in %s (%s); converting in memory. Set %s to a "
+                    "writable directory to keep a cache.", path.parent, exc, CACHE_ENV)
+        return None
+    return str(tmp)
+
+
+def write_cache(path: Path, key: Mapping[str, Any], build: Callable[[h5py.File], None],
+                tmp: str | None = None) -> None:
+    """Run `build(file)` on a temporary HDF5 file next to `path`, then move it into place."""
+    path = Path(path)
+    tmp = tmp or _temp_file(path)
+    if tmp is None:
+        raise DisentangleError(f"cannot write the cache {path}; set {CACHE_ENV} to a writable "
+                               "directory")
+    try:
+        with h5py.File(tmp, "w") as f:
+            build(f)
+            f.attrs["key"] = _key_text(key)  # written last: a file without it is never fresh
+        os.replace(tmp, path)
+    except OSError as exc:  # disk full, quota: the sources were fine, the cache could not be kept
+        raise DisentangleError(f"could not write the cache {path}: {exc}; free some space or "
+                               f"set {CACHE_ENV} to another directory") from exc
+    finally:
+        with suppress(OSError):
+            os.unlink(tmp)
+
+
+@contextmanager
+def open_cache(path: Path | None, key: Mapping[str, Any],
+               build: Callable[[h5py.File], None]) -> Iterator[h5py.File]:
+    """Yield the cache at `path` open for reading, (re)building it first if missing or stale.
+
+    `build(file)` writes the arrays into an empty HDF5 file and raises DisentangleError for bad
+    sources. With `path=None` (caching turned off), or when the cache directory cannot be written
+    (read-only data), the arrays are built in memory instead: loading still works, only without
+    the speed-up next time.
+    """
+    if path is not None and is_fresh(path, key):
+        log.debug("reading cache %s", path)
+    else:
+        tmp = _temp_file(Path(path)) if path is not None else None
+        if tmp is None:
+            with h5py.File(f"disentangle-{uuid.uuid4().hex}.h5", "w", driver="core",
+                           backing_store=False) as f:
+                build(f)
+                yield f
+            return
+        log.info("converting into cache %s", path)
+        write_cache(Path(path), key, build, tmp)
+    with h5py.File(path, "r") as f:
+        yield f
+
+
+def read_tensors(group: h5py.Group) -> dict[str, torch.Tensor]:
+    """Every array directly under `group`, read fully into memory as tensors."""
+    return {name: torch.from_numpy(item[()]) for name, item in group.items()
+            if isinstance(item, h5py.Dataset)}
+
+
+def memmap(dataset: h5py.Dataset) -> np.ndarray:
+    """A read-only memory map of a contiguous, uncompressed on-disk array (else a full read)."""
+    offset = dataset.id.get_offset()
+    on_disk = dataset.file.driver != "core"
+    if offset is None or dataset.chunks is not None or not on_disk or dataset.size == 0:
+        return dataset[()]
+    return np.memmap(dataset.file.filename, dtype=dataset.dtype, mode="r", offset=offset,
+                     shape=dataset.shape)
