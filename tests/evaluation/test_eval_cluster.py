@@ -1,0 +1,49 @@
+"""Matching-based accuracy and MI scores for categorical codes against class labels."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    adjusted_mutual_info_score,
+    mutual_info_score,
+    normalized_mutual_info_score,
+)
+
+from disentangle.evaluation import cluster_accuracy, confusion, label_mi
+
+
+def test_permuted_perfect_labelling():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 500)
+    perm = rng.permutation(10)
+    assert cluster_accuracy(perm[labels], labels) == 1.0
+    r = label_mi(perm[labels], labels)
+    assert r["nmi"] == pytest.approx(1.0) and r["ami"] == pytest.approx(1.0)
+
+
+def test_hand_case_best_matching():
+    pred = np.array([0, 0, 0, 1, 1, 2])
+    labels = np.array([1, 1, 0, 0, 0, 2])
+    np.testing.assert_array_equal(confusion(pred, labels), [[1, 2, 0], [2, 0, 0], [0, 0, 1]])
+    # 0 -> 1 (2 right), 1 -> 0 (2 right), 2 -> 2 (1 right); naive index matching gets 2/6
+    assert cluster_accuracy(pred, labels) == pytest.approx(5 / 6)
+
+
+def test_more_clusters_than_classes():
+    assert cluster_accuracy([0, 1, 2, 3], [0, 0, 1, 1]) == pytest.approx(0.5)
+    # one-to-one: cluster 2 cannot also map to class 1, so it counts as wrong
+    assert cluster_accuracy([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 1, 1]) == pytest.approx(4 / 6)
+    assert confusion([5, 5, 9], [1, 2, 2]).shape == (2, 2)
+
+
+def test_fewer_clusters_than_classes():
+    assert cluster_accuracy([0, 0, 0, 0], [0, 1, 1, 2]) == pytest.approx(0.5)
+
+
+def test_label_mi_matches_sklearn():
+    rng = np.random.default_rng(1)
+    pred, labels = rng.integers(0, 7, 300), rng.integers(0, 5, 300)
+    r = label_mi(pred, labels)
+    assert r["mi"] == pytest.approx(mutual_info_score(labels, pred))
+    assert r["nmi"] == pytest.approx(normalized_mutual_info_score(labels, pred))
+    assert r["ami"] == pytest.approx(adjusted_mutual_info_score(labels, pred))
+    assert abs(r["ami"]) < 0.05  # independent labellings: chance-adjusted MI ~ 0

@@ -1,0 +1,168 @@
+"""Known answers for MIG, DCI, SAP, modularity and explicitness on constructed codes."""
+
+import math
+
+import numpy as np
+import pytest
+
+from disentangle.evaluation import dci, explicitness, mi_matrix, mig, modularity, sap
+
+SIZES = (3, 3, 3)  # 1-D linear SVMs separate 3 ordered classes; more would cap SAP below 1
+
+
+def _factors(rng, n, sizes=SIZES):
+    return np.stack([rng.integers(0, s, n) for s in sizes], axis=1)
+
+
+@pytest.fixture(scope="module")
+def perfect():
+    rng = np.random.default_rng(1)
+    ft, fe = _factors(rng, 600), _factors(rng, 300)
+    return ft.astype(float), ft, fe.astype(float), fe
+
+
+@pytest.fixture(scope="module")
+def noise():
+    rng = np.random.default_rng(2)
+    ft, fe = _factors(rng, 600), _factors(rng, 300)
+    return rng.normal(size=(600, 3)), ft, rng.normal(size=(300, 3)), fe
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """Noisy codes: 3 informative dims (one per factor, some leakage) and one nuisance dim."""
+    rng = np.random.default_rng(3)
+
+    def make(n):
+        f = _factors(rng, n)
+        c = np.concatenate([f + 0.4 * rng.normal(size=f.shape), rng.normal(size=(n, 1))], axis=1)
+        c[:, 1] += 0.3 * f[:, 0]
+        return c, f
+
+    ct, ft = make(600)
+    ce, fe = make(300)
+    return ct, ft, ce, fe
+
+
+# ---- codes == factors -------------------------------------------------------------------------
+
+def test_perfect_codes(perfect):
+    ct, ft, ce, fe = perfect
+    assert mig(ct, ft)["score"] == pytest.approx(1.0, abs=0.02)  # 1 minus finite-sample MI bias
+    r = dci(ct, ft, ce, fe)
+    assert r["disentanglement"] == pytest.approx(1.0, abs=1e-6)
+    assert r["completeness"] == pytest.approx(1.0, abs=1e-6)
+    assert r["informativeness"] == 1.0
+    s = sap(ct, ft, ce, fe)
+    np.testing.assert_array_equal(np.diag(s["score_matrix"]), 1.0)
+    # best dim is perfect, the others are at chance (1/3): the largest gap 3 classes allow
+    assert s["score"] == pytest.approx(2 / 3, abs=0.08)
+    assert modularity(mi_matrix(ct, ft))["score"] == pytest.approx(1.0, abs=1e-3)
+    assert explicitness(ct, ft, ce, fe)["score"] > 0.99
+
+
+def test_noise_codes(noise):
+    ct, ft, ce, fe = noise
+    assert mig(ct, ft)["score"] < 0.02
+    r = dci(ct, ft, ce, fe)
+    assert r["disentanglement"] < 0.1
+    assert r["informativeness"] < 0.45  # chance is 1/3
+    assert abs(sap(ct, ft, ce, fe)["score"]) < 0.05
+    assert explicitness(ct, ft, ce, fe)["score"] == pytest.approx(0.5, abs=0.06)
+
+
+# ---- invariances -------------------------------------------------------------------------------
+
+def test_permutation_and_positive_affine_invariance(mixed):
+    ct, ft, ce, fe = mixed
+    perm = np.array([2, 0, 3, 1])
+    scale = np.array([0.01, 3.0, 250.0, 0.5])
+    shift = np.array([-4.0, 100.0, 0.3, 7.0])
+    ct2, ce2 = ct[:, perm] * scale + shift, ce[:, perm] * scale + shift
+
+    a, b = mig(ct, ft), mig(ct2, ft)
+    assert b["score"] == pytest.approx(a["score"], abs=1e-9)
+    np.testing.assert_allclose(b["mi"], a["mi"][perm], atol=1e-9)
+
+    a, b = modularity(mi_matrix(ct, ft)), modularity(mi_matrix(ct2, ft))
+    assert b["score"] == pytest.approx(a["score"], abs=1e-9)
+
+    a, b = sap(ct, ft, ce, fe), sap(ct2, ft, ce2, fe)
+    assert b["score"] == pytest.approx(a["score"], abs=1e-9)
+    np.testing.assert_allclose(b["score_matrix"], a["score_matrix"][perm], atol=1e-9)
+
+    a, b = dci(ct, ft, ce, fe), dci(ct2, ft, ce2, fe)
+    for key in ("disentanglement", "completeness", "informativeness"):
+        assert b[key] == pytest.approx(a[key], abs=0.02), key
+    np.testing.assert_allclose(b["importance_matrix"], a["importance_matrix"][perm], atol=0.05)
+
+
+def test_sap_without_standardisation_is_disentanglement_lib_and_scale_dependent(mixed):
+    ct, ft, ce, fe = mixed
+    raw = sap(ct, ft, ce, fe, standardize=False)["score"]
+    shrunk = sap(ct * 1e-3, ft, ce * 1e-3, fe, standardize=False)["score"]
+    assert shrunk < raw - 0.1  # why standardize=True is our default
+
+
+# ---- hand-computed cases -----------------------------------------------------------------------
+
+def test_hand_computed_mig():
+    v = np.array([[0], [0], [1], [1]])
+    codes = np.array([[0, 0, 0], [0, 0, 1], [1, 0, 0], [1, 1, 1]], dtype=float)
+    # MI(c0; v) = ln 2, MI(c1; v) = 0.5 ln(4/3) + 0.25 ln(2/3) + 0.25 ln 2, MI(c2; v) = 0
+    mi1 = 0.5 * math.log(4 / 3) + 0.25 * math.log(2 / 3) + 0.25 * math.log(2)
+    r = mig(codes, v)
+    np.testing.assert_allclose(r["mi"][:, 0], [math.log(2), mi1, 0.0], atol=1e-12)
+    assert r["score"] == pytest.approx((math.log(2) - mi1) / math.log(2), rel=1e-12)
+
+
+def test_duplicated_code_has_zero_gap():
+    rng = np.random.default_rng(4)
+    f = _factors(rng, 2000, (4, 5))
+    codes = np.stack([f[:, 0], f[:, 0], f[:, 1]], axis=1) + 0.01 * rng.normal(size=(2000, 3))
+    per_factor = mig(codes, f)["per_factor"]
+    assert per_factor[0] == pytest.approx(0.0, abs=1e-9)
+    assert per_factor[1] > 0.95
+
+
+class _FixedImportance:
+    """A stand-in classifier: importances = column j of R for factor j (labels 10j, 10j+1)."""
+
+    R = np.array([[1.0, 0.0], [1.0, 1.0]])
+
+    def fit(self, x, y):
+        self.feature_importances_ = self.R[:, int(y.min()) // 10]
+        self._label = y.min()
+        return self
+
+    def predict(self, x):
+        return np.full(x.shape[0], self._label)
+
+
+def test_hand_computed_dci_from_importances():
+    rng = np.random.default_rng(5)
+    f = np.stack([rng.integers(0, 2, 50), 10 + rng.integers(0, 2, 50)], axis=1)
+    r = dci(rng.normal(size=(50, 2)), f, rng.normal(size=(50, 2)), f, model=_FixedImportance)
+    # rows: code 0 -> (1, 0), 1 - H = 1, weight 1/3; code 1 -> (1/2, 1/2), 1 - H = 0, weight 2/3
+    # cols: factor 0 -> (1/2, 1/2), 0, weight 2/3; factor 1 -> (0, 1), 1, weight 1/3
+    assert r["disentanglement"] == pytest.approx(1 / 3, abs=1e-8)
+    assert r["completeness"] == pytest.approx(1 / 3, abs=1e-8)
+    np.testing.assert_allclose(r["importance_matrix"], _FixedImportance.R)
+
+
+def test_dci_random_forest_option_and_parallel(mixed):
+    ct, ft, ce, fe = mixed
+    serial = dci(ct, ft, ce, fe, model="random_forest")
+    parallel = dci(ct, ft, ce, fe, model="random_forest", n_jobs=2)
+    assert parallel["disentanglement"] == pytest.approx(serial["disentanglement"], abs=1e-12)
+    gbt = dci(ct, ft, ce, fe)  # the fast option approximates the default, it does not equal it
+    for key in ("disentanglement", "completeness", "informativeness"):
+        assert serial[key] == pytest.approx(gbt[key], abs=0.1), key
+
+
+def test_hand_computed_modularity():
+    assert modularity(np.array([[1.0, 0.0], [1.0, 1.0]]))["score"] == pytest.approx(0.5)
+    # squares (4, 1, 1): delta = (6 - 4) / (4 * 2) = 0.25
+    assert modularity(np.array([[2.0, 1.0, 1.0]]))["score"] == pytest.approx(0.75)
+    r = modularity(np.array([[0.0, 0.0], [3.0, 0.0]]))  # an uninformative dim scores 0
+    np.testing.assert_allclose(r["per_code"], [0.0, 1.0])
