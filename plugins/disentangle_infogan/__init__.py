@@ -1,1 +1,13 @@
-"""Built-in infogan plugin."""
+"""Built-in methods: InfoGAN and its vanilla-GAN baseline, registered like any third-party plugin."""
+
+from disentangle import Component, hookimpl
+
+from .method import GAN, InfoGAN
+
+
+@hookimpl
+def disentangle_methods():
+    yield Component("infogan", InfoGAN, "InfoGAN: GAN + λ·L_I reward for G; Q trains the shared trunk",
+                    details={"paper": "Chen et al. 2016"})
+    yield Component("gan", GAN, "the paper's baseline: same nets, Q trained but no reward for G",
+                    details={"paper": "Chen et al. 2016, Fig. 1"})

@@ -1,0 +1,146 @@
+"""`disentangle run METHOD`: train InfoGAN (or the GAN baseline, or a plugin's method)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from disentangle.cli import app
+from disentangle.cli.options import Json, Quiet
+from disentangle.errors import DisentangleError
+
+_TRAINING = "Training"
+_MODEL = "Model and latent codes"
+_RUN = "Run directory and output"
+
+
+@app.command(no_args_is_help=True)
+def run(
+    method: Annotated[str, typer.Argument(help="Training method: infogan or gan "
+                                               "(`disentangle list methods`).")],
+    dataset: Annotated[str | None, typer.Option(help="Dataset to train on (default: digits).",
+                                                rich_help_panel=_TRAINING)] = None,
+    code: Annotated[list[str] | None, typer.Option(
+        "--code", help="A latent code TYPE:SIZE or TYPE:SIZE@POSTERIOR, repeatable; replaces the preset's "
+                       "codes (e.g. --code categorical:10 --code uniform:2).",
+        rich_help_panel=_MODEL)] = None,
+    noise_dim: Annotated[int | None, typer.Option(help="Noise dimensions z.",
+                                                  rich_help_panel=_MODEL)] = None,
+    steps: Annotated[int | None, typer.Option(help="Training iterations (D step + G step).",
+                                              rich_help_panel=_TRAINING)] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per step.",
+                                                   rich_help_panel=_TRAINING)] = None,
+    lr_d: Annotated[float | None, typer.Option(help="Adam learning rate of D.",
+                                               rich_help_panel=_TRAINING)] = None,
+    lr_g: Annotated[float | None, typer.Option(help="Adam learning rate of G and Q's head.",
+                                               rich_help_panel=_TRAINING)] = None,
+    lambda_discrete: Annotated[float | None, typer.Option(
+        help="λ of discrete codes' information term.", rich_help_panel=_MODEL)] = None,
+    lambda_continuous: Annotated[float | None, typer.Option(
+        help="λ of continuous codes' information term.", rich_help_panel=_MODEL)] = None,
+    q_trains_trunk: Annotated[bool | None, typer.Option(
+        "--q-trains-trunk/--no-q-trains-trunk",
+        help="Q's loss also trains D's shared trunk (default: on for infogan, off for gan).",
+        rich_help_panel=_MODEL, show_default=False)] = None,
+    backbone: Annotated[str | None, typer.Option(
+        help="Networks (`disentangle list backbones`) (default: chosen by image size).",
+        rich_help_panel=_MODEL)] = None,
+    image_size: Annotated[int | None, typer.Option(help="Resize images to SIZE x SIZE.",
+                                                   rich_help_panel=_MODEL)] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for weights, samples and batches.",
+                                             rich_help_panel=_TRAINING)] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).",
+                                               rich_help_panel=_TRAINING)] = None,
+    precision: Annotated[str | None, typer.Option(
+        help="fp32, or bf16 autocast for the networks (default: fp32).",
+        rich_help_panel=_TRAINING)] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for torch (default: one per core).", rich_help_panel=_TRAINING)] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Run directory (default: runs/METHOD-DATASET-TIME).", rich_help_panel=_RUN)] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Dataset files (default: $DISENTANGLE_DATA_DIR or the user cache).",
+        rich_help_panel=_TRAINING)] = None,
+    download: Annotated[bool, typer.Option("--download", help="Fetch missing dataset files.",
+                                           rich_help_panel=_TRAINING)] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="TOML file of RunConfig fields (preset < file < flags).",
+        rich_help_panel=_RUN)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run in --out (default: the latest under runs/) from its "
+                         "last checkpoint.", rich_help_panel=_RUN)] = False,
+    log_every: Annotated[int | None, typer.Option(help="Steps between metrics.jsonl lines.",
+                                                  rich_help_panel=_RUN)] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.",
+                                                         rich_help_panel=_RUN)] = None,
+    sample_every: Annotated[int | None, typer.Option(help="Steps between pictures.",
+                                                     rich_help_panel=_RUN)] = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Train a model and write a run directory: config, checkpoints, metrics, pictures, summary."""
+    from disentangle.training import resolve, resume as resume_run, trainer
+    from disentangle.registry import get_registry
+
+    get_registry().get("methods", method)  # an unknown method fails first, with a suggestion
+    overrides: dict[str, Any] = {
+        "dataset": dataset, "codes": list(code) if code else None, "noise_dim": noise_dim,
+        "steps": steps, "batch_size": batch_size, "lr_d": lr_d, "lr_g": lr_g,
+        "lambda_discrete": lambda_discrete, "lambda_continuous": lambda_continuous,
+        "q_trains_trunk": q_trains_trunk, "backbone": backbone, "image_size": image_size,
+        "seed": seed, "device": device, "precision": precision, "threads": threads,
+        "out": str(out) if out is not None else None,
+        "data_dir": str(data_dir) if data_dir is not None else None,
+        "download": True if download else None, "log_every": log_every,
+        "checkpoint_every": checkpoint_every, "sample_every": sample_every,
+    }
+    if resume:
+        if config is not None:
+            raise DisentangleError("--config cannot be combined with --resume: a resumed run "
+                                   "keeps the config.json in its run directory")
+        session = resume_run(out, method, overrides)
+    else:
+        session = trainer.start(resolve(method, overrides, config))
+    summary = trainer.fit(session, quiet=quiet or as_json)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    elif not quiet:
+        print_summary(summary)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """One screen: what ran, how fast, L_I against H(c) per code, where the files are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    ips = summary.get("images_per_s")
+    speed = f", {ips:,.0f} images/s" if ips else ""
+    console.print(f"[bold]{summary['method']}[/] on {summary['dataset']} ({summary['backbone']}, "
+                  f"{summary['device']}, {summary['precision']}): {summary['steps']} steps in "
+                  f"{summary['elapsed_s']:.1f} s{speed}")
+    final = summary.get("final", {})
+    if final:
+        console.print("final losses: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items()))
+    if summary["codes"]:
+        table = Table("code", "spec", "λ", "L_I", "L_I eval", "H(c)", "")
+        for c in summary["codes"]:
+            note = ("bound" if c["differential"]
+                    else f"{100 * c['info_eval'] / c['entropy']:.0f}% of H" if c["entropy"] > 0 else "")
+            table.add_row(c["name"], c["spec"], f"{c['weight']:g}", _num(c["info"]),
+                          _num(c["info_eval"]), f"{c['entropy']:.3f}", note)
+        console.print(table)
+        console.print("L_I: mean of the last log window (train mode); L_I eval: fresh samples, "
+                      "eval mode; continuous codes give bounds, not MI", style="dim")
+    files = summary["files"]
+    run_dir = Path(summary["run_dir"])
+    names = [Path(files[k]).name for k in ("config", "metrics", "samples", "info_plot", "summary")]
+    console.print(f"wrote {run_dir}/: {', '.join(names)}, checkpoints/latest.pt, "
+                  f"{len(files['traversals'])} traversal-*.png")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

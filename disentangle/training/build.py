@@ -1,0 +1,117 @@
+"""From a RunConfig to live objects: method, data, backbone, model. Shared by the trainer and by
+`load_run`, which rebuilds a trained model for evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from disentangle.backbones import Backbone
+from disentangle.datasets import Dataset, ImageData
+from disentangle.errors import DisentangleError
+from disentangle.latent import Latent
+from disentangle.methods import Method
+from disentangle.model import LatentModel
+from disentangle.registry import Registry, get_registry
+from disentangle.training.checkpoint import load_checkpoint
+from disentangle.training.config import RunConfig
+from disentangle.training.rundir import DEFAULT_ROOT, RunDir, latest_run
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DisentangleError("--device cuda: CUDA is not available here; use --device cpu")
+    return torch.device(name)
+
+
+def build_method(config: RunConfig, registry: Registry | None = None) -> Method:
+    """The method with the run's options; options a method does not need are left out (None)."""
+    registry = registry or get_registry()
+    return registry.create("methods", config.method, q_trains_trunk=config.q_trains_trunk,
+                           precision=None if config.precision == "fp32" else config.precision)
+
+
+def build_latent(config: RunConfig, registry: Registry | None = None) -> Latent:
+    try:
+        return Latent.from_specs(config.codes, config.noise_dim, config.noise,
+                                 config.lambda_discrete, config.lambda_continuous, registry)
+    except DisentangleError as exc:
+        raise DisentangleError(f"--code: {exc}") from None
+
+
+def open_dataset(config: RunConfig, registry: Registry | None = None) -> Dataset:
+    registry = registry or get_registry()
+    return registry.create("datasets", config.dataset, image_size=config.image_size)
+
+
+def load_data(config: RunConfig, registry: Registry | None = None,
+              split: str = "train") -> tuple[Dataset, ImageData]:
+    dataset = open_dataset(config, registry)
+    data_dir = Path(config.data_dir).expanduser() if config.data_dir else None
+    data = dataset.load(split, data_dir, config.download)
+    if data.images.dtype != torch.uint8 or data.images.ndim != 4 or len(data) == 0:
+        raise DisentangleError(f"dataset '{config.dataset}' gave {tuple(data.images.shape)} "
+                               f"{data.images.dtype} images; expected uint8 (N, C, H, W), N > 0")
+    return dataset, data
+
+
+def choose_backbone(name: str | None, image_shape: tuple[int, int, int],
+                    registry: Registry | None = None) -> tuple[str, Backbone]:
+    """The named backbone, or the first (by name) whose default_for holds the image's (H, W)."""
+    registry = registry or get_registry()
+    c, h, w = image_shape
+    if name is not None:
+        backbone = registry.create("backbones", name)
+        if not backbone.supports(image_shape):
+            raise DisentangleError(f"backbone '{name}' does not support {c}x{h}x{w} images; pick "
+                                   "another with --backbone or change --image-size")
+        return name, backbone
+    for entry in registry.list("backbones"):
+        backbone = registry.create("backbones", entry.name)
+        if (h, w) in tuple(backbone.default_for) and backbone.supports(image_shape):
+            return entry.name, backbone
+    known = ", ".join(registry.names("backbones")) or "none"
+    raise DisentangleError(f"no backbone is the default for {h}x{w} images; name one with "
+                           f"--backbone (known: {known}) or set --image-size to 28, 32 or 64")
+
+
+def build_model(config: RunConfig, image_shape: tuple[int, int, int],
+                registry: Registry | None = None) -> tuple[LatentModel, str]:
+    """Fresh networks for the image shape, seeded by config.seed; returns the backbone's name."""
+    registry = registry or get_registry()
+    latent = build_latent(config, registry)
+    name, backbone = choose_backbone(config.backbone, image_shape, registry)
+    torch.manual_seed(config.seed)
+    networks = backbone.build(tuple(image_shape), latent.input_width, latent.head_width)
+    return LatentModel(latent, networks, tuple(backbone.output_range)), name
+
+
+def load_run(run_dir: Path | str | None = None, device: str | torch.device = "cpu",
+             registry: Registry | None = None) -> tuple[RunConfig, LatentModel, Dataset]:
+    """A trained run back: its config, the model from checkpoints/latest.pt (eval mode, on
+    `device`), and its dataset (not yet loaded: call .load(split)). None = the latest run."""
+    run = RunDir.open(Path(run_dir) if run_dir is not None else latest_run(DEFAULT_ROOT))
+    meta = run.read_meta()
+    config = run.read_config()
+    shape = meta.get("image_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(s, int) for s in shape)):
+        raise DisentangleError(f"{run.config} has no valid 'image_shape'")
+    dataset = open_dataset(config, registry)
+    model, _ = build_model(config, tuple(shape), registry)
+    state = load_checkpoint(run.latest)
+    _load_weights(model, state["model"], run.latest)
+    return config, model.to(device).eval(), dataset
+
+
+def _load_weights(model: LatentModel, weights: dict[str, Any], path: Path) -> None:
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise DisentangleError(f"{path} does not fit the networks its config.json describes: "
+                               f"{first}") from None

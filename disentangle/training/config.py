@@ -1,0 +1,221 @@
+"""The run configuration: one dataclass, per-dataset presets from the papers, and the precedence
+preset < TOML file (--config) < command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import tomllib
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from disentangle.codes import parse_code_spec
+from disentangle.errors import DisentangleError
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_DATASET = "digits"
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run; saved as config.json in the run directory."""
+
+    method: str = "infogan"  # registered method: infogan or gan (or a plugin's)
+    dataset: str = DEFAULT_DATASET  # registered dataset; its 'train' split is used
+    image_size: int | None = None  # resize to SIZE x SIZE; None = the dataset's own size
+    data_dir: str | None = None  # where dataset files live; None = $DISENTANGLE_DATA_DIR or cache
+    download: bool = False  # let the dataset fetch missing files
+    backbone: str | None = None  # registered backbone; None = the one whose default_for fits
+    codes: list[str] = field(default_factory=lambda: ["categorical:10", "uniform:2"])  # c specs
+    noise_dim: int = 62  # incompressible noise z dimensions
+    noise: str = "uniform"  # z's prior (a registered code type); U(-1, 1) as in the official code
+    steps: int = 5000  # training iterations (one D step + one G step each)
+    batch_size: int = 128  # images per step (real and fake each)
+    lr_d: float = 2e-4  # Adam learning rate of D's trunk and real/fake head
+    lr_g: float = 1e-3  # Adam learning rate of G and Q's head
+    beta1: float = 0.5  # Adam beta1 (both optimisers)
+    beta2: float = 0.999  # Adam beta2 (both optimisers)
+    lambda_discrete: float = 1.0  # λ of every discrete code's information term
+    lambda_continuous: float = 0.1  # λ of every continuous code's information term
+    q_trains_trunk: bool | None = None  # Q's loss also trains D's trunk; None = method's default
+    seed: int = 0  # seeds weights, latent sampling and batch order
+    device: str = "auto"  # auto (cuda if available), cpu or cuda
+    precision: str = "fp32"  # fp32, or bf16 autocast for the networks (losses stay fp32)
+    threads: int | None = None  # torch CPU threads; None = torch's default (one per core)
+    out: str | None = None  # run directory; None = runs/<method>-<dataset>-<YYYYmmdd-HHMMSS>
+    log_every: int = 50  # steps between metrics.jsonl lines
+    checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)
+    sample_every: int = 1000  # steps between image artefacts (also written at the end)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+_MNIST_LIKE = {"codes": ["categorical:10", "uniform:2"], "noise_dim": 62}
+_MODIFIED_INFOGAN = {  # InfoGAN-CR's tuned "modified InfoGAN" (Lin et al., ICML 2020)
+    "codes": ["uniform:1"] * 5,  # five U(-1, 1) codes scored by a fixed-σ Gaussian
+    "noise_dim": 5,
+    "lambda_continuous": 0.05,
+    "lr_g": 1e-3,
+    "lr_d": 2e-3,
+    "batch_size": 64,
+}
+
+# Per-dataset starting points (Chen et al. 2016, appendix C; InfoGAN-CR for the factor datasets).
+PRESETS: dict[str, dict[str, Any]] = {
+    "mnist": dict(_MNIST_LIKE),
+    "fashion-mnist": dict(_MNIST_LIKE),
+    # 1,497 training digits: batch 64 gives twice the updates per image of the paper's 128, and
+    # the categorical code is settled by ~1,000 steps (docs/training.md, "digits")
+    "digits": {**_MNIST_LIKE, "batch_size": 64, "steps": 1000},
+    "svhn": {"codes": ["categorical:10"] * 4 + ["uniform:1"] * 4, "noise_dim": 124},
+    "celeba": {"codes": ["categorical:10"] * 10, "noise_dim": 128},
+    "dsprites": dict(_MODIFIED_INFOGAN),
+    "shapes": dict(_MODIFIED_INFOGAN),
+    "shapes3d": dict(_MODIFIED_INFOGAN),
+}
+
+
+# --- reading and checking values -----------------------------------------------------------------
+
+def _describe(tp: Any) -> str:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) is list:
+        return "a list of strings"
+    base = args[0] if args else tp
+    name = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[base]
+    return name + (" (or omitted)" if type(None) in typing.get_args(tp) else "")
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    """Check one value against RunConfig's field type; ints are accepted for floats."""
+    tp = typing.get_type_hints(RunConfig)[name]
+    optional = isinstance(tp, types.UnionType) and type(None) in typing.get_args(tp)
+    if value is None and optional:
+        return None
+    base = [a for a in typing.get_args(tp) if a is not type(None)][0] if optional else tp
+    ok = False
+    if typing.get_origin(base) is list:
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        value = list(value) if ok else value
+    elif base is bool:
+        ok = isinstance(value, bool)
+    elif base is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif base is str:
+        ok = isinstance(value, str)
+    if not ok:
+        raise DisentangleError(f"{where}: must be {_describe(tp)}, got {value!r}")
+    return value
+
+
+def _unknown(key: str, where: str) -> DisentangleError:
+    guess = difflib.get_close_matches(key, FIELDS, n=1)
+    hint = f"; did you mean '{guess[0]}'?" if guess else ""
+    return DisentangleError(f"{where}: unknown key '{key}'{hint}")
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML config file -> checked field values. Keys are RunConfig fields ('-' or '_')."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DisentangleError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DisentangleError(f"config file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DisentangleError(f"config file {path} is not valid TOML: {exc}") from None
+    values = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in FIELDS:
+            raise _unknown(key, f"config file {path}")
+        values[name] = _coerce(name, value, f"'{key}' in {path}")
+    return values
+
+
+def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
+    """Type and range checks; one clear error for the first problem. `label(field)` names where a
+    value came from in the message ('--steps', "'steps' in run.toml")."""
+    for name in FIELDS:
+        _coerce(name, getattr(config, name), label(name))
+
+    def need(ok: bool, name: str, message: str) -> None:
+        if not ok:
+            raise DisentangleError(f"{label(name)}: {message}, got {getattr(config, name)!r}")
+
+    need(config.steps >= 1, "steps", "must be at least 1")
+    need(config.batch_size >= 2, "batch_size", "must be at least 2 (batch norm needs 2)")
+    need(config.noise_dim >= 0, "noise_dim", "must be >= 0")
+    for name in ("lr_d", "lr_g"):
+        need(getattr(config, name) > 0, name, "must be positive")
+    for name in ("beta1", "beta2"):
+        need(0 <= getattr(config, name) < 1, name, "must be in [0, 1)")
+    for name in ("lambda_discrete", "lambda_continuous"):
+        need(getattr(config, name) >= 0, name, "must be >= 0")
+    for name in ("log_every", "checkpoint_every", "sample_every"):
+        need(getattr(config, name) >= 1, name, "must be at least 1")
+    need(config.image_size is None or config.image_size >= 4, "image_size", "must be at least 4")
+    need(config.threads is None or config.threads >= 1, "threads", "must be at least 1")
+    need(config.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")
+    need(config.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
+    need(len(config.codes) >= 1, "codes", "needs at least one code (Q measures every code)")
+    for spec in config.codes:
+        try:
+            parse_code_spec(spec)
+        except DisentangleError as exc:
+            raise DisentangleError(f"{label('codes')}: {exc}") from None
+    return config
+
+
+def option_label(name: str) -> str:
+    """How a field is spelt on the command line."""
+    return {"codes": "--code"}.get(name, "--" + name.replace("_", "-"))
+
+
+def resolve(method: str, overrides: dict[str, Any] | None = None,
+            config_file: str | Path | None = None) -> RunConfig:
+    """Preset for the dataset < TOML file < overrides (None values are dropped)."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for key in overrides:
+        if key not in FIELDS:
+            raise _unknown(key, "options")
+    from_file = load_toml(config_file) if config_file is not None else {}
+    dataset = overrides.get("dataset", from_file.get("dataset", DEFAULT_DATASET))
+    values: dict[str, Any] = {"dataset": dataset, **PRESETS.get(dataset, {}), **from_file}
+    values["method"] = method
+    base = validate(RunConfig(**values), lambda n: f"'{n}' in {config_file}" if n in from_file else n)
+    changes = {name: _coerce(name, value, option_label(name)) for name, value in overrides.items()}
+    return validate(base.replace(**changes), option_label)
+
+
+def to_json(config: RunConfig) -> dict[str, Any]:
+    return config.to_dict()
+
+
+def from_json(data: dict[str, Any], where: str = "config.json") -> RunConfig:
+    """A saved config back; unknown keys are an error naming the file."""
+    for key in data:
+        if key not in FIELDS:
+            raise _unknown(key, where)
+    values = {name: _coerce(name, value, f"'{name}' in {where}") for name, value in data.items()}
+    return validate(RunConfig(**values), lambda n: f"'{n}' in {where}")
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,352 @@
+"""The training loop. Data lives in memory as uint8 (on the GPU when training there) and is batched
+by random indexing with the run's own torch.Generator, which also draws every latent sample; the
+loop saves that generator with the weights and optimiser states, so a run stopped at step k and
+resumed ends with exactly the weights of an uninterrupted run (on CPU).
+
+A method's step returns detached tensors; the loop reads them (.item()) only to log, to display at
+most twice a second, and on CPU to catch a NaN the step it appears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from disentangle.errors import DisentangleError
+from disentangle.methods import Method
+from disentangle.model import LatentModel
+from disentangle.registry import Registry, get_registry
+from disentangle.training import artefacts
+from disentangle.training.build import (
+    _load_weights,
+    build_latent,
+    build_method,
+    build_model,
+    load_data,
+    resolve_device,
+)
+from disentangle.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from disentangle.training.config import FIELDS, RunConfig, dumps, option_label, validate
+from disentangle.training.rundir import DEFAULT_ROOT, RunDir, atomic_write_text, latest_run
+
+DISPLAY_SECONDS = 0.5  # the progress bar's numbers refresh at most this often
+# options that may change on --resume: they do not change what is computed
+RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "data_dir", "download",
+             "device", "threads")
+ARTEFACT_SEED_OFFSET = 1  # fixed noise for pictures: its own generator, never the training one
+EVAL_SAMPLES = 1000  # fresh samples for the final eval-mode L_I
+
+
+class TrainingDiverged(DisentangleError):
+    """A loss or a weight became NaN or infinite."""
+
+
+@dataclass
+class Session:
+    """Everything one training session works with."""
+
+    config: RunConfig
+    run: RunDir
+    model: LatentModel
+    method: Method
+    images: torch.Tensor  # (N, C, H, W) uint8 on the training device
+    device: torch.device
+    resume_state: dict[str, Any] | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+# --- starting and resuming ------------------------------------------------------------------------
+
+def _prepare(config: RunConfig, registry: Registry) -> tuple[Method, Any, Any, torch.device]:
+    """Checks that need no data first (method, codes, device), then the data."""
+    method = build_method(config, registry)
+    build_latent(config, registry)
+    device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    dataset, data = load_data(config, registry)
+    return method, dataset, data, device
+
+
+def start(config: RunConfig, registry: Registry | None = None) -> Session:
+    """A fresh run: build everything, then create the run directory (refusing a non-empty one)."""
+    registry = registry or get_registry()
+    validate(config, option_label)
+    out = Path(config.out) if config.out else RunDir.default_path(config, DEFAULT_ROOT)
+    if out.is_dir() and any(out.iterdir()):  # refuse before spending time on data and networks
+        RunDir.create(out)
+    method, dataset, data, device = _prepare(config, registry)
+    shape = tuple(int(s) for s in data.images.shape[1:])
+    model, backbone = build_model(config, shape, registry)
+    config = config.replace(out=str(out), backbone=backbone,
+                            q_trains_trunk=getattr(method, "q_trains_trunk", config.q_trains_trunk))
+    run = RunDir.create(out)
+    run.write_config(config, image_shape=list(shape), device=str(device),
+                     dataset_size=len(data), input_width=model.latent.input_width)
+    return Session(config, run, model.to(device), method, data.images.to(device), device)
+
+
+def resume(run_dir: Path | str | None, method: str | None = None,
+           overrides: dict[str, Any] | None = None, registry: Registry | None = None) -> Session:
+    """Continue a run from checkpoints/latest.pt with its saved config. Only RESUMABLE fields may
+    change (e.g. a larger --steps); any other option that differs is an error."""
+    registry = registry or get_registry()
+    run = RunDir.open(Path(run_dir) if run_dir is not None else latest_run(DEFAULT_ROOT))
+    saved = run.read_config()
+    if method is not None and method != saved.method:
+        raise DisentangleError(f"{run.path} is a '{saved.method}' run; resume it with "
+                               f"`disentangle run {saved.method} --out {run.path} --resume`")
+    changes = {}
+    for name, value in (overrides or {}).items():
+        if value is None or name in ("out",):
+            continue
+        if name not in FIELDS:
+            raise DisentangleError(f"unknown option '{name}'")
+        if name in RESUMABLE:
+            changes[name] = value
+        elif value != getattr(saved, name):
+            raise DisentangleError(
+                f"{option_label(name)} cannot change when resuming ({run.config} has "
+                f"{getattr(saved, name)!r}); only {', '.join(option_label(n) for n in RESUMABLE)} can"
+            )
+    config = validate(saved.replace(**changes), option_label)
+    if not run.latest.is_file():
+        raise DisentangleError(f"{run.path} has no checkpoint to resume from "
+                               f"({run.latest.relative_to(run.path)} is missing)")
+    state = load_checkpoint(run.latest)
+    if state["step"] >= config.steps:
+        raise DisentangleError(f"{run.path} already reached step {state['step']} of {config.steps}; "
+                               "pass a larger --steps to train further")
+    method_obj, dataset, data, device = _prepare(config, registry)
+    meta = run.read_meta()
+    shape = tuple(int(s) for s in data.images.shape[1:])
+    if list(shape) != meta.get("image_shape"):
+        raise DisentangleError(f"dataset '{config.dataset}' now gives {shape} images but the run "
+                               f"was trained on {meta.get('image_shape')}")
+    model, _ = build_model(config, shape, registry)
+    if changes:
+        meta["config"] = config.to_dict()
+        atomic_write_text(run.config, dumps(meta))
+    return Session(config, run, model.to(device), method_obj, data.images.to(device), device, state)
+
+
+# --- the loop ---------------------------------------------------------------------------------------
+
+class _Display:
+    """A rich progress bar on stderr with live losses and L_I; silent when quiet."""
+
+    def __init__(self, session: Session, start_step: int, quiet: bool):
+        self.progress = None
+        if quiet:
+            return
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        cfg = session.config
+        self.progress = Progress(
+            TextColumn(f"[bold]{cfg.method}[/] {cfg.dataset}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+            console=Console(stderr=True), transient=False,
+        )
+        self.task = self.progress.add_task("train", total=cfg.steps, completed=start_step, stats="")
+        self.progress.start()
+
+    def advance(self, step: int, stats: dict[str, float] | None) -> None:
+        if self.progress is None:
+            return
+        if stats is None:
+            self.progress.update(self.task, completed=step)
+            return
+        text = f"D {stats['loss_d']:.3f}  G {stats['loss_g']:.3f}  " + "  ".join(
+            f"{k[5:]} {v:.2f}" for k, v in stats.items() if k.startswith("info/"))
+        self.progress.update(self.task, completed=step, stats=text)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+@contextlib.contextmanager
+def _unchecked_distributions():
+    """torch.distributions checks its arguments by default: a device sync per distribution built
+    (every step, every code), and a NaN would surface as a ValueError deep inside a posterior. The
+    loop checks for non-finite values itself, so the checks are off while it runs."""
+    previous = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(previous)
+
+
+def _finite_weights(model: LatentModel) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()
+               if t.is_floating_point())
+
+
+def fit(session: Session, quiet: bool = True) -> dict[str, Any]:
+    """Train to config.steps, logging, checkpointing and drawing as configured; returns the
+    summary (also written to summary.json)."""
+    with _unchecked_distributions():
+        return _fit(session, quiet)
+
+
+def _fit(session: Session, quiet: bool) -> dict[str, Any]:
+    cfg, run, model, method, device = (session.config, session.run, session.model, session.method,
+                                       session.device)
+    images = session.images
+    n = images.shape[0]
+    model.train()
+    sampler = torch.Generator(device=device).manual_seed(cfg.seed)
+    optimizers = method.optimizers(model, cfg)
+    step, wall, train_seconds = 0, 0.0, 0.0
+    if session.resume_state is not None:
+        state = session.resume_state
+        _load_weights(model, state["model"], run.latest)
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        set_rng_state(sampler, state["rng"])
+        step, wall, train_seconds = state["step"], state["wall_seconds"], state["train_seconds"]
+        run.truncate_metrics(step)
+    last_good = step if session.resume_state is not None else None
+    entropies = {f"entropy/{c.name}": c.code.entropy() for c in model.latent.codes}
+    keys: list[str] | None = None
+    window_sum: torch.Tensor | None = None
+    window_steps, window_start, window_excluded = 0, time.perf_counter(), 0.0
+    session_start = time.perf_counter()
+    last_display, last_record = 0.0, None
+    display = _Display(session, step, quiet)
+
+    def checkpoint(at: int) -> None:
+        nonlocal last_good
+        if not _finite_weights(model):
+            raise _diverged("a weight", "not finite", at)
+        save_checkpoint(run.latest, {
+            "step": at, "wall_seconds": wall + time.perf_counter() - session_start,
+            "train_seconds": train_seconds + _window_seconds(),
+            "model": model.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+            "rng": rng_state(sampler),
+        })
+        last_good = at
+
+    def _window_seconds() -> float:
+        return time.perf_counter() - window_start - window_excluded
+
+    def _diverged(what: str, how: str, at: int, since: int | None = None) -> TrainingDiverged:
+        where = f"at step {at}" if since is None else f"between steps {since} and {at}"
+        kept = (f"the last good checkpoint (step {last_good}) is kept in {run.latest}"
+                if last_good is not None else "no checkpoint had been written yet")
+        return TrainingDiverged(f"{what} became {how} {where}; training stopped and {kept}")
+
+    try:
+        for step in range(step + 1, cfg.steps + 1):
+            index = torch.randint(n, (cfg.batch_size,), generator=sampler, device=device)
+            real = model.to_range(images[index])  # (B, C, H, W) in the backbone's range
+            logs = method.step(model, optimizers, real, sampler)
+            if keys is None:
+                keys = list(logs)
+            vector = torch.stack([torch.as_tensor(logs[k], device=device).float().reshape(())
+                                  for k in keys])
+            window_sum = vector if window_sum is None else window_sum + vector
+            window_steps += 1
+            if device.type == "cpu" and not bool(torch.isfinite(vector).all()):
+                bad = keys[int((~torch.isfinite(vector)).nonzero()[0])]
+                raise _diverged(bad, str(float(vector[keys.index(bad)])), step)
+
+            log_now = step % cfg.log_every == 0 or step == cfg.steps
+            checkpoint_now = step % cfg.checkpoint_every == 0 or step == cfg.steps
+            sample_now = step % cfg.sample_every == 0 or step == cfg.steps
+            if log_now or checkpoint_now:  # on GPU, NaNs surface here: the window's sums
+                if not bool(torch.isfinite(window_sum).all()):
+                    bad = keys[int((~torch.isfinite(window_sum)).nonzero()[0])]
+                    raise _diverged(bad, "not finite", step, step - window_steps + 1)
+            if log_now:
+                means = (window_sum / window_steps).tolist()
+                seconds = _window_seconds()
+                record = {"step": step, **dict(zip(keys, means)), **entropies,
+                          "images_per_s": window_steps * cfg.batch_size / max(seconds, 1e-9),
+                          "elapsed": wall + time.perf_counter() - session_start}
+                run.append_metrics(record)
+                last_record = record
+                train_seconds += seconds
+                window_sum, window_steps = None, 0
+                window_start, window_excluded = time.perf_counter(), 0.0
+                display.advance(step, record)
+                last_display = time.perf_counter()
+            elif time.perf_counter() - last_display > DISPLAY_SECONDS:
+                display.advance(step, dict(zip(keys, vector.tolist())))
+                last_display = time.perf_counter()
+            else:
+                display.advance(step, None)
+            if checkpoint_now or sample_now:
+                t0 = time.perf_counter()
+                if checkpoint_now:
+                    checkpoint(step)
+                if sample_now:
+                    _draw(session)
+                window_excluded += time.perf_counter() - t0
+    except KeyboardInterrupt:
+        display.stop()
+        kept = f"step {last_good}" if last_good is not None else "none yet"
+        print(f"interrupted at step {step}; last checkpoint: {kept}; continue with "
+              f"`disentangle run {cfg.method} --out {run.path} --resume`", file=sys.stderr)
+        raise
+    finally:
+        display.stop()
+    return _finish(session, step, wall + time.perf_counter() - session_start, train_seconds,
+                   last_record)
+
+
+def _draw(session: Session) -> None:
+    model, run, seed = session.model, session.run, session.config.seed + ARTEFACT_SEED_OFFSET
+    artefacts.write_samples(model, run.path / "samples.png", seed)
+    artefacts.write_traversals(model, run.path, seed)
+    artefacts.write_info_plot(model, run.read_metrics(), run.path / "info.png")
+
+
+def _finish(session: Session, step: int, wall: float, train_seconds: float,
+            last: dict[str, Any] | None) -> dict[str, Any]:
+    cfg, run, model = session.config, session.run, session.model
+    model.eval()
+    generator = torch.Generator(device=session.device).manual_seed(cfg.seed + ARTEFACT_SEED_OFFSET)
+    bound = model.information_bound(EVAL_SAMPLES, batch_size=250, generator=generator) \
+        if model.latent.codes else []
+    model.train()
+    codes = []
+    for lc, eval_bound in zip(model.latent.codes, bound):
+        info = last.get(f"info/{lc.name}") if last else None
+        codes.append({"name": lc.name, "spec": lc.spec, "weight": lc.weight,
+                      "entropy": lc.code.entropy(), "differential": lc.code.differential,
+                      "info": info, "info_eval": eval_bound})
+    files = {
+        "config": str(run.config), "checkpoint": str(run.latest), "metrics": str(run.metrics),
+        "samples": str(run.path / "samples.png"),
+        "traversals": sorted(str(p) for p in run.path.glob("traversal-*.png")),
+        "info_plot": str(run.path / "info.png"), "summary": str(run.summary),
+    }
+    images = step * cfg.batch_size  # every step of the run, resumed sessions included
+    summary = {
+        "status": "finished", "method": cfg.method, "dataset": cfg.dataset,
+        "backbone": cfg.backbone, "device": str(session.device), "precision": cfg.precision,
+        "run_dir": str(run.path), "steps": step, "batch_size": cfg.batch_size,
+        "elapsed_s": wall, "train_s": train_seconds,
+        "images_per_s": images / train_seconds if train_seconds > 0 else None,
+        "final": {k: last[k] for k in ("loss_d", "loss_g") if last and k in last},
+        "codes": codes, "files": files,
+    }
+    atomic_write_text(run.summary, dumps(summary))
+    return summary
+
+
+def train(config: RunConfig, quiet: bool = True, registry: Registry | None = None) -> dict[str, Any]:
+    """Start a fresh run and train it; returns the summary."""
+    return fit(start(config, registry), quiet)

@@ -1,0 +1,125 @@
+"""InfoGAN: Chen et al., "InfoGAN: Interpretable Representation Learning by Information Maximizing
+Generative Adversarial Nets" (NIPS 2016), and the paper's Figure 1 baseline: the same networks,
+data and optimisers, with Q still trained but no information reward for the generator.
+
+One iteration is one D step then one G step, as in the official code. With λ_i = LatentCode.weight
+and L_I(c_i) = E[log Q(c_i|x)] + H(c_i) on generated images x = G(z, c):
+
+    D step:  loss_D = BCE(D(x_real), 1) + BCE(D(x_fake), 0) [- Σ_i λ_i L_I(c_i) when Q trains the trunk]
+    G step:  loss_G = BCE(D(G(z, c)), 1) - Σ_i λ_i L_I(c_i)   (infogan; gan trains Q on detached features)
+
+Optimiser 'd' updates D's trunk and real/fake head at lr_d; optimiser 'g' updates G and Q's head at
+lr_g. Every log Q(c|x) goes through the LatentCode that sampled c, so sampling and scoring agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from disentangle.errors import DisentangleError
+from disentangle.latent import Latent
+from disentangle.methods import Method
+from disentangle.model import LatentModel
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def _option(config: Any, name: str, default: Any) -> Any:
+    value = getattr(config, name, None) if config is not None else None
+    return default if value is None else value
+
+
+class InfoGAN(Method):
+    """min_{G,Q} max_D V(D, G) - Σ_i λ_i L_I(c_i)."""
+
+    name = "infogan"
+    reward_generator = True  # G's loss includes -Σ λ_i L_I (gan: False)
+    default_q_trains_trunk = True  # D's loss includes Q's term, so the shared trunk learns from it
+
+    def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32"):
+        self.q_trains_trunk = self.default_q_trains_trunk if q_trains_trunk is None else bool(q_trains_trunk)
+        if precision not in PRECISIONS:
+            raise DisentangleError(f"method '{self.name}': precision must be one of "
+                                   f"{', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
+
+    def optimizers(self, model: LatentModel, config: Any) -> dict[str, torch.optim.Optimizer]:
+        betas = (_option(config, "beta1", 0.5), _option(config, "beta2", 0.999))
+        d_params = [*model.trunk.parameters(), *model.d_head.parameters()]
+        g_params = [*model.generator.parameters(), *model.q_head.parameters()]
+        return {"d": _adam(d_params, _option(config, "lr_d", 2e-4), betas),
+                "g": _adam(g_params, _option(config, "lr_g", 1e-3), betas)}
+
+    def _autocast(self, device: torch.device):
+        if self.precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def _reward(latent: Latent, information: list[torch.Tensor]) -> torch.Tensor | float:
+        """Σ_i λ_i L_I(c_i): what the information term subtracts from a loss."""
+        return sum((c.weight * info for c, info in zip(latent.codes, information, strict=True)), 0.0)
+
+    def step(self, model, optimizers, real, generator):
+        opt_d, opt_g = optimizers["d"], optimizers["g"]
+        latent = model.latent
+        z, values = latent.sample(real.shape[0], generator, real.device)
+        with self._autocast(real.device):
+            fake = model.generate(z, values)  # (B, C, H, W); its graph is kept for the G step
+
+        # ---- D step: real vs fake (cut from G); real and fake go through BN as separate batches
+        with self._autocast(real.device):
+            logit_real, _ = model.discriminate(real)  # (B,)
+            logit_fake, features = model.discriminate(fake.detach())  # (B,), (B, F)
+            head = model.q_head(features) if self.q_trains_trunk else None  # (B, head_width)
+        # BCE with logits: -log σ(l) = softplus(-l), -log(1 - σ(l)) = softplus(l)
+        loss_d = F.softplus(-logit_real.float()).mean() + F.softplus(logit_fake.float()).mean()
+        objective_d = loss_d
+        if head is not None:
+            objective_d = loss_d - self._reward(latent, latent.information_terms(head.float(), values))
+        opt_d.zero_grad(set_to_none=True)
+        objective_d.backward(inputs=_params(opt_d))  # trunk and D head only: Q's head is G's
+        opt_d.step()
+
+        # ---- G step: one forward of the fake batch through the updated trunk feeds D and Q
+        with self._autocast(real.device):
+            logit, features = model.discriminate(fake)  # (B,), (B, F)
+            head = model.q_head(features if self.reward_generator else features.detach())
+        information = latent.information_terms(head.float(), values)  # L_I per code, nats
+        loss_g = F.softplus(-logit.float()).mean()  # non-saturating: -log D(G(z, c))
+        # infogan: the reward reaches G (through the trunk, frozen here) and Q's head;
+        # gan: features are detached, so the same term only trains Q's head
+        objective_g = loss_g - self._reward(latent, information)
+        opt_g.zero_grad(set_to_none=True)
+        objective_g.backward(inputs=_params(opt_g))  # G and Q's head; D's weights get no grads
+        opt_g.step()
+
+        logs = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+        logs.update({f"info/{c.name}": info.detach() for c, info in zip(latent.codes, information)})
+        return logs
+
+
+class GAN(InfoGAN):
+    """The Figure 1 baseline: no information reward for G; Q's head learns on detached features
+    (by default also cut from the trunk) so its L_I can still be measured."""
+
+    name = "gan"
+    reward_generator = False
+    default_q_trains_trunk = False
+
+
+def _adam(params: list[torch.Tensor], lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam, fused into one kernel per step where this torch supports it (CPU since 2.4): the
+    paper's FC layers hold ~13M weights, and the per-tensor loop was ~10% of a CPU step."""
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, betas=betas)
+
+
+def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]

@@ -1,0 +1,122 @@
+"""RunConfig, presets, and the precedence preset < TOML file < command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from disentangle import DisentangleError
+from disentangle.training import PRESETS, RunConfig, load_toml, resolve
+from disentangle.training.config import from_json
+
+
+def test_every_field_has_a_comment():
+    import inspect
+
+    from disentangle.training import config as module
+
+    source = inspect.getsource(module.RunConfig)
+    for field in dataclasses.fields(RunConfig):
+        line = next(line for line in source.splitlines() if line.strip().startswith(f"{field.name}:"))
+        assert "#" in line, f"RunConfig.{field.name} has no comment"
+
+
+def test_defaults_follow_the_paper():
+    config = RunConfig()
+    assert (config.batch_size, config.lr_d, config.lr_g, config.beta1) == (128, 2e-4, 1e-3, 0.5)
+    assert (config.lambda_discrete, config.lambda_continuous, config.noise) == (1.0, 0.1, "uniform")
+    assert config.dataset == "digits" and config.precision == "fp32"
+
+
+@pytest.mark.parametrize("dataset, codes, noise", [
+    ("mnist", ["categorical:10", "uniform:2"], 62),
+    ("fashion-mnist", ["categorical:10", "uniform:2"], 62),
+    ("svhn", ["categorical:10"] * 4 + ["uniform:1"] * 4, 124),
+    ("celeba", ["categorical:10"] * 10, 128),
+    ("dsprites", ["uniform:1"] * 5, 5),
+])
+def test_presets_from_the_papers(dataset, codes, noise):
+    config = resolve("infogan", {"dataset": dataset})
+    assert config.codes == codes and config.noise_dim == noise
+
+
+def test_digits_preset_is_tuned_for_1497_images():
+    config = resolve("infogan", {})
+    assert config.dataset == "digits" and config.codes == ["categorical:10", "uniform:2"]
+    assert (config.noise_dim, config.batch_size, config.steps) == (62, 64, 1000)
+
+
+def test_modified_infogan_preset_for_factor_datasets():
+    for name in ("dsprites", "shapes", "shapes3d"):
+        config = resolve("infogan", {"dataset": name})
+        assert (config.lambda_continuous, config.lr_g, config.lr_d, config.batch_size) == \
+            (0.05, 1e-3, 2e-3, 64)
+    assert set(PRESETS) >= {"mnist", "digits", "svhn", "celeba", "dsprites"}
+
+
+def test_precedence_preset_then_file_then_flags(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('dataset = "svhn"\nnoise_dim = 50\nsteps = 7\nlr-d = 0.001\n')
+    config = resolve("gan", {"steps": 9, "seed": None}, path)
+    assert config.dataset == "svhn" and config.codes == PRESETS["svhn"]["codes"]  # preset
+    assert config.noise_dim == 50 and config.lr_d == 0.001  # file over preset
+    assert config.steps == 9  # flag over file
+    assert config.seed == 0  # None leaves the default
+    assert config.method == "gan"
+
+
+def test_flag_dataset_picks_the_preset_over_the_file_dataset(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('dataset = "svhn"\n')
+    assert resolve("infogan", {"dataset": "celeba"}, path).noise_dim == 128
+
+
+def test_unknown_toml_key_names_file_and_key(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("stpes = 10\n")
+    with pytest.raises(DisentangleError, match=r"run\.toml.*unknown key 'stpes'.*did you mean 'steps'"):
+        load_toml(path)
+
+
+@pytest.mark.parametrize("text, match", [
+    ('steps = "many"', r"'steps' in .*run\.toml: must be an integer"),
+    ("steps = -3", r"'steps' in .*run\.toml: must be at least 1"),
+    ("lr_g = true", r"'lr_g' in .*run\.toml: must be a number"),
+    ('codes = "categorical:10"', r"'codes' in .*run\.toml: must be a list of strings"),
+    ('codes = ["categorical"]', r"'codes' in .*run\.toml: bad code spec 'categorical'"),
+    ('precision = "fp16"', r"'precision' in .*run\.toml: must be one of fp32, bf16"),
+    ("codes = []", r"'codes' in .*run\.toml: needs at least one code"),
+    ("steps = ", r"run\.toml is not valid TOML"),
+])
+def test_bad_toml_values_are_one_clear_error(tmp_path, text, match):
+    path = tmp_path / "run.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(DisentangleError, match=match):
+        resolve("infogan", {}, path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(DisentangleError, match="does not exist"):
+        resolve("infogan", {}, tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"steps": -5}, r"--steps: must be at least 1, got -5"),
+    ({"batch_size": 1}, r"--batch-size: must be at least 2"),
+    ({"lr_d": 0.0}, r"--lr-d: must be positive"),
+    ({"codes": ["categorical:0"]}, r"--code: bad code spec"),
+    ({"device": "tpu"}, r"--device: must be one of auto, cpu, cuda"),
+])
+def test_bad_flags_name_the_flag(overrides, match):
+    with pytest.raises(DisentangleError, match=match):
+        resolve("infogan", overrides)
+
+
+def test_json_round_trip_and_unknown_keys():
+    config = resolve("infogan", {"dataset": "svhn", "steps": 3})
+    assert from_json(config.to_dict()) == config
+    with pytest.raises(DisentangleError, match="unknown key 'colour'"):
+        from_json({**config.to_dict(), "colour": 1}, "config.json")
+    assert not math.isnan(config.lr_g)
