@@ -1,0 +1,273 @@
+"""Does InfoGAN's information term make the codes meaningful compared with a plain GAN, how stable
+is that across seeds, and what does it cost? Trains `infogan` and `gan` with several seeds on the
+embedded datasets through the real CLI, evaluates every run, and writes a Markdown report with
+figures (the paper's Figure 1, traversals side by side, the code-factor MI heat maps).
+
+    python -m benchmarks.infogan_vs_gan --quick                        # a few minutes on 2 CPU cores
+    python -m benchmarks.infogan_vs_gan --report docs/benchmarks.md    # the full comparison
+
+Runs already present under --out are reused, and an interrupted run resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+METHODS = ("infogan", "gan")
+
+
+@dataclass(frozen=True)
+class Setting:
+    steps: int
+    run_args: tuple[str, ...] = ()  # extra `disentangle run` flags
+    eval_args: tuple[str, ...] = ()  # extra `disentangle eval` flags
+
+
+@dataclass(frozen=True)
+class Plan:
+    seeds: tuple[int, ...]
+    datasets: dict[str, Setting] = field(default_factory=dict)
+
+
+QUICK = Plan(seeds=(0, 1), datasets={
+    "digits": Setting(200, ("--batch-size", "64"), ("--bound-samples", "1000")),
+    "shapes": Setting(60, ("--image-size", "32", "--backbone", "tiny"),
+                      ("--n", "1000", "--bound-samples", "500", "--intervention-points", "60",
+                       "--dci-model", "random_forest")),
+})
+FULL = Plan(seeds=(0, 1, 2), datasets={
+    "digits": Setting(3000),
+    "shapes": Setting(3000, ("--image-size", "32"), ("--n", "5000")),
+})
+
+
+def cli(*args: str) -> None:
+    command = [sys.executable, "-m", "disentangle", *args]
+    print("$", "disentangle", " ".join(args), flush=True)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"benchmark step failed: disentangle {' '.join(args)}\n{result.stderr.strip()}")
+
+
+def train_and_eval(run: Path, method: str, dataset: str, seed: int, setting: Setting,
+                   device: str) -> None:
+    if not (run / "summary.json").is_file():
+        resume = (run / "checkpoints" / "latest.pt").is_file()
+        if run.exists() and not resume:
+            shutil.rmtree(run)  # a run that died before its first checkpoint
+        cli("run", method, "--dataset", dataset, "--seed", str(seed), "--steps", str(setting.steps),
+            "--out", str(run), "--device", device, "--quiet", *setting.run_args,
+            *(("--resume",) if resume else ()))
+        (run / "eval.json").unlink(missing_ok=True)
+    if not (run / "eval.json").is_file():
+        cli("eval", str(run), "--probe", "--seed", str(seed), *setting.eval_args)
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def load(runs: dict[str, list[Path]], name: str) -> dict[str, list[dict]]:
+    return {m: [json.loads((r / name).read_text()) for r in rs] for m, rs in runs.items()}
+
+
+def dig(record: dict, *keys):
+    for key in keys:
+        if not isinstance(record, dict) or key not in record:
+            return None
+        record = record[key]
+    return record
+
+
+def rows_for(evals: dict[str, list[dict]], label: str, *keys) -> list[str] | None:
+    cells = [mean_std([v for e in evals[m] if (v := dig(e, *keys)) is not None]) for m in METHODS]
+    return None if all(c == "-" for c in cells) else [label, *cells]
+
+
+def info_figure(runs: dict[str, list[Path]], evals, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    codes = evals["infogan"][0]["codes"]
+    fig, axes = plt.subplots(1, len(codes), figsize=(4.2 * len(codes), 3.4), squeeze=False)
+    for ax, (name, code) in zip(axes[0], codes.items()):
+        for method, color in zip(METHODS, ("tab:blue", "tab:orange")):
+            for i, run in enumerate(runs[method]):
+                log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+                steps = [r["step"] for r in log if f"info/{name}" in r]
+                values = [r[f"info/{name}"] for r in log if f"info/{name}" in r]
+                ax.plot(steps, values, color=color, alpha=0.8, label=method if i == 0 else None)
+        ax.axhline(code["entropy"], color="black", linestyle="--", label="H(c)")
+        kind = "bound (continuous)" if code["differential"] else "L_I"
+        ax.set_title(f"{name} {code['type']}: {kind}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("nats")
+    axes[0][0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def side_by_side(images: dict[str, Path], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    present = {k: v for k, v in images.items() if v.is_file()}
+    if not present:
+        return
+    fig, axes = plt.subplots(1, len(present), figsize=(4.5 * len(present), 4.5), squeeze=False)
+    for ax, (label, image) in zip(axes[0], present.items()):
+        ax.imshow(mpimg.imread(image), cmap="gray")
+        ax.set_title(label)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def report_dataset(dataset: str, runs: dict[str, list[Path]], figures: Path, rel: str) -> str:
+    evals = load(runs, "eval.json")
+    summaries = load(runs, "summary.json")
+    out = [f"## {dataset}", ""]
+    codes = evals["infogan"][0]["codes"]
+    rows = [[f"{name} `{c['type']}`", f"{c['entropy']:.3f}" + (" (diff.)" if c["differential"] else ""),
+             *[mean_std([e["codes"][name]["mi_lower_bound"] for e in evals[m]]) for m in METHODS]]
+            for name, c in codes.items()]
+    out += ["Information term L_I on fresh generator samples (nats; continuous codes: a bound "
+            "against a differential entropy, not an MI):", "",
+            table(["code", "H(c)", "infogan", "gan"], rows), ""]
+    label_rows = [r for r in (
+        rows_for(evals, "cluster accuracy (Hungarian)", "cluster_accuracy"),
+        rows_for(evals, "NMI (code vs label)", "nmi"),
+    ) if r]
+    for kind in ("codes", "features", "pixels"):
+        budgets = dig(evals["infogan"][0], "probe", kind, "budgets") or {}
+        for budget in budgets:
+            row = rows_for(evals, f"probe on {kind}, {budget} labels/class", "probe", kind,
+                           "budgets", budget, "accuracy")
+            if row:
+                label_rows.append(row)
+    if label_rows:
+        out += ["Agreement with the class labels (test split):", "",
+                table(["measure", "infogan", "gan"], label_rows), ""]
+    metric_rows = [r for key in ("mig", "sap", "factor_vae", "beta_vae", "modularity", "explicitness")
+                   if (r := rows_for(evals, key, "disentanglement", key))]
+    metric_rows += [r for key in ("disentanglement", "completeness", "informativeness")
+                    if (r := rows_for(evals, f"dci {key}", "disentanglement", "dci", key))]
+    if metric_rows:
+        out += ["Disentanglement metrics against the ground-truth factors:", "",
+                table(["metric", "infogan", "gan"], metric_rows), ""]
+
+    info_png = figures / f"{dataset}-info.png"
+    info_figure(runs, evals, info_png, f"{dataset}: information term against steps")
+    out += [f"![L_I against steps]({rel}/{info_png.name})", ""]
+    first = {m: runs[m][0] for m in METHODS}
+    traversal = figures / f"{dataset}-traversal-c1.png"
+    side_by_side({m: first[m] / "traversal-c1.png" for m in METHODS}, traversal,
+                 f"{dataset}: code c1 swept along columns (seed {first['infogan'].name.rsplit('-s', 1)[-1]})")
+    if traversal.is_file():
+        out += [f"![traversals]({rel}/{traversal.name})", ""]
+    heat = figures / f"{dataset}-mi-matrix.png"
+    side_by_side({m: first[m] / "mi_matrix.png" for m in METHODS}, heat,
+                 f"{dataset}: code-factor MI")
+    if heat.is_file():
+        out += [f"![code-factor MI]({rel}/{heat.name})", ""]
+
+    speed = [r for r in (rows_for(summaries, "training images/s", "images_per_s"),) if r]
+    ips = {m: statistics.mean(s["images_per_s"] for s in summaries[m]) for m in METHODS}
+    out += ["Speed:", "", table(["measure", "infogan", "gan"], speed), "",
+            f"InfoGAN/GAN training time ratio: {ips['gan'] / ips['infogan']:.3f} "
+            "(1.0 = the information term is free).", ""]
+    timing_keys = list(dict.fromkeys(k for e in evals["infogan"] for k in e.get("timings_s", {})))
+    timing_rows = [r for k in timing_keys if (r := rows_for(evals, k, "timings_s", k))]
+    out += ["Evaluation time per step (s):", "", table(["step", "infogan", "gan"], timing_rows), ""]
+    return "\n".join(out)
+
+
+def machine() -> str:
+    import sklearn
+    import torch
+
+    import disentangle
+
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    return (f"{platform.platform()}; {os.cpu_count()} cores ({platform.processor() or 'cpu'}); "
+            f"{device}; python {platform.python_version()}, torch {torch.__version__}, "
+            f"scikit-learn {sklearn.__version__}, disentangle {disentangle.__version__}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, 2 seeds (smoke test)")
+    parser.add_argument("--out", type=Path, default=Path("bench-out/infogan_vs_gan"))
+    parser.add_argument("--report", type=Path, help="also write the report (and figures) here")
+    parser.add_argument("--seeds", type=int, nargs="+", help="override the plan's seeds")
+    parser.add_argument("--datasets", nargs="+", help="override the plan's datasets")
+    parser.add_argument("--steps", type=int, help="override the plan's steps")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+
+    plan = QUICK if args.quick else FULL
+    seeds = tuple(args.seeds) if args.seeds else plan.seeds
+    datasets = {d: s for d, s in plan.datasets.items() if not args.datasets or d in args.datasets}
+    if args.steps:
+        datasets = {d: Setting(args.steps, s.run_args, s.eval_args) for d, s in datasets.items()}
+    started = time.time()
+    sections = []
+    figures = args.out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    for dataset, setting in datasets.items():
+        runs = {m: [args.out / "runs" / f"{dataset}-{m}-s{seed}" for seed in seeds] for m in METHODS}
+        for method in METHODS:
+            for seed, run in zip(seeds, runs[method]):
+                train_and_eval(run, method, dataset, seed, setting, args.device)
+        sections.append(report_dataset(dataset, runs, figures, "figures"))
+    command = "python -m benchmarks.infogan_vs_gan " + " ".join(argv if argv is not None else sys.argv[1:])
+    header = [
+        "# InfoGAN vs GAN", "",
+        f"Produced by `{command.strip()}` in {time.time() - started:.0f} s "
+        f"(runs reused where present). Mode: {'quick' if args.quick else 'full'}; seeds "
+        f"{', '.join(map(str, seeds))}; steps " + ", ".join(f"{d} {s.steps}" for d, s in datasets.items())
+        + ".", "", f"Machine: {machine()}.", "",
+        "Every figure is mean ± std over seeds, written by the script, never by hand.", "",
+    ]
+    text = "\n".join(header + sections)
+    (args.out / "report.md").write_text(text)
+    print(f"wrote {args.out / 'report.md'}")
+    if args.report:
+        target = args.report.parent / (args.report.stem + "-figures")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(figures, target)
+        args.report.write_text(text.replace("](figures/", f"]({target.name}/"))
+        print(f"wrote {args.report}")
+
+
+if __name__ == "__main__":
+    main()
