@@ -4,7 +4,6 @@ stays quick. Errors a user can fix print as one line on stderr; `--debug` shows 
 from __future__ import annotations
 
 import os
-import sys
 
 import typer
 

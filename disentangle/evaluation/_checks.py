@@ -96,6 +96,20 @@ def check_multiclass(factors: np.ndarray, name: str = "factors_train") -> None:
             )
 
 
+def train_test(codes_train, factors_train, codes_test, factors_test):
+    """Checked (codes_train, factors_train, codes_test, factors_test) for the fitted metrics."""
+    x_tr = as_codes(codes_train, "codes_train")
+    y_tr = as_factors(factors_train, "factors_train")
+    x_te = as_codes(codes_test, "codes_test")
+    y_te = as_factors(factors_test, "factors_test")
+    same_n(("codes_train", x_tr), ("factors_train", y_tr))
+    same_n(("codes_test", x_te), ("factors_test", y_te))
+    same_width("codes_train", x_tr, "codes_test", x_te, "code dimensions")
+    same_width("factors_train", y_tr, "factors_test", y_te, "factors")
+    check_multiclass(y_tr)
+    return x_tr, y_tr, x_te, y_te
+
+
 def positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise DisentangleError(f"{name} must be an integer >= {minimum}; got {value!r}")

@@ -22,12 +22,8 @@ import numpy as np
 
 from disentangle.errors import DisentangleError
 from disentangle.evaluation._checks import (
-    as_codes,
-    as_factors,
-    check_multiclass,
     fit_quietly,
-    same_n,
-    same_width,
+    train_test,
 )
 
 MODELS = ("gbt", "random_forest")
@@ -115,15 +111,7 @@ def dci(
     ``informativeness_train``, ``importance_matrix`` (D, K), ``per_code_disentanglement`` (D,),
     ``per_factor_completeness`` (K,), ``per_factor_accuracy`` (K,), ``converged``.
     """
-    x_tr = as_codes(codes_train, "codes_train")
-    y_tr = as_factors(factors_train, "factors_train")
-    x_te = as_codes(codes_test, "codes_test")
-    y_te = as_factors(factors_test, "factors_test")
-    same_n(("codes_train", x_tr), ("factors_train", y_tr))
-    same_n(("codes_test", x_te), ("factors_test", y_te))
-    same_width("codes_train", x_tr, "codes_test", x_te, "code dimensions")
-    same_width("factors_train", y_tr, "factors_test", y_te, "factors")
-    check_multiclass(y_tr)
+    x_tr, y_tr, x_te, y_te = train_test(codes_train, factors_train, codes_test, factors_test)
     if not callable(model) and model not in MODELS:
         raise DisentangleError(f"dci model must be one of {MODELS} or a callable; got {model!r}")
 

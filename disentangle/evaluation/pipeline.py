@@ -5,7 +5,6 @@ disentanglement metrics where the data has ground-truth factors."""
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -119,6 +118,7 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig) -> dict[str, Any]:
     """Encode, measure, and write RUN/eval.json (plus encoded.h5 and figures); returns the dict."""
     from disentangle import evaluation as ev
     from disentangle.training import load_run
+    from disentangle.training.rundir import atomic_write_text, versions
 
     run_config, model, dataset = load_run(run_dir, device=cfg.device)
     data_dir = Path(run_config.data_dir) if getattr(run_config, "data_dir", None) else None
@@ -201,12 +201,11 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig) -> dict[str, Any]:
                 model, dataset, data_dir, train, test, factors_train, factors_test, cfg, timings)
 
     result["timings_s"] = dict(timings)
-    result["versions"] = _versions()
+    result["versions"] = versions()
     result["eval_config"] = {k: v for k, v in asdict(cfg).items() if k != "timings"}
-    tmp = run_dir / "eval.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=_json_default))
-    tmp.replace(run_dir / "eval.json")
-    return json.loads((run_dir / "eval.json").read_text())
+    text = json.dumps(result, indent=2, default=_json_default)
+    atomic_write_text(run_dir / "eval.json", text)
+    return json.loads(text)
 
 
 def _disentanglement(model, dataset, data_dir, train, test, factors_train, factors_test, cfg,
@@ -250,16 +249,6 @@ def _pixels(data: ImageData) -> np.ndarray:
 
 def _label(budget: int | None) -> str:
     return "all" if budget is None else str(budget)
-
-
-def _versions() -> dict[str, str]:
-    import sklearn
-
-    import disentangle
-
-    return {"disentangle": disentangle.__version__, "torch": torch.__version__,
-            "scikit-learn": sklearn.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
 
 
 def _json_default(value):

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from disentangle.errors import DisentangleError
+from disentangle.training.rundir import atomic_write
 
 FORMAT = 1
 
@@ -35,16 +36,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write to a temporary file in the same directory, fsync, then rename over `path`: a crash
     at any moment leaves either the old checkpoint or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save({"format": FORMAT, **state}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: torch.save({"format": FORMAT, **state}, fh))
     _fsync_dir(path.parent)
 
 
