@@ -88,7 +88,8 @@ def compare(
 
 def _run_title(run: Path, result: dict) -> str:
     config = run / "config.json"
-    method = json.loads(config.read_text()).get("method", "?") if config.is_file() else "?"
+    method = (json.loads(config.read_text()).get("config", {}).get("method", "?")
+              if config.is_file() else "?")
     return f"{run.name}\n({method})"
 
 

@@ -61,3 +61,15 @@ def test_plugin_code_mixes_with_builtins_in_a_latent(site, monkeypatch, use_regi
     z, values = latent.sample(16, torch.Generator().manual_seed(0))
     head = torch.randn(16, latent.head_width)
     assert all(lq.shape == (16,) for lq in latent.log_q(head, values))
+
+
+def test_plugin_code_trains_through_the_cli(site, tmp_path):
+    out = tmp_path / "run"
+    done = run_cli("run", "infogan", "--code", "categorical:10", "--code", "vonmises:1",
+                   "--backbone", "tiny", "--steps", "2", "--batch-size", "8", "--out", out,
+                   "--quiet", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["codes"] == ["categorical:10", "vonmises:1"]
+    log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "info/c2" in log[-1] and (out / "traversal-c2.png").is_file()
