@@ -58,7 +58,7 @@ def run(
         help="fp32, or bf16 autocast for the networks (default: fp32).",
         rich_help_panel=_TRAINING)] = None,
     threads: Annotated[int | None, typer.Option(
-        help="CPU threads for torch (default: one per core).", rich_help_panel=_TRAINING)] = None,
+        help="CPU threads for torch (default: 1 on CPU, the fastest on 2 cores).", rich_help_panel=_TRAINING)] = None,
     out: Annotated[Path | None, typer.Option(
         help="Run directory (default: runs/METHOD-DATASET-TIME).", rich_help_panel=_RUN)] = None,
     data_dir: Annotated[Path | None, typer.Option(
