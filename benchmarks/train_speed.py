@@ -4,7 +4,7 @@ batch 128, CPU) against a straightforward PyTorch port of the paper's MNIST mode
 
     python -m benchmarks.train_speed                        # speed table, a few minutes
     python -m benchmarks.train_speed --threads 1 2          # the same table per thread count
-    python -m benchmarks.train_speed --variants --threads 1 2   # fused/foreach Adam, bf16, channels_last
+    python -m benchmarks.train_speed --variants --threads 1 2   # Adam kinds, bf16, channels_last
     python -m benchmarks.train_speed --quality --steps 1000 --seeds 0 1 2
 
 Speed is measured in windows of --window steps after a warm-up window; the table gives the best
@@ -41,12 +41,14 @@ def ours(method: str, precision: str, threads: int, window: int, windows: int,
     from disentangle.training import RunConfig, train
 
     with tempfile.TemporaryDirectory(dir=out) as tmp:
-        config = RunConfig(method=method, dataset="digits", backbone="mnist", steps=window * (windows + 1),
-                           batch_size=batch_size, precision=precision, threads=threads, device="cpu",
+        config = RunConfig(method=method, dataset="digits", backbone="mnist",
+                           steps=window * (windows + 1), batch_size=batch_size,
+                           precision=precision, threads=threads, device="cpu",
                            log_every=window, checkpoint_every=10**9, sample_every=10**9,
                            out=str(Path(tmp) / "run"))
         summary = train(config)
-        records = [json.loads(line) for line in Path(summary["files"]["metrics"]).read_text().splitlines()]
+        lines = Path(summary["files"]["metrics"]).read_text().splitlines()
+        records = [json.loads(line) for line in lines]
     return [r["images_per_s"] for r in records[1:]]
 
 
@@ -72,7 +74,8 @@ class PortShared(nn.Module):
         self.conv = nn.Sequential(
             nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.1),
             nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.1))
-        self.fc = nn.Sequential(nn.Linear(7 * 7 * 128, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.1))
+        self.fc = nn.Sequential(nn.Linear(7 * 7 * 128, 1024), nn.BatchNorm1d(1024),
+                                nn.LeakyReLU(0.1))
 
     def forward(self, x):
         return self.fc(self.conv(x).view(x.shape[0], -1))
@@ -90,7 +93,8 @@ class PortQ(nn.Module):
 
 
 def gaussian_nll(x, mu, var):
-    return (0.5 * torch.log(2 * math.pi * var + 1e-6) + (x - mu) ** 2 / (2 * var + 1e-6)).sum(1).mean()
+    nll = 0.5 * torch.log(2 * math.pi * var + 1e-6) + (x - mu) ** 2 / (2 * var + 1e-6)
+    return nll.sum(1).mean()
 
 
 def port_loader(batch_size: int = 128):
@@ -124,8 +128,10 @@ def port(threads: int, window: int, windows: int, batch_size: int = 128) -> list
     torch.manual_seed(0)
     net_g, shared, net_q = PortGenerator(), PortShared(), PortQ()
     d_head = nn.Sequential(nn.Linear(1024, 1), nn.Sigmoid())
-    opt_d = torch.optim.Adam([*shared.parameters(), *d_head.parameters()], lr=2e-4, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam([*net_g.parameters(), *net_q.parameters()], lr=1e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam([*shared.parameters(), *d_head.parameters()], lr=2e-4,
+                             betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam([*net_g.parameters(), *net_q.parameters()], lr=1e-3,
+                             betas=(0.5, 0.999))
     bce, ce = nn.BCELoss(), nn.CrossEntropyLoss()
 
     def batches():
@@ -202,8 +208,9 @@ def step_rates(method: str, threads: int, precision: str = "fp32", adam: str = "
     optimizers = algo.optimizers(model, None)
     if adam != "fused":
         options = {"foreach": adam == "foreach"}
-        optimizers = {name: torch.optim.Adam(opt.param_groups[0]["params"], lr=opt.param_groups[0]["lr"],
-                                             betas=(0.5, 0.999), **options)
+        optimizers = {name: torch.optim.Adam(opt.param_groups[0]["params"],
+                                             lr=opt.param_groups[0]["lr"], betas=(0.5, 0.999),
+                                             **options)
                       for name, opt in optimizers.items()}
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -213,7 +220,8 @@ def step_rates(method: str, threads: int, precision: str = "fp32", adam: str = "
     for w in range(windows + 1):
         start = time.perf_counter()
         for _ in range(window):
-            real = model.to_range(data[torch.randint(len(data), (batch_size,), generator=generator)])
+            index = torch.randint(len(data), (batch_size,), generator=generator)
+            real = model.to_range(data[index])
             if channels_last:
                 real = real.contiguous(memory_format=torch.channels_last)
             algo.step(model, optimizers, real, generator)
@@ -248,7 +256,7 @@ def variants(args) -> None:
             print(f"{row.label:<40} {row.best:>10.0f} {row.median:>8.0f}")
 
 
-# --- speed table -----------------------------------------------------------------------------------
+# --- speed table -----------------------------------------------------------------------------
 
 @dataclass
 class Row:
@@ -285,7 +293,8 @@ def speed(args) -> None:
         for row in rows.values():
             print(f"{row.label:<50} {row.best:>10.0f} {row.median:>8.0f}")
         for precision in args.precision:
-            info, gan = rows.get(f"disentangle infogan ({precision})"), rows.get(f"disentangle gan ({precision})")
+            info = rows.get(f"disentangle infogan ({precision})")
+            gan = rows.get(f"disentangle gan ({precision})")
             if info and gan:
                 print(f"InfoGAN / GAN speed ({precision}): best {info.best / gan.best:.3f}, "
                       f"median {info.median / gan.median:.3f}")
@@ -297,7 +306,7 @@ def speed(args) -> None:
         print(f"the port's DataLoader alone: {loader_only(threads):.0f} images/s")
 
 
-# --- quality -----------------------------------------------------------------------------------------
+# --- quality ---------------------------------------------------------------------------------
 
 def cluster_accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy of the best one-to-one matching of clusters to labels (Hungarian)."""
@@ -345,17 +354,20 @@ def quality(args) -> None:
                 results.setdefault((method, precision), []).append(scores[0])
                 print(f"{method:<8} {precision:<5} {seed:>4} {c1['info_eval']:>13.3f} "
                       f"{c1['entropy']:>6.3f} {scores[0]:>8.3f} {scores[1]:>9.3f} "
-                      f"{summary['images_per_s']:>6.0f} {summary['elapsed_s'] / 60:>7.1f}", flush=True)
+                      f"{summary['images_per_s']:>6.0f} {summary['elapsed_s'] / 60:>7.1f}",
+                      flush=True)
     for (method, precision), accs in results.items():
         spread = f" ± {statistics.stdev(accs):.3f}" if len(accs) > 1 else ""
-        print(f"{method} {precision}: held-out cluster accuracy {statistics.mean(accs):.3f}{spread} "
+        print(f"{method} {precision}: held-out cluster accuracy "
+              f"{statistics.mean(accs):.3f}{spread} "
               f"over {len(accs)} seed(s)")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()])
-    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"],
+                        choices=["fp32", "bf16"])
     parser.add_argument("--batch-size", type=int, default=None,
                         help="128 for speed; the digits preset's for --quality")
     parser.add_argument("--window", type=int, default=10, help="steps per timing window")

@@ -24,8 +24,8 @@ def run(
     dataset: Annotated[str | None, typer.Option(help="Dataset to train on (default: digits).",
                                                 rich_help_panel=_TRAINING)] = None,
     code: Annotated[list[str] | None, typer.Option(
-        "--code", help="A latent code TYPE:SIZE or TYPE:SIZE@POSTERIOR, repeatable; replaces the preset's "
-                       "codes (e.g. --code categorical:10 --code uniform:2).",
+        "--code", help="A latent code TYPE:SIZE or TYPE:SIZE@POSTERIOR, repeatable; replaces "
+                       "the preset's codes (e.g. --code categorical:10 --code uniform:2).",
         rich_help_panel=_MODEL)] = None,
     noise_dim: Annotated[int | None, typer.Option(help="Noise dimensions z.",
                                                   rich_help_panel=_MODEL)] = None,
@@ -58,7 +58,8 @@ def run(
         help="fp32, or bf16 autocast for the networks (default: fp32).",
         rich_help_panel=_TRAINING)] = None,
     threads: Annotated[int | None, typer.Option(
-        help="CPU threads for torch (default: 1 on CPU, the fastest on 2 cores).", rich_help_panel=_TRAINING)] = None,
+        help="CPU threads for torch (default: 1 on CPU, the fastest on 2 cores).",
+        rich_help_panel=_TRAINING)] = None,
     out: Annotated[Path | None, typer.Option(
         help="Run directory (default: runs/METHOD-DATASET-TIME).", rich_help_panel=_RUN)] = None,
     data_dir: Annotated[Path | None, typer.Option(
@@ -128,8 +129,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary["codes"]:
         table = Table("code", "spec", "λ", "L_I", "L_I eval", "H(c)", "")
         for c in summary["codes"]:
-            note = ("bound" if c["differential"]
-                    else f"{100 * c['info_eval'] / c['entropy']:.0f}% of H" if c["entropy"] > 0 else "")
+            note = "bound" if c["differential"] else ""
+            if not c["differential"] and c["entropy"] > 0:
+                note = f"{100 * c['info_eval'] / c['entropy']:.0f}% of H"
             table.add_row(c["name"], c["spec"], f"{c['weight']:g}", _num(c["info"]),
                           _num(c["info_eval"]), f"{c['entropy']:.3f}", note)
         console.print(table)

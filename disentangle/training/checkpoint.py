@@ -41,7 +41,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with weights_only=True: a file holding any other pickled object is refused."""
+    """Read a checkpoint with weights_only=True: a file holding any other pickled object is
+    refused."""
     path = Path(path)
     if not path.is_file():
         raise DisentangleError(f"no checkpoint at {path}")
@@ -50,8 +51,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except pickle.UnpicklingError as exc:
         detail = _unpickler_detail(str(exc))
         if "Unsupported global" in detail:
-            raise DisentangleError(f"{path} holds a pickled object besides tensors and plain "
-                                   f"values ({detail}); refusing to load it (weights_only)") from None
+            raise DisentangleError(
+                f"{path} holds a pickled object besides tensors and plain values ({detail}); "
+                "refusing to load it (weights_only)") from None
         raise DisentangleError(f"{path} is not a readable checkpoint ({detail})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

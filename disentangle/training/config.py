@@ -47,7 +47,7 @@ class RunConfig:
     seed: int = 0  # seeds weights, latent sampling and batch order
     device: str = "auto"  # auto (cuda if available), cpu or cuda
     precision: str = "fp32"  # fp32, or bf16 autocast for the networks (losses stay fp32)
-    threads: int | None = None  # torch CPU threads; None = 1 on CPU (faster on 2 cores, see trainer)
+    threads: int | None = None  # torch CPU threads; None = 1 on CPU (faster on 2 cores; trainer)
     out: str | None = None  # run directory; None = runs/<method>-<dataset>-<YYYYmmdd-HHMMSS>
     log_every: int = 50  # steps between metrics.jsonl lines
     checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)
@@ -199,7 +199,8 @@ def resolve(method: str, overrides: dict[str, Any] | None = None,
     dataset = overrides.get("dataset", from_file.get("dataset", DEFAULT_DATASET))
     values: dict[str, Any] = {"dataset": dataset, **PRESETS.get(dataset, {}), **from_file}
     values["method"] = method
-    base = validate(RunConfig(**values), lambda n: f"'{n}' in {config_file}" if n in from_file else n)
+    base = validate(RunConfig(**values),
+                    lambda n: f"'{n}' in {config_file}" if n in from_file else n)
     changes = {name: _coerce(name, value, option_label(name)) for name, value in overrides.items()}
     return validate(base.replace(**changes), option_label)
 

@@ -102,8 +102,8 @@ class RunDir:
         if path.exists() and not path.is_dir():
             raise DisentangleError(f"--out {path} is a file, not a directory")
         if path.is_dir() and any(path.iterdir()):
-            raise DisentangleError(f"--out {path} already exists and is not empty; pass --resume to "
-                                   "continue that run, or choose another --out")
+            raise DisentangleError(f"--out {path} already exists and is not empty; pass --resume "
+                                   "to continue that run, or choose another --out")
         try:
             (path / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -31,7 +31,12 @@ from disentangle.training.build import (
     load_data,
     resolve_device,
 )
-from disentangle.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from disentangle.training.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from disentangle.training.config import FIELDS, RunConfig, dumps, option_label, validate
 from disentangle.training.rundir import DEFAULT_ROOT, RunDir, atomic_write_text, latest_run
 
@@ -117,16 +122,16 @@ def resume(run_dir: Path | str | None, method: str | None = None,
         elif value != getattr(saved, name):
             raise DisentangleError(
                 f"{option_label(name)} cannot change when resuming ({run.config} has "
-                f"{getattr(saved, name)!r}); only {', '.join(option_label(n) for n in RESUMABLE)} can"
-            )
+                f"{getattr(saved, name)!r}); only "
+                f"{', '.join(option_label(n) for n in RESUMABLE)} can")
     config = validate(saved.replace(**changes), option_label)
     if not run.latest.is_file():
         raise DisentangleError(f"{run.path} has no checkpoint to resume from "
                                f"({run.latest.relative_to(run.path)} is missing)")
     state = load_checkpoint(run.latest)
     if state["step"] >= config.steps:
-        raise DisentangleError(f"{run.path} already reached step {state['step']} of {config.steps}; "
-                               "pass a larger --steps to train further")
+        raise DisentangleError(f"{run.path} already reached step {state['step']} of "
+                               f"{config.steps}; pass a larger --steps to train further")
     method_obj, dataset, data, device = _prepare(config, registry)
     meta = run.read_meta()
     shape = tuple(int(s) for s in data.images.shape[1:])
@@ -140,7 +145,7 @@ def resume(run_dir: Path | str | None, method: str | None = None,
     return Session(config, run, model.to(device), method_obj, data.images.to(device), device, state)
 
 
-# --- the loop ---------------------------------------------------------------------------------------
+# --- the loop --------------------------------------------------------------------------------
 
 class _Display:
     """A rich progress bar on stderr with live losses and L_I; silent when quiet."""
@@ -351,6 +356,7 @@ def _finish(session: Session, step: int, wall: float, train_seconds: float,
     return summary
 
 
-def train(config: RunConfig, quiet: bool = True, registry: Registry | None = None) -> dict[str, Any]:
+def train(config: RunConfig, quiet: bool = True,
+          registry: Registry | None = None) -> dict[str, Any]:
     """Start a fresh run and train it; returns the summary."""
     return fit(start(config, registry), quiet)

@@ -19,6 +19,6 @@ def _backbone(cls, summary):
 @hookimpl
 def disentangle_backbones():
     yield _backbone(MnistBackbone, "the paper's MNIST networks (28x28, sigmoid)")
-    yield _backbone(Svhn32Backbone, "the paper's SVHN/CelebA networks (32x32, 1 or 3 channels, tanh)")
+    yield _backbone(Svhn32Backbone, "the paper's SVHN/CelebA networks (32x32, 1 or 3 ch., tanh)")
     yield _backbone(Dcgan64Backbone, "DCGAN-style 64x64 pair with InfoGAN's Q head (tanh)")
     yield _backbone(TinyBackbone, "small fast pair for tests; any H, W divisible by 4 (tanh)")

@@ -26,7 +26,8 @@ class Dcgan64Backbone(PaperBackbone):
     def __init__(self, leak: float = 0.1, width: int = 64):
         super().__init__(leak)
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise DisentangleError(f"backbone 'dcgan64': width must be a positive integer, got {width!r}")
+            raise DisentangleError(
+                f"backbone 'dcgan64': width must be a positive integer, got {width!r}")
         self.width = width
 
     def supports(self, image_shape):

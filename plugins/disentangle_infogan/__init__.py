@@ -1,4 +1,4 @@
-"""Built-in methods: InfoGAN and its vanilla-GAN baseline, registered like any third-party plugin."""
+"""Built-in methods: InfoGAN and its vanilla-GAN baseline, registered like any third party's."""
 
 from disentangle import Component, hookimpl
 
@@ -7,7 +7,8 @@ from .method import GAN, InfoGAN
 
 @hookimpl
 def disentangle_methods():
-    yield Component("infogan", InfoGAN, "InfoGAN: GAN + λ·L_I reward for G; Q trains the shared trunk",
+    yield Component("infogan", InfoGAN,
+                    "InfoGAN: GAN + λ·L_I reward for G; Q trains the shared trunk",
                     details={"paper": "Chen et al. 2016"})
     yield Component("gan", GAN, "the paper's baseline: same nets, Q trained but no reward for G",
                     details={"paper": "Chen et al. 2016, Fig. 1"})

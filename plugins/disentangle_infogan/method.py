@@ -5,8 +5,9 @@ data and optimisers, with Q still trained but no information reward for the gene
 One iteration is one D step then one G step, as in the official code. With λ_i = LatentCode.weight
 and L_I(c_i) = E[log Q(c_i|x)] + H(c_i) on generated images x = G(z, c):
 
-    D step:  loss_D = BCE(D(x_real), 1) + BCE(D(x_fake), 0) [- Σ_i λ_i L_I(c_i) when Q trains the trunk]
-    G step:  loss_G = BCE(D(G(z, c)), 1) - Σ_i λ_i L_I(c_i)   (infogan; gan trains Q on detached features)
+    D step:  loss_D = BCE(D(x_real), 1) + BCE(D(x_fake), 0)  [- Σ_i λ_i L_I(c_i): Q trains trunk]
+    G step:  loss_G = BCE(D(G(z, c)), 1) - Σ_i λ_i L_I(c_i)
+             (gan: the same term on detached features, so it trains Q's head only)
 
 Optimiser 'd' updates D's trunk and real/fake head at lr_d; optimiser 'g' updates G and Q's head at
 lr_g. Every log Q(c|x) goes through the LatentCode that sampled c, so sampling and scoring agree.
@@ -41,7 +42,8 @@ class InfoGAN(Method):
     default_q_trains_trunk = True  # D's loss includes Q's term, so the shared trunk learns from it
 
     def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32"):
-        self.q_trains_trunk = self.default_q_trains_trunk if q_trains_trunk is None else bool(q_trains_trunk)
+        self.q_trains_trunk = (self.default_q_trains_trunk if q_trains_trunk is None
+                               else bool(q_trains_trunk))
         if precision not in PRECISIONS:
             raise DisentangleError(f"method '{self.name}': precision must be one of "
                                    f"{', '.join(PRECISIONS)}, got {precision!r}")
@@ -62,7 +64,8 @@ class InfoGAN(Method):
     @staticmethod
     def _reward(latent: Latent, information: list[torch.Tensor]) -> torch.Tensor | float:
         """Σ_i λ_i L_I(c_i): what the information term subtracts from a loss."""
-        return sum((c.weight * info for c, info in zip(latent.codes, information, strict=True)), 0.0)
+        terms = zip(latent.codes, information, strict=True)
+        return sum((c.weight * info for c, info in terms), 0.0)
 
     def step(self, model, optimizers, real, generator):
         opt_d, opt_g = optimizers["d"], optimizers["g"]
@@ -80,7 +83,8 @@ class InfoGAN(Method):
         loss_d = F.softplus(-logit_real.float()).mean() + F.softplus(logit_fake.float()).mean()
         objective_d = loss_d
         if head is not None:
-            objective_d = loss_d - self._reward(latent, latent.information_terms(head.float(), values))
+            information = latent.information_terms(head.float(), values)
+            objective_d = loss_d - self._reward(latent, information)
         opt_d.zero_grad(set_to_none=True)
         objective_d.backward(inputs=_params(opt_d))  # trunk and D head only: Q's head is G's
         opt_d.step()

@@ -32,7 +32,8 @@ def one_error_line(err: str) -> str:
 
 
 def test_run_prints_json_summary(capsys, toy_registry, tmp_path):
-    code, out, _ = cli(capsys, "run", "gan", *FAST, "--steps", "3", "--out", tmp_path / "r", "--json")
+    code, out, _ = cli(capsys, "run", "gan", *FAST, "--steps", "3", "--out", tmp_path / "r",
+                       "--json")
     assert code == 0
     summary = json.loads(out)
     assert summary["method"] == "gan" and summary["steps"] == 3
@@ -50,7 +51,8 @@ def test_human_summary_names_codes_and_files(capsys, toy_registry, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["infogn"], "unknown method 'infogn'.*did you mean 'infogan'"),
     (["infogan", "--code", "categorical"], "bad code spec 'categorical'"),
-    (["infogan", "--code", "categorial:10"], "unknown code 'categorial'.*did you mean 'categorical'"),
+    (["infogan", "--code", "categorial:10"],
+     "unknown code 'categorial'.*did you mean 'categorical'"),
     (["infogan", "--backbone", "tinny"], "unknown backbone 'tinny'.*did you mean 'tiny'"),
     (["infogan", "--steps", "-5"], "--steps: must be at least 1, got -5"),
     (["infogan", "--dataset", "toyy"], "unknown dataset 'toyy'.*did you mean 'toy'"),

@@ -19,7 +19,8 @@ def test_every_field_has_a_comment():
 
     source = inspect.getsource(module.RunConfig)
     for field in dataclasses.fields(RunConfig):
-        line = next(line for line in source.splitlines() if line.strip().startswith(f"{field.name}:"))
+        line = next(line for line in source.splitlines()
+                    if line.strip().startswith(f"{field.name}:"))
         assert "#" in line, f"RunConfig.{field.name} has no comment"
 
 
@@ -76,7 +77,8 @@ def test_flag_dataset_picks_the_preset_over_the_file_dataset(tmp_path):
 def test_unknown_toml_key_names_file_and_key(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text("stpes = 10\n")
-    with pytest.raises(DisentangleError, match=r"run\.toml.*unknown key 'stpes'.*did you mean 'steps'"):
+    match = r"run\.toml.*unknown key 'stpes'.*did you mean 'steps'"
+    with pytest.raises(DisentangleError, match=match):
         load_toml(path)
 
 

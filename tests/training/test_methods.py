@@ -37,7 +37,8 @@ def one_step(method: str, q_trains_trunk: bool | None = None, precision: str | N
 
 
 def grads(module: nn.Module) -> list[torch.Tensor]:
-    return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in module.parameters()]
+    return [p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+            for p in module.parameters()]
 
 
 def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
@@ -129,7 +130,8 @@ def test_information_term_is_log_softmax_once_plus_entropy():
         return out
 
     model.latent.sample = record
-    logs = algo.step(model, opts, torch.rand(16, 1, 28, 28) * 2 - 1, torch.Generator().manual_seed(0))
+    real = torch.rand(16, 1, 28, 28) * 2 - 1
+    logs = algo.step(model, opts, real, torch.Generator().manual_seed(0))
     head = heads[-1]  # the G step's forward
     cat, uni = values[0]
     expected_c1 = -F.cross_entropy(head[:, :5], cat[:, 0].long()) + math.log(5)
