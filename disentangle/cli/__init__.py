@@ -13,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Learn and measure disentangled representations (InfoGAN and baselines).",
 )
 
@@ -45,7 +46,7 @@ def fail(message: str, code: int = 1) -> None:
 def main(argv: list[str] | None = None) -> None:
     _register_commands()
     try:
-        app(args=argv, prog_name="disentangle")
+        code = app(args=argv, prog_name="disentangle", standalone_mode=False)
     except DisentangleError as exc:
         if os.environ.get("DISENTANGLE_DEBUG") == "1":
             raise
@@ -53,3 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise SystemExit(130) from None
+    except Exception as exc:
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `disentangle` alone: show the help
+            typer.echo(exc.format_message())
+            raise SystemExit(0) from None
+        # the command-line parser's own usage errors: one line too, with where to look
+        fail(f"{exc.format_message()} (see 'disentangle --help')", exc.exit_code)
+    raise SystemExit(code if isinstance(code, int) else 0)

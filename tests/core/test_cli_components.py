@@ -46,3 +46,15 @@ def test_unknown_kind_is_one_line_error():
     assert result.stderr.strip().splitlines() == [
         "error: unknown component kind 'priors' (known: codes, posteriors, backbones, datasets, methods)"
     ]
+
+
+def test_parser_errors_are_one_line_too():
+    result = run_cli("list", "codes", "--bogus")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: No such option: --bogus (see 'disentangle --help')"]
+
+
+def test_no_arguments_shows_help():
+    result = run_cli()
+    assert result.returncode == 0 and "Commands" in result.stdout
