@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -224,9 +223,3 @@ def set_registry(registry: Registry | None) -> Registry | None:
 def create(kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
     return get_registry().create(kind, name, *args, **kwargs)
 
-
-def import_string(path: str) -> Any:
-    """'pkg.module:attr' -> the attribute (used for plugin modules given on the command line)."""
-    module, _, attr = path.partition(":")
-    obj = importlib.import_module(module)
-    return getattr(obj, attr) if attr else obj
