@@ -4,7 +4,6 @@ information bound L_I per code against steps (Figure 1 of the paper)."""
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import torch
 from PIL import Image
 
 from disentangle.model import LatentModel
+from disentangle.training.rundir import atomic_write
 
 PAD_VALUE = 0.5  # grey lines between tiles
 
@@ -36,13 +36,7 @@ def save_png(array: np.ndarray, path: Path, scale: int = 1) -> Path:
     image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: image.save(fh, format="PNG"))
     return path
 
 
@@ -125,11 +119,5 @@ def write_info_plot(model: LatentModel, records: Sequence[dict[str, Any]], path:
     if model.latent.codes:
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
     return path
