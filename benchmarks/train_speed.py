@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -308,18 +307,9 @@ def speed(args) -> None:
 
 # --- quality ---------------------------------------------------------------------------------
 
-def cluster_accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy of the best one-to-one matching of clusters to labels (Hungarian)."""
-    from scipy.optimize import linear_sum_assignment
-
-    k = int(max(pred.max(), labels.max())) + 1
-    counts = np.zeros((k, k), dtype=np.int64)
-    np.add.at(counts, (pred, labels), 1)
-    rows, cols = linear_sum_assignment(-counts)
-    return counts[rows, cols].sum() / len(labels)
-
-
 def quality(args) -> None:
+    from disentangle.evaluation import cluster_accuracy
+
     from disentangle.training import RunConfig, load_run, train
 
     out = Path(args.out) / "quality"
