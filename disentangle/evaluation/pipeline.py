@@ -179,9 +179,8 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig) -> dict[str, Any]:
             for kind, (x_train, x_test) in inputs.items():
                 by_budget = ev.linear_probe(x_train, train.data.labels.numpy(), x_test,
                                             labels.numpy(), budgets=cfg.budgets, seed=cfg.seed)
-                probe[kind] = {"accuracy": by_budget[_label(None)]["accuracy"]
-                               if _label(None) in by_budget else list(by_budget.values())[-1]["accuracy"],
-                               "budgets": by_budget}
+                largest = list(by_budget.values())[-1]  # budgets ascend; None ("all") is last
+                probe[kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
             result["probe"] = probe
 
     if dataset.factors and test.data.factors is not None:
@@ -245,10 +244,6 @@ def _disentanglement(model, dataset, data_dir, train, test, factors_train, facto
 
 def _pixels(data: ImageData) -> np.ndarray:
     return data.images.reshape(len(data), -1).float().div(255).numpy()
-
-
-def _label(budget: int | None) -> str:
-    return "all" if budget is None else str(budget)
 
 
 def _json_default(value):
