@@ -1,6 +1,7 @@
 """Training speed of `disentangle run` (InfoGAN and the GAN baseline on the paper's MNIST networks,
-batch 128, CPU) against a straightforward PyTorch port of the paper's MNIST model, and, with
---quality, what the speed buys: L_I and held-out cluster accuracy on the embedded digits.
+batch 128, CPU or --device cuda) against a straightforward PyTorch port of the paper's MNIST
+model, and, with --quality, what the speed buys: L_I and held-out cluster accuracy on the embedded
+digits.
 
     python -m benchmarks.train_speed                        # speed table, a few minutes
     python -m benchmarks.train_speed --threads 1 2          # the same table per thread count
@@ -35,14 +36,14 @@ DEFAULT_OUT = Path("bench-out")
 # --- our training loop ---------------------------------------------------------------------------
 
 def ours(method: str, precision: str, threads: int, window: int, windows: int,
-         batch_size: int = 128, out: Path | None = None) -> list[float]:
+         batch_size: int = 128, out: Path | None = None, device: str = "cpu") -> list[float]:
     """images/s of each window (after a warm-up window) through `disentangle.training.train`."""
     from disentangle.training import RunConfig, train
 
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         config = RunConfig(method=method, dataset="digits", backbone="mnist",
                            steps=window * (windows + 1), batch_size=batch_size,
-                           precision=precision, threads=threads, device="cpu",
+                           precision=precision, threads=threads, device=device,
                            log_every=window, checkpoint_every=10**9, sample_every=10**9,
                            out=str(Path(tmp) / "run"))
         summary = train(config)
@@ -121,12 +122,13 @@ def port_loader(batch_size: int = 128):
     return DataLoader(Digits(transform), batch_size=batch_size, shuffle=True, drop_last=True)
 
 
-def port(threads: int, window: int, windows: int, batch_size: int = 128) -> list[float]:
+def port(threads: int, window: int, windows: int, batch_size: int = 128,
+         device: str = "cpu") -> list[float]:
     torch.set_num_threads(threads)
     loader = port_loader(batch_size)
     torch.manual_seed(0)
-    net_g, shared, net_q = PortGenerator(), PortShared(), PortQ()
-    d_head = nn.Sequential(nn.Linear(1024, 1), nn.Sigmoid())
+    net_g, shared, net_q = PortGenerator().to(device), PortShared().to(device), PortQ().to(device)
+    d_head = nn.Sequential(nn.Linear(1024, 1), nn.Sigmoid()).to(device)
     opt_d = torch.optim.Adam([*shared.parameters(), *d_head.parameters()], lr=2e-4,
                              betas=(0.5, 0.999))
     opt_g = torch.optim.Adam([*net_g.parameters(), *net_q.parameters()], lr=1e-3,
@@ -140,12 +142,13 @@ def port(threads: int, window: int, windows: int, batch_size: int = 128) -> list
     def step(real):
         b = real.shape[0]
         opt_d.zero_grad()
-        label = torch.full((b,), 1.0)
+        label = torch.full((b,), 1.0, device=device)
         loss_real = bce(d_head(shared(real)).view(-1), label)
         loss_real.backward()
-        idx = torch.randint(10, (b,))
-        noise = torch.cat([torch.rand(b, 62) * 2 - 1, nn.functional.one_hot(idx, 10).float(),
-                           torch.rand(b, 2) * 2 - 1], 1)
+        idx = torch.randint(10, (b,), device=device)
+        noise = torch.cat([torch.rand(b, 62, device=device) * 2 - 1,
+                           nn.functional.one_hot(idx, 10).float(),
+                           torch.rand(b, 2, device=device) * 2 - 1], 1)
         fake = net_g(noise)
         label.fill_(0.0)
         loss_fake = bce(d_head(shared(fake.detach())).view(-1), label)
@@ -166,7 +169,9 @@ def port(threads: int, window: int, windows: int, batch_size: int = 128) -> list
         start = time.perf_counter()
         for _ in range(window):
             real, _ = next(it)
-            step(real)
+            step(real.to(device))
+        if device != "cpu":
+            torch.cuda.synchronize()
         if w:  # the first window warms up
             rates.append(window * batch_size / (time.perf_counter() - start))
     return rates
@@ -272,7 +277,8 @@ class Row:
 
 
 def speed(args) -> None:
-    print(f"torch {torch.__version__}, CPU threads available: {torch.get_num_threads()}, "
+    where = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
+    print(f"torch {torch.__version__} on {where}, CPU threads: {torch.get_num_threads()}, "
           f"window {args.window} steps x {args.windows} (+1 warm-up), batch {args.batch_size}")
     for threads in args.threads:
         rows: dict[str, Row] = {}
@@ -282,11 +288,12 @@ def speed(args) -> None:
                 if precision not in args.precision:
                     continue
                 label = f"disentangle {method} ({precision})"
-                rates = ours(method, precision, threads, args.window, args.windows, args.batch_size)
+                rates = ours(method, precision, threads, args.window, args.windows, args.batch_size,
+                             device=args.device)
                 rows.setdefault(label, Row(label, [])).rates.extend(rates)
             label = "PyTorch port: DataLoader + PIL transforms (fp32)"
             rows.setdefault(label, Row(label, [])).rates.extend(
-                port(threads, args.window, args.windows, args.batch_size))
+                port(threads, args.window, args.windows, args.batch_size, args.device))
         print(f"\nthreads = {threads}")
         print(f"{'implementation':<50} {'best img/s':>10} {'median':>8}")
         for row in rows.values():
@@ -328,7 +335,7 @@ def quality(args) -> None:
                 else:
                     config = RunConfig(method=method, dataset="digits", steps=args.steps, seed=seed,
                                        batch_size=args.batch_size, precision=precision,
-                                       threads=args.threads[0], device="cpu", log_every=50,
+                                       threads=args.threads[0], device=args.device, log_every=50,
                                        checkpoint_every=500, sample_every=args.steps,
                                        out=str(run))
                     summary = train(config)
@@ -370,6 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["infogan", "gan"])
     parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args(argv)
     if args.quality:
         from disentangle.training import PRESETS, RunConfig

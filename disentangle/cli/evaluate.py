@@ -32,7 +32,7 @@ def evaluate(
         help="DCI importance model: gbt (disentanglement_lib's, minutes on 10,000 points) or "
              "random_forest (seconds; scores not comparable with published DCI).")] = "gbt",
     seed: Annotated[int, typer.Option(help="Seed for subsets, probes and sampling.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda.")] = "auto",
     as_json: Json = False,
 ) -> None:
     """Measure a trained run: MI per code, cluster accuracy, probes, disentanglement metrics."""

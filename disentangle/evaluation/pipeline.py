@@ -31,7 +31,7 @@ class EvalConfig:
     dci_model: str = "gbt"  # disentanglement_lib's gradient-boosted trees, or "random_forest"
     batch_size: int = 500
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto = cuda when available
     timings: dict[str, float] = field(default_factory=dict, repr=False)
 
 
@@ -118,9 +118,10 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig) -> dict[str, Any]:
     """Encode, measure, and write RUN/eval.json (plus encoded.h5 and figures); returns the dict."""
     from disentangle import evaluation as ev
     from disentangle.training import load_run
+    from disentangle.training.build import resolve_device
     from disentangle.training.rundir import atomic_write_text, versions
 
-    run_config, model, dataset = load_run(run_dir, device=cfg.device)
+    run_config, model, dataset = load_run(run_dir, device=resolve_device(cfg.device))
     data_dir = Path(run_config.data_dir) if getattr(run_config, "data_dir", None) else None
     names = [c.name for c in model.latent.codes]
     timings = cfg.timings

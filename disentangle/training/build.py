@@ -24,9 +24,15 @@ def resolve_device(name: str) -> torch.device:
     """auto -> cuda when available, else cpu."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DisentangleError("--device cuda: CUDA is not available here; use --device cpu")
-    return torch.device(name)
+    if name != "cpu" and name.split(":")[0] != "cuda":
+        raise DisentangleError(f"--device {name}: unknown device; use auto, cpu or cuda")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DisentangleError(f"--device {name}: CUDA is not available here; use --device cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DisentangleError(f"--device {name}: not a device name; use auto, cpu or cuda") from None
+    return device
 
 
 def build_method(config: RunConfig, registry: Registry | None = None) -> Method:

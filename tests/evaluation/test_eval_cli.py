@@ -86,3 +86,10 @@ def test_eval_and_compare_errors_are_one_line(tmp_path):
         "`disentangle run`"]
     done = run_cli("compare", tmp_path)
     assert done.returncode == 1 and "no eval.json" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_eval_rejects_an_unknown_device_in_one_line(runs):
+    done = run_cli("eval", runs / "digits-infogan", "--device", "tpu")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: --device tpu: unknown device; use auto, cpu or cuda"]
