@@ -45,6 +45,10 @@ def run(
         "--q-trains-trunk/--no-q-trains-trunk",
         help="Q's loss also trains D's shared trunk (default: on for infogan, off for gan).",
         rich_help_panel=_MODEL, show_default=False)] = None,
+    spectral_norm: Annotated[bool | None, typer.Option(
+        "--spectral-norm/--no-spectral-norm",
+        help="Spectral normalisation of D's weights (default: on for dsprites, shapes, shapes3d).",
+        rich_help_panel=_MODEL, show_default=False)] = None,
     backbone: Annotated[str | None, typer.Option(
         help="Networks (`disentangle list backbones`) (default: chosen by image size).",
         rich_help_panel=_MODEL)] = None,
@@ -91,7 +95,8 @@ def run(
         "dataset": dataset, "codes": list(code) if code else None, "noise_dim": noise_dim,
         "steps": steps, "batch_size": batch_size, "lr_d": lr_d, "lr_g": lr_g,
         "lambda_discrete": lambda_discrete, "lambda_continuous": lambda_continuous,
-        "q_trains_trunk": q_trains_trunk, "backbone": backbone, "image_size": image_size,
+        "q_trains_trunk": q_trains_trunk, "spectral_norm": spectral_norm, "backbone": backbone,
+        "image_size": image_size,
         "seed": seed, "device": device, "precision": precision, "threads": threads,
         "out": str(out) if out is not None else None,
         "data_dir": str(data_dir) if data_dir is not None else None,

@@ -94,7 +94,21 @@ def build_model(config: RunConfig, image_shape: tuple[int, int, int],
     name, backbone = choose_backbone(config.backbone, image_shape, registry)
     torch.manual_seed(config.seed)
     networks = backbone.build(tuple(image_shape), latent.input_width, latent.head_width)
+    if config.spectral_norm:
+        for module in (networks.trunk, networks.d_head):
+            _spectral_norm(module)
     return LatentModel(latent, networks, tuple(backbone.output_range)), name
+
+
+def _spectral_norm(module: torch.nn.Module) -> None:
+    """Divide every conv and linear weight of D by its largest singular value (one power
+    iteration per training forward; Miyato et al. 2018), as InfoGAN-CR's "modified InfoGAN" does.
+    Q's head is left alone: it estimates a posterior, it is not the critic."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    layers = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+    for layer in [m for m in module.modules() if isinstance(m, layers)]:
+        spectral_norm(layer)
 
 
 def load_run(run_dir: Path | str | None = None, device: str | torch.device = "cpu",

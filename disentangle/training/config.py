@@ -44,6 +44,7 @@ class RunConfig:
     lambda_discrete: float = 1.0  # λ of every discrete code's information term
     lambda_continuous: float = 0.1  # λ of every continuous code's information term
     q_trains_trunk: bool | None = None  # Q's loss also trains D's trunk; None = method's default
+    spectral_norm: bool = False  # spectral normalisation of D's trunk and real/fake head weights
     seed: int = 0  # seeds weights, latent sampling and batch order
     device: str = "auto"  # auto (cuda if available), cpu or cuda
     precision: str = "fp32"  # fp32, or bf16 autocast for the networks (losses stay fp32)
@@ -67,6 +68,7 @@ _MODIFIED_INFOGAN = {  # InfoGAN-CR's tuned "modified InfoGAN" (Lin et al., ICML
     "codes": ["uniform:1"] * 5,  # five U(-1, 1) codes scored by a fixed-σ Gaussian
     "noise_dim": 5,
     "lambda_continuous": 0.05,
+    "spectral_norm": True,
     "lr_g": 1e-3,
     "lr_d": 2e-3,
     "batch_size": 64,

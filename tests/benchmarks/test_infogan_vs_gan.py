@@ -34,3 +34,14 @@ def test_rerun_reuses_finished_runs(report, capsys):
     infogan_vs_gan.main(args)
     assert "$ disentangle" not in capsys.readouterr().out  # nothing trained or evaluated again
     assert stamps == {p: p.stat().st_mtime for p in (out / "runs").glob("*/eval.json")}
+
+
+@pytest.mark.parametrize("infogan, gan, expected", [
+    ([0.8, 0.9], [0.3, 0.7], "InfoGAN ahead"),
+    ([0.2, 0.3], [0.35, 0.9], "GAN ahead"),
+    ([0.5, 0.9], [0.6, 0.7], "overlap"),
+    ([0.5], [0.5], "overlap"),
+    ([], [0.5], "-"),
+])
+def test_verdict_needs_every_seed_on_one_side(infogan, gan, expected):
+    assert infogan_vs_gan.verdict(infogan, gan) == expected

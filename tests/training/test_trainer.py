@@ -82,10 +82,12 @@ def _interrupt_at(session, call: int) -> None:
     session.method.step = step
 
 
-def test_resumed_run_ends_with_bit_identical_weights(fast_config):
-    full = start(fast_config("full", steps=12, checkpoint_every=4, sample_every=100))
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_resumed_run_ends_with_bit_identical_weights(fast_config, spectral_norm):
+    options = dict(steps=12, checkpoint_every=4, sample_every=100, spectral_norm=spectral_norm)
+    full = start(fast_config("full", **options))
     fit(full)
-    cut = start(fast_config("cut", steps=12, checkpoint_every=4, sample_every=100))
+    cut = start(fast_config("cut", **options))
     _interrupt_at(cut, 10)
     with pytest.raises(KeyboardInterrupt):
         fit(cut)
