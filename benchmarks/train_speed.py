@@ -5,6 +5,7 @@ digits.
 
     python -m benchmarks.train_speed                        # speed table, a few minutes
     python -m benchmarks.train_speed --threads 1 2          # the same table per thread count
+    python -m benchmarks.train_speed --device cuda --window 100   # on a GPU (docs/training.md)
     python -m benchmarks.train_speed --variants --threads 1 2   # Adam kinds, bf16, channels_last
     python -m benchmarks.train_speed --quality --steps 1000 --seeds 0 1 2
 
