@@ -245,6 +245,11 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], speed: dict[str, d
         out += ["Disentanglement metrics against the ground-truth factors:", "",
                 table(["metric", "infogan", "gan", VERDICT], metric_rows), ""]
 
+    verdicts = [row[-1] for row in rows + label_rows + metric_rows]
+    out += [f"Over seeds, InfoGAN is ahead on {verdicts.count('InfoGAN ahead')} of these "
+            f"{len(verdicts)} measures, the GAN on {verdicts.count('GAN ahead')}; the rest "
+            "overlap.", ""]
+
     info_png = figures / f"{dataset}-info.png"
     info_figure(runs, evals, info_png, f"{dataset}: information term against steps")
     out += [f"![L_I against steps]({rel}/{info_png.name})", ""]
@@ -333,7 +338,8 @@ def main(argv: list[str] | None = None) -> None:
         "time; the speed tables come from separate short runs with nothing else running.", "",
         "Every figure is mean ± std over seeds, written by the script, never by hand. The last "
         "column says 'InfoGAN ahead' only when every InfoGAN seed beats every GAN seed (and 'GAN "
-        "ahead' for the reverse); anything else is an overlap.", "",
+        "ahead' for the reverse); anything else is an overlap. What each preset can be expected "
+        "to show, and why, is in docs/training.md (Presets).", "",
     ]
     text = "\n".join(header + sections)
     (args.out / "report.md").write_text(text)
