@@ -31,7 +31,8 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise DisentangleError(f"--device {name}: not a device name; use auto, cpu or cuda") from None
+        raise DisentangleError(f"--device {name}: not a device name; use auto, cpu or "
+                               "cuda") from None
     return device
 
 
