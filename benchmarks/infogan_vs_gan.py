@@ -237,6 +237,14 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], speed: dict[str, d
     if label_rows:
         out += ["Agreement with the class labels (test split):", "",
                 table(["measure", "infogan", "gan", VERDICT], label_rows), ""]
+    factors = list(dig(evals["infogan"][0], "probe_factors") or {})
+    factor_rows = [r for factor in factors for kind in ("codes", "features", "pixels")
+                   if (r := rows_for(evals, f"{factor} from {kind}", "probe_factors", factor, kind,
+                                     "accuracy"))]
+    if factor_rows:
+        out += ["Linear probes for each ground-truth factor, all training labels (test "
+                "accuracy):", "", table(["factor from", "infogan", "gan", VERDICT], factor_rows),
+                ""]
     metric_rows = [r for key in ("mig", "sap", "factor_vae", "beta_vae", "modularity", "explicitness")
                    if (r := rows_for(evals, key, "disentanglement", key))]
     metric_rows += [r for key in ("disentanglement", "completeness", "informativeness")
@@ -245,7 +253,7 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], speed: dict[str, d
         out += ["Disentanglement metrics against the ground-truth factors:", "",
                 table(["metric", "infogan", "gan", VERDICT], metric_rows), ""]
 
-    verdicts = [row[-1] for row in rows + label_rows + metric_rows]
+    verdicts = [row[-1] for row in rows + label_rows + factor_rows + metric_rows]
     out += [f"Over seeds, InfoGAN is ahead on {verdicts.count('InfoGAN ahead')} of these "
             f"{len(verdicts)} measures, the GAN on {verdicts.count('GAN ahead')}; the rest "
             "overlap.", ""]

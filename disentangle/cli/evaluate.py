@@ -109,6 +109,9 @@ def summary_rows(result: dict) -> list[tuple[str, str]]:
     for kind, probe in result.get("probe", {}).items():
         budgets = " ".join(f"{b}:{v['accuracy']:.3f}" for b, v in probe["budgets"].items())
         rows.append((f"probe {kind}", f"{probe['accuracy']:.3f}  ({budgets})"))
+    for factor, probes in result.get("probe_factors", {}).items():
+        rows.append((f"probe {factor}", "  ".join(f"{kind} {probe['accuracy']:.3f}"
+                                                  for kind, probe in probes.items())))
     for key, value in result.get("disentanglement", {}).items():
         if isinstance(value, dict):
             rows.extend((f"dci {k}", f"{v:.3f}") for k, v in value.items())

@@ -169,20 +169,22 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig) -> dict[str, Any]:
             pred = test.probs[best].argmax(1)
             ev.save_confusion(ev.confusion(pred, labels.numpy()), run_dir / "confusion.png")
 
-    if cfg.probe and labels is not None and train.data.labels is not None:
-        with _Timer(timings, "probe"):
-            inputs = {
-                "codes": (train.probe_input(names), test.probe_input(names)),
-                "features": (train.features, test.features),
-                "pixels": (_pixels(train.data), _pixels(test.data)),
-            }
-            probe = {}
-            for kind, (x_train, x_test) in inputs.items():
-                by_budget = ev.linear_probe(x_train, train.data.labels.numpy(), x_test,
-                                            labels.numpy(), budgets=cfg.budgets, seed=cfg.seed)
-                largest = list(by_budget.values())[-1]  # budgets ascend; None ("all") is last
-                probe[kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
-            result["probe"] = probe
+    if cfg.probe:
+        targets = {}  # what the probes predict: the class label, then each ground-truth factor
+        if labels is not None and train.data.labels is not None:
+            targets["label"] = (train.data.labels.numpy(), labels.numpy())
+        if dataset.factors and train.data.factors is not None and test.data.factors is not None:
+            for k, factor in enumerate(dataset.factors):
+                y_train = train.data.factors[:, k].numpy()
+                if np.unique(y_train).size > 1:  # a factor fixed in this split has nothing to find
+                    targets[factor.name] = (y_train, test.data.factors[:, k].numpy())
+        if targets:
+            with _Timer(timings, "probe"):
+                probes = _probes(train, test, names, targets, cfg)
+            if "label" in probes:
+                result["probe"] = probes.pop("label")
+            if probes:
+                result["probe_factors"] = probes
 
     if dataset.factors and test.data.factors is not None:
         factor_names = [f.name for f in dataset.factors]
@@ -206,6 +208,28 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig) -> dict[str, Any]:
     text = json.dumps(result, indent=2, default=_json_default)
     atomic_write_text(run_dir / "eval.json", text)
     return json.loads(text)
+
+
+def _probes(train: Encoded, test: Encoded, names: list[str],
+            targets: dict[str, tuple[np.ndarray, np.ndarray]],
+            cfg: EvalConfig) -> dict[str, dict[str, Any]]:
+    """Linear probes from the codes, D's features and raw pixels to each target, per budget."""
+    from disentangle import evaluation as ev
+
+    inputs = {
+        "codes": (train.probe_input(names), test.probe_input(names)),
+        "features": (train.features, test.features),
+        "pixels": (_pixels(train.data), _pixels(test.data)),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for target, (y_train, y_test) in targets.items():
+        out[target] = {}
+        for kind, (x_train, x_test) in inputs.items():
+            by_budget = ev.linear_probe(x_train, y_train, x_test, y_test, budgets=cfg.budgets,
+                                        seed=cfg.seed)
+            largest = list(by_budget.values())[-1]  # budgets ascend; None ("all") is last
+            out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
+    return out
 
 
 def _disentanglement(model, dataset, data_dir, train, test, factors_train, factors_test, cfg,

@@ -21,7 +21,7 @@ def test_report_has_every_table_and_figure(report):
                     "probe on codes", "probe on features", "probe on pixels", "mig", "dci completeness",
                     "factor_vae", "beta_vae", "modularity", "training images/s",
                     "InfoGAN/GAN training time ratio", "Evaluation time", "Machine:",
-                    "Over seeds, InfoGAN is ahead on"):
+                    "Over seeds, InfoGAN is ahead on", "posX from codes"):
         assert heading in text, heading
     for figure in ("digits-info.png", "digits-traversal-c1.png", "shapes-info.png",
                    "shapes-mi-matrix.png"):

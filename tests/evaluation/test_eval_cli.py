@@ -39,6 +39,7 @@ def test_eval_on_digits_writes_every_applicable_key(runs):
         assert 0 <= result["probe"][kind]["accuracy"] <= 1
     assert result["probe"]["pixels"]["accuracy"] > 0.5  # raw digits are linearly separable
     assert "disentanglement" not in result and "mi_matrix" not in result  # digits has no factors
+    assert "probe_factors" not in result
     with h5py.File(run / "encoded.h5") as f:
         assert f["test/codes/c1"].shape == (200, 1) and f["test/labels"].shape == (200,)
         assert f["test/features"].shape[0] == 200
@@ -47,11 +48,18 @@ def test_eval_on_digits_writes_every_applicable_key(runs):
 
 def test_eval_on_shapes_scores_disentanglement(runs):
     run = runs / "shapes-infogan"
-    done = run_cli("eval", run, *FAST_EVAL, "--intervention-points", "40",
+    done = run_cli("eval", run, "--probe", *FAST_EVAL, "--intervention-points", "40",
                    "--dci-model", "random_forest")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert "cluster_accuracy" not in result and "probe" not in result  # no class labels
+    probes = result["probe_factors"]  # one probe per ground-truth factor instead
+    assert list(probes) == ["shape", "scale", "orientation", "posX", "posY"]
+    for factor in probes.values():
+        assert set(factor) == {"codes", "features", "pixels"}
+        assert all(0 <= p["accuracy"] <= 1 and "all" in p["budgets"] for p in factor.values())
+    # a blob's position is a linear read-out of its pixels; chance is 1/32
+    assert probes["posX"]["pixels"]["accuracy"] > 3 / 32
     matrix = result["mi_matrix"]
     assert matrix["factors"] == ["shape", "scale", "orientation", "posX", "posY"]
     assert len(matrix["nats"]) == len(matrix["codes"]) == 5
