@@ -3,7 +3,7 @@ is that across seeds, and what does it cost? Trains `infogan` and `gan` with sev
 embedded datasets through the real CLI, evaluates every run, and writes a Markdown report with
 figures (the paper's Figure 1, traversals side by side, the code-factor MI heat maps).
 
-    python -m benchmarks.infogan_vs_gan --quick                        # ~7 minutes on 2 CPU cores
+    python -m benchmarks.infogan_vs_gan --quick                        # ~8 minutes on 2 CPU cores
     python -m benchmarks.infogan_vs_gan --report docs/benchmarks.md    # the full comparison
     python -m benchmarks.infogan_vs_gan --device cuda --jobs 6 --report docs/benchmarks.md
 
