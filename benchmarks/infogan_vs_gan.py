@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -24,6 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from disentangle.training import rundir
 
 METHODS = ("infogan", "gan")
 VERDICT = "seeds (higher is better)"
@@ -289,16 +290,15 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], speed: dict[str, d
     return "\n".join(out)
 
 
-def machine() -> str:
-    import sklearn
-    import torch
-
-    import disentangle
-
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    return (f"{platform.platform()}; {os.cpu_count()} cores ({platform.processor() or 'cpu'}); "
-            f"{device}; python {platform.python_version()}, torch {torch.__version__}, "
-            f"scikit-learn {sklearn.__version__}, disentangle {disentangle.__version__}")
+def machines(runs: list[Path]) -> str:
+    """Where the runs were made (from their config.json, so a report rewritten elsewhere from
+    reused runs still says so), with the versions they recorded."""
+    made = []
+    for run in runs:
+        meta = json.loads((run / "config.json").read_text())
+        versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
+        made.append(f"{meta.get('host', 'host not recorded')} ({versions})")
+    return "; ".join(dict.fromkeys(made))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -321,11 +321,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps:
         datasets = {d: Setting(args.steps, s.run_args, s.eval_args) for d, s in datasets.items()}
     started = time.time()
-    sections = []
+    sections, all_runs = [], []
     figures = args.out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     for dataset, setting in datasets.items():
         runs = {m: [args.out / "runs" / f"{dataset}-{m}-s{seed}" for seed in seeds] for m in METHODS}
+        all_runs += [run for rs in runs.values() for run in rs]
         jobs = [(method, seed, run) for method in METHODS for seed, run in zip(seeds, runs[method])]
         with ThreadPoolExecutor(args.jobs) as pool:  # --jobs runs train and evaluate at once
             for done in [pool.submit(train, run, method, dataset, seed, setting, args.device)
@@ -342,8 +343,9 @@ def main(argv: list[str] | None = None) -> None:
         f"Produced by `{command.strip()}` in {time.time() - started:.0f} s "
         f"(runs reused where present). Mode: {'quick' if args.quick else 'full'}; seeds "
         f"{', '.join(map(str, seeds))}; steps " + ", ".join(f"{d} {s.steps}" for d, s in datasets.items())
-        + ".", "", f"Machine: {machine()}. Runs were trained, then evaluated, {args.jobs} at a "
-        "time; the speed tables come from separate short runs with nothing else running.", "",
+        + ".", "", f"Runs made on: {machines(all_runs)}. This report was written on "
+        f"{rundir.host()}. Missing runs were trained, then evaluated, {args.jobs} at a time; the "
+        "speed tables come from separate short runs with nothing else running.", "",
         "Every figure is mean ± std over seeds, written by the script, never by hand. The last "
         "column says 'InfoGAN ahead' only when every InfoGAN seed beats every GAN seed (and 'GAN "
         "ahead' for the reverse); anything else is an overlap. What each preset can be expected "

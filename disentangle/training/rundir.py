@@ -41,6 +41,14 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def host() -> str:
+    """The machine, so that a figure read later from a run can be traced to what produced it."""
+    import torch
+
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{platform.platform()}; {os.cpu_count()} cores; {gpu}"
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file in the same directory, fsync, then rename over `path`: a
     crash mid-write leaves the previous file intact, never a truncated one."""
@@ -124,7 +132,7 @@ class RunDir:
         """The resolved config with what it resolved to (backbone, image shape, device) and the
         package versions."""
         data = {"config": to_json(config), "seed": config.seed, **resolved, "versions": versions(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                "host": host(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_text(self.config, dumps(data))
 
     def read_meta(self) -> dict[str, Any]:
