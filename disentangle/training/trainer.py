@@ -167,6 +167,10 @@ class _Display:
         self.task = self.progress.add_task("train", total=cfg.steps, completed=start_step, stats="")
         self.progress.start()
 
+    @property
+    def live(self) -> bool:
+        return self.progress is not None
+
     def advance(self, step: int, stats: dict[str, float] | None) -> None:
         if self.progress is None:
             return
@@ -197,8 +201,8 @@ def _unchecked_distributions():
 
 
 def _finite_weights(model: LatentModel) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()
-               if t.is_floating_point())
+    checks = [torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point()]
+    return bool(torch.stack(checks).all()) if checks else True  # one device sync, not one per tensor
 
 
 def fit(session: Session, quiet: bool = True) -> dict[str, Any]:
@@ -291,8 +295,8 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 window_start, window_excluded = time.perf_counter(), 0.0
                 display.advance(step, record)
                 last_display = time.perf_counter()
-            elif time.perf_counter() - last_display > DISPLAY_SECONDS:
-                display.advance(step, dict(zip(keys, vector.tolist())))
+            elif display.live and time.perf_counter() - last_display > DISPLAY_SECONDS:
+                display.advance(step, dict(zip(keys, vector.tolist())))  # a device sync
                 last_display = time.perf_counter()
             else:
                 display.advance(step, None)
