@@ -110,7 +110,7 @@ def measure_speed(dataset: str, setting: Setting, speed: Speed, device: str,
                 str(speed.window * (speed.windows + 1)), "--log-every", str(speed.window),
                 "--checkpoint-every", "1000000000", "--sample-every", "1000000000",
                 "--out", str(run), "--device", device, "--quiet", *setting.run_args)
-            records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            records = rundir.RunDir.open(run).read_metrics()
             summary = json.loads((run / "summary.json").read_text())
             result[method]["images_per_s"] += [r["images_per_s"] for r in records[1:]]
             result[method].update(backbone=summary["backbone"], device=summary["device"],
@@ -177,7 +177,7 @@ def info_figure(runs: dict[str, list[Path]], evals, path: Path, title: str) -> N
     for ax, (name, code) in zip(axes[0], codes.items()):
         for method, color in zip(METHODS, ("tab:blue", "tab:orange")):
             for i, run in enumerate(runs[method]):
-                log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+                log = rundir.RunDir.open(run).read_metrics()
                 steps = [r["step"] for r in log if f"info/{name}" in r]
                 values = [r[f"info/{name}"] for r in log if f"info/{name}" in r]
                 ax.plot(steps, values, color=color, alpha=0.8, label=method if i == 0 else None)
@@ -295,7 +295,7 @@ def machines(runs: list[Path]) -> str:
     reused runs still says so), with the versions they recorded."""
     made = []
     for run in runs:
-        meta = json.loads((run / "config.json").read_text())
+        meta = rundir.RunDir.open(run).read_meta()
         versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
         made.append(f"{meta.get('host', 'host not recorded')} ({versions})")
     return "; ".join(dict.fromkeys(made))

@@ -40,6 +40,7 @@ def ours(method: str, precision: str, threads: int, window: int, windows: int,
          batch_size: int = 128, out: Path | None = None, device: str = "cpu") -> list[float]:
     """images/s of each window (after a warm-up window) through `disentangle.training.train`."""
     from disentangle.training import RunConfig, train
+    from disentangle.training.rundir import RunDir
 
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         config = RunConfig(method=method, dataset="digits", backbone="mnist",
@@ -48,8 +49,7 @@ def ours(method: str, precision: str, threads: int, window: int, windows: int,
                            log_every=window, checkpoint_every=10**9, sample_every=10**9,
                            out=str(Path(tmp) / "run"))
         summary = train(config)
-        lines = Path(summary["files"]["metrics"]).read_text().splitlines()
-        records = [json.loads(line) for line in lines]
+        records = RunDir.open(Path(summary["run_dir"])).read_metrics()
     return [r["images_per_s"] for r in records[1:]]
 
 
