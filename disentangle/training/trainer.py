@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,6 @@ class Session:
     images: torch.Tensor  # (N, C, H, W) uint8 on the training device
     device: torch.device
     resume_state: dict[str, Any] | None = None
-    started: float = field(default_factory=time.perf_counter)
 
 
 # --- starting and resuming ------------------------------------------------------------------------
