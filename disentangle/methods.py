@@ -6,7 +6,9 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
+from disentangle.latent import Latent
 from disentangle.model import LatentModel
 
 
@@ -15,6 +17,13 @@ class Method(ABC):
     method owns its optimisers and its losses."""
 
     name: ClassVar[str]
+
+    def auxiliary_networks(self, latent: Latent,
+                           image_shape: tuple[int, int, int]) -> dict[str, nn.Module]:
+        """Networks the method needs beyond the backbone's (e.g. InfoGAN-CR's pair discriminator),
+        keyed by name. They live in `model.auxiliary`, so checkpoints, resume and `load_run` keep
+        them with the rest of the weights. Default: none."""
+        return {}
 
     @abstractmethod
     def optimizers(self, model: LatentModel, config: Any) -> dict[str, torch.optim.Optimizer]:

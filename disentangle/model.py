@@ -22,6 +22,7 @@ class LatentModel(nn.Module):
         self.trunk = networks.trunk
         self.d_head = networks.d_head
         self.q_head = networks.q_head
+        self.auxiliary = nn.ModuleDict()  # a method's own extra networks (Method.auxiliary_networks)
         self.output_range = output_range
 
     def generate(self, z: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -15,6 +15,7 @@ from disentangle.errors import DisentangleError
 _TRAINING = "Training"
 _MODEL = "Model and latent codes"
 _RUN = "Run directory and output"
+_CR = "InfoGAN-CR (contrastive regulariser)"
 
 
 @app.command(no_args_is_help=True)
@@ -49,6 +50,22 @@ def run(
         "--spectral-norm/--no-spectral-norm",
         help="Spectral normalisation of D's weights (default: on for dsprites, shapes, shapes3d).",
         rich_help_panel=_MODEL, show_default=False)] = None,
+    g_steps: Annotated[int | None, typer.Option(
+        help="Generator updates per iteration (default 1; infogan-cr: 2, as its authors' code).",
+        rich_help_panel=_TRAINING)] = None,
+    cr_weight: Annotated[float | None, typer.Option(
+        help="infogan-cr: α of the contrastive term once on (default 2).",
+        rich_help_panel=_CR)] = None,
+    cr_start: Annotated[int | None, typer.Option(
+        help="infogan-cr: step at which G starts getting the contrastive term (default 0).",
+        rich_help_panel=_CR)] = None,
+    cr_gap: Annotated[float | None, typer.Option(
+        help="infogan-cr: initial gap between unshared U(-1, 1) codes of a pair (default 0).",
+        rich_help_panel=_CR)] = None,
+    cr_gap_until: Annotated[int | None, typer.Option(
+        help="infogan-cr: step by which the gap has fallen to 0.", rich_help_panel=_CR)] = None,
+    cr_gap_stages: Annotated[int | None, typer.Option(
+        help="infogan-cr: equal decreases of the gap (default 1).", rich_help_panel=_CR)] = None,
     backbone: Annotated[str | None, typer.Option(
         help="Networks (`disentangle list backbones`) (default: chosen by image size).",
         rich_help_panel=_MODEL)] = None,
@@ -96,6 +113,8 @@ def run(
         "steps": steps, "batch_size": batch_size, "lr_d": lr_d, "lr_g": lr_g,
         "lambda_discrete": lambda_discrete, "lambda_continuous": lambda_continuous,
         "q_trains_trunk": q_trains_trunk, "spectral_norm": spectral_norm, "backbone": backbone,
+        "g_steps": g_steps, "cr_weight": cr_weight, "cr_start": cr_start, "cr_gap": cr_gap,
+        "cr_gap_until": cr_gap_until, "cr_gap_stages": cr_gap_stages,
         "image_size": image_size,
         "seed": seed, "device": device, "precision": precision, "threads": threads,
         "out": str(out) if out is not None else None,

@@ -16,7 +16,7 @@ from disentangle.methods import Method
 from disentangle.model import LatentModel
 from disentangle.registry import Registry, get_registry
 from disentangle.training.checkpoint import load_checkpoint
-from disentangle.training.config import RunConfig
+from disentangle.training.config import FIELDS, RunConfig
 from disentangle.training.rundir import DEFAULT_ROOT, RunDir, latest_run
 
 
@@ -36,11 +36,33 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# RunConfig fields that only some methods take: setting one for a method without it is an error
+METHOD_OPTIONS = ("g_steps", "cr_weight", "cr_start", "cr_gap", "cr_gap_until", "cr_gap_stages")
+
+
 def build_method(config: RunConfig, registry: Registry | None = None) -> Method:
-    """The method with the run's options; options a method does not need are left out (None)."""
+    """The method with the run's options. q_trains_trunk and precision go to every method (None
+    and fp32 are dropped so its defaults stand); any other RunConfig field goes to a method whose
+    factory names it as a parameter (e.g. infogan-cr's cr_weight), so methods take only what they
+    use."""
+    import inspect
+
     registry = registry or get_registry()
+    factory = registry.get("methods", config.method).component.factory
+    try:
+        accepted = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    extra = {name: getattr(config, name) for name in accepted
+             if name in FIELDS and name not in ("q_trains_trunk", "precision")}
+    for name in METHOD_OPTIONS:
+        if getattr(config, name) is not None and name not in accepted:
+            flag = "--" + name.replace("_", "-")
+            raise DisentangleError(f"{flag}: method '{config.method}' takes no such option "
+                                   f"(see `disentangle run --help` for which method uses it)")
     return registry.create("methods", config.method, q_trains_trunk=config.q_trains_trunk,
-                           precision=None if config.precision == "fp32" else config.precision)
+                           precision=None if config.precision == "fp32" else config.precision,
+                           **extra)
 
 
 def build_latent(config: RunConfig, registry: Registry | None = None) -> Latent:
@@ -98,7 +120,9 @@ def build_model(config: RunConfig, image_shape: tuple[int, int, int],
     if config.spectral_norm:
         for module in (networks.trunk, networks.d_head):
             _spectral_norm(module)
-    return LatentModel(latent, networks, tuple(backbone.output_range)), name
+    model = LatentModel(latent, networks, tuple(backbone.output_range))
+    model.auxiliary.update(build_method(config, registry).auxiliary_networks(latent, image_shape))
+    return model, name
 
 
 def _spectral_norm(module: torch.nn.Module) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import tomllib
 import types
 import typing
@@ -45,6 +46,13 @@ class RunConfig:
     lambda_continuous: float = 0.1  # λ of every continuous code's information term
     q_trains_trunk: bool | None = None  # Q's loss also trains D's trunk; None = method's default
     spectral_norm: bool = False  # spectral normalisation of D's trunk and real/fake head weights
+    # None below = the method's own default (infogan/gan: 1 G step; infogan-cr: see its module)
+    g_steps: int | None = None  # generator updates per iteration (InfoGAN-CR's code runs 2)
+    cr_weight: float | None = None  # infogan-cr: α of the contrastive term once on (2)
+    cr_start: int | None = None  # infogan-cr: step from which G gets α·CE; H trains throughout (0)
+    cr_gap: float | None = None  # infogan-cr: initial gap between unshared U(-1, 1) codes (0)
+    cr_gap_until: int | None = None  # infogan-cr: step at which the gap has fallen to 0 (0)
+    cr_gap_stages: int | None = None  # infogan-cr: equal decreases of the gap until then (1)
     seed: int = 0  # seeds weights, latent sampling and batch order
     device: str = "auto"  # auto (cuda if available), cpu or cuda
     precision: str = "fp32"  # fp32, or bf16 autocast for the networks (losses stay fp32)
@@ -170,6 +178,16 @@ def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
         need(0 <= getattr(config, name) < 1, name, "must be in [0, 1)")
     for name in ("lambda_discrete", "lambda_continuous"):
         need(getattr(config, name) >= 0, name, "must be >= 0")
+    def unset_or(name: str, ok: Callable[[Any], bool], message: str) -> None:
+        value = getattr(config, name)
+        need(value is None or ok(value), name, message)
+
+    unset_or("g_steps", lambda v: v >= 1, "must be at least 1")
+    unset_or("cr_weight", lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0")
+    unset_or("cr_start", lambda v: v >= 0, "must be >= 0")
+    unset_or("cr_gap", lambda v: 0 <= v < 2, "must be in [0, 2): the width of U(-1, 1) bounds it")
+    unset_or("cr_gap_until", lambda v: v >= 0, "must be >= 0")
+    unset_or("cr_gap_stages", lambda v: v >= 1, "must be at least 1")
     for name in ("log_every", "checkpoint_every", "sample_every"):
         need(getattr(config, name) >= 1, name, "must be at least 1")
     need(config.image_size is None or config.image_size >= 4, "image_size", "must be at least 4")

@@ -5,6 +5,7 @@ from disentangle import Component, hookimpl
 
 from .dcgan64 import Dcgan64Backbone
 from .mnist import MnistBackbone
+from .sprites64 import Sprites64Backbone
 from .svhn32 import Svhn32Backbone
 from .tiny import TinyBackbone
 
@@ -21,4 +22,5 @@ def disentangle_backbones():
     yield _backbone(MnistBackbone, "the paper's MNIST networks (28x28, sigmoid)")
     yield _backbone(Svhn32Backbone, "the paper's SVHN/CelebA networks (32x32, 1 or 3 ch., tanh)")
     yield _backbone(Dcgan64Backbone, "DCGAN-style 64x64 pair with InfoGAN's Q head (tanh)")
+    yield _backbone(Sprites64Backbone, "InfoGAN-CR's small dSprites pair (64x64, sigmoid)")
     yield _backbone(TinyBackbone, "small fast pair for tests; any H, W divisible by 4 (tanh)")

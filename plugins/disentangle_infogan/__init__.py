@@ -2,6 +2,7 @@
 
 from disentangle import Component, hookimpl
 
+from .cr import InfoGANCR
 from .method import GAN, InfoGAN
 
 
@@ -12,3 +13,6 @@ def disentangle_methods():
                     details={"paper": "Chen et al. 2016"})
     yield Component("gan", GAN, "the paper's baseline: same nets, Q trained but no reward for G",
                     details={"paper": "Chen et al. 2016, Fig. 1"})
+    yield Component("infogan-cr", InfoGANCR,
+                    "InfoGAN + contrastive regulariser: a pair discriminator H names the shared code",
+                    details={"paper": "Lin et al. 2020"})

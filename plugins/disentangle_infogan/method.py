@@ -2,7 +2,8 @@
 Generative Adversarial Nets" (NIPS 2016), and the paper's Figure 1 baseline: the same networks,
 data and optimisers, with Q still trained but no information reward for the generator.
 
-One iteration is one D step then one G step, as in the official code. With λ_i = LatentCode.weight
+One iteration is one D step then one G step, as in the official code (`g_steps` G steps on the same
+latents if asked: InfoGAN-CR's published code runs two). With λ_i = LatentCode.weight
 and L_I(c_i) = E[log Q(c_i|x)] + H(c_i) on generated images x = G(z, c):
 
     D step:  loss_D = BCE(D(x_real), 1) + BCE(D(x_fake), 0)  [- Σ_i λ_i L_I(c_i): Q trains trunk]
@@ -41,7 +42,12 @@ class InfoGAN(Method):
     reward_generator = True  # G's loss includes -Σ λ_i L_I (gan: False)
     default_q_trains_trunk = True  # D's loss includes Q's term, so the shared trunk learns from it
 
-    def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32"):
+    def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32",
+                 g_steps: int = 1):
+        if isinstance(g_steps, bool) or not isinstance(g_steps, int) or g_steps < 1:
+            raise DisentangleError(f"method '{self.name}': g_steps must be an integer >= 1, "
+                                   f"got {g_steps!r}")
+        self.g_steps = g_steps  # generator updates per D update
         self.q_trains_trunk = (self.default_q_trains_trunk if q_trains_trunk is None
                                else bool(q_trains_trunk))
         if precision not in PRECISIONS:
@@ -68,13 +74,19 @@ class InfoGAN(Method):
         return sum((c.weight * info for c, info in terms), 0.0)
 
     def step(self, model, optimizers, real, generator):
-        opt_d, opt_g = optimizers["d"], optimizers["g"]
-        latent = model.latent
-        z, values = latent.sample(real.shape[0], generator, real.device)
+        z, values = model.latent.sample(real.shape[0], generator, real.device)
         with self._autocast(real.device):
             fake = model.generate(z, values)  # (B, C, H, W); its graph is kept for the G step
+        loss_d = self.d_step(model, optimizers["d"], real, fake, values)
+        for i in range(self.g_steps):
+            if i:  # G changed: the same latents through the updated generator
+                with self._autocast(real.device):
+                    fake = model.generate(z, values)
+            loss_g, information = self.g_step(model, optimizers["g"], fake, values)
+        return self.logs(model.latent, loss_d, loss_g, information)
 
-        # ---- D step: real vs fake (cut from G); real and fake go through BN as separate batches
+    def d_step(self, model, opt_d, real, fake, values) -> torch.Tensor:
+        """Real vs fake (cut from G); real and fake go through BN as separate batches."""
         with self._autocast(real.device):
             logit_real, _ = model.discriminate(real)  # (B,)
             logit_fake, features = model.discriminate(fake.detach())  # (B,), (B, F)
@@ -83,25 +95,32 @@ class InfoGAN(Method):
         loss_d = F.softplus(-logit_real.float()).mean() + F.softplus(logit_fake.float()).mean()
         objective_d = loss_d
         if head is not None:
-            information = latent.information_terms(head.float(), values)
-            objective_d = loss_d - self._reward(latent, information)
+            information = model.latent.information_terms(head.float(), values)
+            objective_d = loss_d - self._reward(model.latent, information)
         opt_d.zero_grad(set_to_none=True)
         objective_d.backward(inputs=_params(opt_d))  # trunk and D head only: Q's head is G's
         opt_d.step()
+        return loss_d
 
-        # ---- G step: one forward of the fake batch through the updated trunk feeds D and Q
-        with self._autocast(real.device):
+    def g_step(self, model, opt_g, fake, values, extra: torch.Tensor | float = 0.0):
+        """One forward of the fake batch through the updated trunk feeds D and Q; `extra` is a
+        method's additional generator loss (already weighted)."""
+        latent = model.latent
+        with self._autocast(fake.device):
             logit, features = model.discriminate(fake)  # (B,), (B, F)
             head = model.q_head(features if self.reward_generator else features.detach())
         information = latent.information_terms(head.float(), values)  # L_I per code, nats
         loss_g = F.softplus(-logit.float()).mean()  # non-saturating: -log D(G(z, c))
         # infogan: the reward reaches G (through the trunk, frozen here) and Q's head;
         # gan: features are detached, so the same term only trains Q's head
-        objective_g = loss_g - self._reward(latent, information)
+        objective_g = loss_g - self._reward(latent, information) + extra
         opt_g.zero_grad(set_to_none=True)
         objective_g.backward(inputs=_params(opt_g))  # G and Q's head; D's weights get no grads
         opt_g.step()
+        return loss_g, information
 
+    @staticmethod
+    def logs(latent: Latent, loss_d, loss_g, information) -> dict[str, torch.Tensor]:
         logs = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
         logs.update({f"info/{c.name}": info.detach() for c, info in zip(latent.codes, information)})
         return logs
