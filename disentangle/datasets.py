@@ -61,6 +61,9 @@ class Dataset(ABC):
     attribute_names: tuple[str, ...] = ()
     factors: tuple[Factor, ...] = ()  # empty when the data has no ground-truth factors
     splits: tuple[str, ...] = ("train", "test")
+    # the split a method trains on; evaluation fits on "train" and scores on "test". A procedural
+    # dataset can train on far more images than evaluation needs (shapes: the whole grid)
+    training_split: str = "train"
     needs_files: bool = True  # False for embedded datasets that work offline with no data dir
 
     @property

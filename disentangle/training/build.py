@@ -79,8 +79,10 @@ def open_dataset(config: RunConfig, registry: Registry | None = None) -> Dataset
 
 
 def load_data(config: RunConfig, registry: Registry | None = None,
-              split: str = "train") -> tuple[Dataset, ImageData]:
+              split: str | None = None) -> tuple[Dataset, ImageData]:
+    """One split in memory; None = the dataset's training split."""
     dataset = open_dataset(config, registry)
+    split = split or dataset.training_split
     data_dir = Path(config.data_dir).expanduser() if config.data_dir else None
     data = dataset.load(split, data_dir, config.download)
     if data.images.dtype != torch.uint8 or data.images.ndim != 4 or len(data) == 0:
