@@ -76,6 +76,11 @@ def compare(
         except json.JSONDecodeError as exc:
             raise DisentangleError(f"'{path}' is not valid JSON ({exc}); re-run `disentangle eval`") from None
     rows = [dict(summary_rows(r)) for r in results]
+    for run, row in zip(runs, rows):  # `disentangle select` leaves its verdict in each run
+        selection = run / "selection.json"
+        if selection.is_file():
+            saved = json.loads(selection.read_text())
+            row["ModelCentrality (rank)"] = f"{saved['own_centrality']:.3f} ({saved['rank']})"
     labels = list(dict.fromkeys(label for row in rows for label in row))
     if as_json:
         typer.echo(json.dumps({str(r): row for r, row in zip(runs, rows)}, indent=2))

@@ -1,0 +1,93 @@
+"""ModelCentrality: known answers on hand-built generators and encoders, then the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from disentangle.backbones import Networks
+from disentangle.errors import DisentangleError
+from disentangle.evaluation.centrality import CentralityConfig, centrality, pairwise_scores
+from disentangle.latent import Latent
+from disentangle.model import LatentModel
+from disentangle.registry import get_registry
+from tests.conftest import run_cli
+
+FAST = CentralityConfig(num_train=60, num_eval=30, num_variance_estimate=500, group_size=32)
+
+
+def model(order=(0, 1, 2), noise: bool = False, seed: int = 0) -> LatentModel:
+    """Three U(-1, 1) codes and 2 noise dims on a 4x4 image. G writes code k to pixel order[k]
+    and the noise to pixels 10 and 11; Q reads code k back from pixel order[k]: a perfectly
+    disentangled pair, its codes permuted by `order`. noise=True: codes that mean nothing (G
+    draws only its noise, at random into every pixel; Q reads random mixtures of pixels 10-15)."""
+    latent = Latent.from_specs(["uniform:1"] * 3, noise_dim=2, registry=get_registry())
+    g, q = nn.Linear(5, 16, bias=False), nn.Linear(16, 3, bias=False)
+    with torch.no_grad():
+        if noise:
+            gen = torch.Generator().manual_seed(seed)
+            g.weight.zero_()
+            q.weight.zero_()
+            g.weight[:, :2] = torch.randn(16, 2, generator=gen)
+            q.weight[:, 10:] = torch.randn(3, 6, generator=gen)
+        else:
+            g.weight.zero_()
+            q.weight.zero_()
+            g.weight[10, 0] = g.weight[11, 1] = 1.0
+            for k, pixel in enumerate(order):
+                g.weight[pixel, 2 + k] = 1.0
+                q.weight[k, pixel] = 1.0
+    nets = Networks(generator=nn.Sequential(g, nn.Unflatten(1, (1, 4, 4))), trunk=nn.Flatten(),
+                    d_head=nn.Linear(16, 1), q_head=q)
+    return LatentModel(latent, nets)
+
+
+def test_identical_runs_agree_perfectly_and_tie():
+    scores = pairwise_scores([model(), model(), model()], FAST)
+    assert np.array_equal(scores, np.ones((3, 3)))
+    assert np.array_equal(centrality(scores), np.ones(3))
+
+
+def test_a_permuted_copy_is_the_same_model_and_a_noise_run_is_left_out():
+    models = [model(), model((2, 0, 1)), model(noise=True, seed=1), model((1, 2, 0))]
+    scores = pairwise_scores(models, FAST)
+    perfect = [0, 1, 3]
+    assert np.array_equal(scores[np.ix_(perfect, perfect)], np.ones((3, 3)))
+    assert scores[2, 0] < 0.6 and scores[0, 2] < 0.6
+    central = centrality(scores)
+    assert int(np.argmin(central)) == 2
+    assert int(np.argmax(central)) in perfect
+
+
+def test_centrality_known_answer_and_bad_input():
+    scores = np.array([[1.0, 0.8, 0.2], [0.6, 1.0, 0.4], [0.2, 0.0, 1.0]])
+    # similarities: (0,1) 0.7, (0,2) 0.2, (1,2) 0.2
+    assert np.allclose(centrality(scores), [0.45, 0.45, 0.2])
+    with pytest.raises(DisentangleError, match="square"):
+        centrality(np.ones((2, 3)))
+    with pytest.raises(DisentangleError, match="at least 2"):
+        pairwise_scores([model()], FAST)
+
+
+def test_select_through_the_cli(tmp_path):
+    fast = ("--dataset", "digits", "--backbone", "tiny", "--steps", "2", "--batch-size", "8",
+            "--quiet")
+    for seed in (0, 1):
+        done = run_cli("run", "infogan", "--seed", seed, "--out", tmp_path / f"r{seed}", *fast)
+        assert done.returncode == 0, done.stderr
+    runs = [tmp_path / "r0", tmp_path / "r1"]
+    done = run_cli("select", *runs, "--votes", "30", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["chosen"] in map(str, runs) and len(result["centrality"]) == 2
+    for run in runs:
+        saved = json.loads((run / "selection.json").read_text())
+        assert saved["rank"] in (1, 2) and saved["chosen"] == result["chosen"]
+    done = run_cli("select", runs[0])
+    assert done.returncode != 0 and "at least 2" in done.stderr and "Traceback" not in done.stderr
+    done = run_cli("select", runs[0], tmp_path / "nope")
+    assert done.returncode != 0 and "not a run directory" in done.stderr
