@@ -100,6 +100,9 @@ def run(
                                                          rich_help_panel=_RUN)] = None,
     sample_every: Annotated[int | None, typer.Option(help="Steps between pictures.",
                                                      rich_help_panel=_RUN)] = None,
+    score_every: Annotated[int | None, typer.Option(
+        help="Steps between held-out scores in metrics.jsonl (default 500; 0 = never).",
+        rich_help_panel=_RUN)] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -121,6 +124,7 @@ def run(
         "data_dir": str(data_dir) if data_dir is not None else None,
         "download": True if download else None, "log_every": log_every,
         "checkpoint_every": checkpoint_every, "sample_every": sample_every,
+        "score_every": score_every,
     }
     if resume:
         if config is not None:

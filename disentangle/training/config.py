@@ -61,6 +61,7 @@ class RunConfig:
     log_every: int = 50  # steps between metrics.jsonl lines
     checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)
     sample_every: int = 1000  # steps between image artefacts (also written at the end)
+    score_every: int = 500  # steps between held-out scores in metrics.jsonl (0 = never; monitor)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -193,6 +194,7 @@ def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
     unset_or("cr_gap_stages", lambda v: v >= 1, "must be at least 1")
     for name in ("log_every", "checkpoint_every", "sample_every"):
         need(getattr(config, name) >= 1, name, "must be at least 1")
+    need(config.score_every >= 0, "score_every", "must be >= 0 (0 = no held-out score)")
     need(config.image_size is None or config.image_size >= 4, "image_size", "must be at least 4")
     need(config.threads is None or config.threads >= 1, "threads", "must be at least 1")
     need(config.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")

@@ -22,13 +22,14 @@ from disentangle.errors import DisentangleError
 from disentangle.methods import Method
 from disentangle.model import LatentModel
 from disentangle.registry import Registry, get_registry
-from disentangle.training import artefacts
+from disentangle.training import artefacts, monitor
 from disentangle.training.build import (
     _load_weights,
     build_latent,
     build_method,
     build_model,
     load_data,
+    open_dataset,
     resolve_device,
 )
 from disentangle.training.checkpoint import (
@@ -42,8 +43,8 @@ from disentangle.training.rundir import DEFAULT_ROOT, RunDir, atomic_write_text,
 
 DISPLAY_SECONDS = 0.5  # the progress bar's numbers refresh at most this often
 # options that may change on --resume: they do not change what is computed
-RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "data_dir", "download",
-             "device", "threads")
+RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "score_every", "data_dir",
+             "download", "device", "threads")
 ARTEFACT_SEED_OFFSET = 1  # fixed noise for pictures: its own generator, never the training one
 EVAL_SAMPLES = 1000  # fresh samples for the final eval-mode L_I
 
@@ -236,6 +237,10 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     session_start = time.perf_counter()
     last_display, last_record = 0.0, None
     display = _Display(session, step, quiet)
+    held_out = None
+    if cfg.score_every:
+        data_dir = Path(cfg.data_dir).expanduser() if cfg.data_dir else None
+        held_out = monitor.HeldOutMonitor.build(open_dataset(cfg), data_dir, device, model)
 
     def checkpoint(at: int) -> None:
         nonlocal last_good
@@ -287,6 +292,8 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 record = {"step": step, **dict(zip(keys, means)), **entropies,
                           "images_per_s": window_steps * cfg.batch_size / max(seconds, 1e-9),
                           "elapsed": wall + time.perf_counter() - session_start}
+                if held_out is not None and (step % cfg.score_every == 0 or step == cfg.steps):
+                    record.update(held_out.score(model))  # before the next window starts
                 run.append_metrics(record)
                 last_record = record
                 train_seconds += seconds
@@ -322,7 +329,9 @@ def _draw(session: Session) -> None:
     model, run, seed = session.model, session.run, session.config.seed + ARTEFACT_SEED_OFFSET
     artefacts.write_samples(model, run.path / "samples.png", seed)
     artefacts.write_traversals(model, run.path, seed)
-    artefacts.write_info_plot(model, run.read_metrics(), run.path / "info.png")
+    records = run.read_metrics()
+    artefacts.write_info_plot(model, records, run.path / "info.png")
+    monitor.write_plot(records, run.path / "heldout.png")
 
 
 def _finish(session: Session, step: int, wall: float, train_seconds: float,
@@ -353,6 +362,7 @@ def _finish(session: Session, step: int, wall: float, train_seconds: float,
         "elapsed_s": wall, "train_s": train_seconds,
         "images_per_s": images / train_seconds if train_seconds > 0 else None,
         "final": {k: last[k] for k in ("loss_d", "loss_g") if last and k in last},
+        "heldout": {k[8:]: v for k, v in (last or {}).items() if k.startswith("heldout/")},
         "codes": codes, "files": files,
     }
     atomic_write_text(run.summary, dumps(summary))

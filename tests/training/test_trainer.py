@@ -43,7 +43,8 @@ def test_run_writes_every_artefact(fast_config):
         assert image.size == ((4 * 30 + 2) * 2, (8 * 30 + 2) * 2)  # 28 px tiles, 2 px pads, x2
     records = read_jsonl(run, "metrics.jsonl")
     assert [r["step"] for r in records] == [2, 4, 6]
-    assert all(set(r) == METRIC_KEYS for r in records)
+    assert all(set(r) == METRIC_KEYS for r in records[:-1])
+    assert set(records[-1]) == METRIC_KEYS | {"heldout/cluster_accuracy"}  # the last step scores
     assert records[0]["entropy/c1"] == pytest.approx(1.3862944)
     meta = read_json(run, "config.json")
     assert {"torch", "disentangle", "scikit-learn"} <= set(meta["versions"])

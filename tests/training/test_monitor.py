@@ -1,0 +1,67 @@
+"""The held-out score logged during training (disentangle/training/monitor.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from disentangle.evaluation import cluster_accuracy, mig
+from disentangle.registry import get_registry
+from disentangle.training import start, train
+from disentangle.training.monitor import HeldOutMonitor
+
+from .test_trainer import read_jsonl
+
+
+def test_score_lands_on_the_scoring_steps_and_is_drawn(fast_config):
+    summary = train(fast_config(steps=6, log_every=2, score_every=4, sample_every=6))
+    lines = read_jsonl(summary["run_dir"], "metrics.jsonl")
+    scored = [r["step"] for r in lines if "heldout/cluster_accuracy" in r]
+    assert scored == [4, 6]  # every 4th step on a logging step, and the last one
+    assert all(0 <= r["heldout/cluster_accuracy"] <= 1 for r in lines if r["step"] in scored)
+    assert summary["heldout"]["cluster_accuracy"] == lines[-1]["heldout/cluster_accuracy"]
+    assert Path(summary["run_dir"], "heldout.png").is_file()
+
+
+def test_no_score_when_off(fast_config):
+    summary = train(fast_config(steps=4, score_every=0))
+    lines = read_jsonl(summary["run_dir"], "metrics.jsonl")
+    assert not any(k.startswith("heldout/") for r in lines for k in r)
+    assert summary["heldout"] == {}
+
+
+def test_score_is_evals_cluster_accuracy_on_the_test_split(fast_config):
+    session = start(fast_config(steps=2))
+    dataset = get_registry().create("datasets", "toy")
+    monitor = HeldOutMonitor.build(dataset, None, torch.device("cpu"), session.model)
+    test = dataset.load("test")
+    assert len(monitor.images) == len(test)  # the toy test split is smaller than the sample
+    session.model.eval()
+    with torch.no_grad():
+        _, head, _ = session.model.encode(session.model.to_range(monitor.images))
+    pred = session.model.latent.split_head(head)[0].argmax(1).numpy()
+    expected = cluster_accuracy(pred, monitor.labels)
+    session.model.train()
+    assert monitor.score(session.model)["heldout/cluster_accuracy"] == expected
+    assert session.model.training  # scoring leaves the model in train mode
+
+
+def test_factor_datasets_get_mig_of_the_code_estimates():
+    from disentangle.latent import Latent
+    from disentangle.model import LatentModel
+
+    registry = get_registry()
+    shapes = registry.create("datasets", "shapes", image_size=32)
+    latent = Latent.from_specs(["uniform:1"] * 2, noise_dim=2, registry=registry)
+    nets = registry.create("backbones", "tiny").build((1, 32, 32), latent.input_width,
+                                                      latent.head_width)
+    model = LatentModel(latent, nets)
+    monitor = HeldOutMonitor.build(shapes, None, torch.device("cpu"), model)
+    assert monitor.labels is None and monitor.factors.shape == (1000, 5)
+    score = monitor.score(model)["heldout/mig"]
+    model.eval()
+    with torch.no_grad():
+        codes = torch.cat(model.encode(model.to_range(monitor.images))[0], 1).numpy()
+    assert np.isclose(score, mig(codes, monitor.factors)["score"])
