@@ -64,8 +64,8 @@ QUICK = Plan(seeds=(0, 1), datasets={
 }, speed=Speed(window=5, windows=2, rounds=1))
 FULL = Plan(seeds=(0, 1, 2), datasets={
     "digits": Setting(3000),
-    # 32 epochs of the 20,000 shapes: the continuous codes need far longer than digits' c1
-    "shapes": Setting(10000, ("--image-size", "32"), ("--n", "5000")),
+    # the preset: InfoGAN-CR's dSprites recipe at 64 px on the whole grid (sprites64 networks)
+    "shapes": Setting(10000, (), ("--n", "5000")),
 })
 
 

@@ -1,0 +1,28 @@
+"""Smoke test of the InfoGAN-CR benchmark: the quick plan cut to a few steps must train all three
+methods, evaluate them, run ModelCentrality and write every table."""
+
+import pytest
+
+from benchmarks import disentanglement
+
+
+@pytest.mark.slow  # trains and evaluates 6 runs and ranks them: minutes on 2 cores
+def test_quick_report_has_every_table(tmp_path):
+    out = tmp_path / "bench"
+    disentanglement.main(["--quick", "--steps", "3", "--seeds", "0", "--out", str(out),
+                          "--device", "cpu"])
+    text = (out / "report.md").read_text()
+    for heading in ("## shapes", "## digits", "mig", "factor vae", "cluster accuracy",
+                    "infogan-cr", "ModelCentrality", "all runs", "verdict", "Runs made on:"):
+        assert heading in text, heading
+    assert (out / "select-shapes-all.json").is_file()
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"infogan-cr": [0.5, 0.6], "infogan": [0.1, 0.4], "gan": [0.2, 0.45]}, "infogan-cr ahead"),
+    ({"infogan-cr": [0.5, 0.6], "infogan": [0.1, 0.55], "gan": [0.2]}, "overlap"),
+    ({"infogan-cr": [0.1], "infogan": [0.3], "gan": [0.2]}, "infogan-cr behind"),
+    ({"infogan-cr": [], "infogan": [0.3], "gan": [0.2]}, "-"),
+])
+def test_verdict_needs_every_seed_above_every_other(values, expected):
+    assert disentanglement.verdict(values) == expected
