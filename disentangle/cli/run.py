@@ -83,6 +83,9 @@ def run(
                                                          rich_help_panel=_RUN)] = None,
     sample_every: Annotated[int | None, typer.Option(help="Steps between pictures.",
                                                      rich_help_panel=_RUN)] = None,
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", help="Also write TensorBoard event files to RUN/tensorboard/ (needs "
+                              "the tensorboard extra).", rich_help_panel=_RUN)] = False,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -102,6 +105,7 @@ def run(
         "data_dir": str(data_dir) if data_dir is not None else None,
         "download": True if download else None, "log_every": log_every,
         "checkpoint_every": checkpoint_every, "sample_every": sample_every,
+        "tensorboard": True if tensorboard else None,
     }
     if resume:
         if config is not None:
