@@ -12,9 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from disentangle.cli import main
 from disentangle.errors import DisentangleError
-from tests.conftest import run_cli
+from tests.conftest import run_cli, short_digits_run
+from tests.training.test_cli_run import cli
 
 pytest.importorskip("torchmetrics")
 pytest.importorskip("torch_fidelity")
@@ -168,18 +168,7 @@ def test_the_real_inception_loads_from_a_local_file(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fid")
-    done = run_cli("run", "infogan", "--dataset", "digits", "--backbone", "tiny", "--steps", "3",
-                   "--batch-size", "16", "--quiet", "--out", root / "run", cwd=root)
-    assert done.returncode == 0, done.stderr
-    return root / "run"
-
-
-def cli(capsys, *args):
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code or 0, out, err
+    return short_digits_run(tmp_path_factory.mktemp("fid"))
 
 
 def test_eval_fid_and_compare(digits_run, stand_in_weights, capsys):

@@ -15,16 +15,12 @@ import torch
 from PIL import Image
 
 import disentangle
-from tests.conftest import run_cli
+from tests.conftest import run_cli, short_digits_run
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sample")
-    done = run_cli("run", "infogan", "--dataset", "digits", "--backbone", "tiny", "--steps", "3",
-                   "--batch-size", "16", "--quiet", "--out", root / "run", cwd=root)
-    assert done.returncode == 0, done.stderr
-    return root / "run"
+    return short_digits_run(tmp_path_factory.mktemp("sample"))
 
 
 @pytest.fixture(scope="module")
