@@ -32,7 +32,8 @@ Values = float | int | Sequence[float]
 
 @dataclass
 class TrainedRun:
-    """A run's config, its model from checkpoints/latest.pt (eval mode) and its dataset (not loaded)."""
+    """A run's config, its model from checkpoints/latest.pt (eval mode), its dataset (not yet
+    loaded)."""
 
     path: Path
     config: RunConfig

@@ -53,7 +53,7 @@ class RunConfig:
     log_every: int = 50  # steps between metrics.jsonl lines
     checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)
     sample_every: int = 1000  # steps between image artefacts (also written at the end)
-    tensorboard: bool = False  # also write TensorBoard events (scalars, pictures) to RUN/tensorboard
+    tensorboard: bool = False  # also write TensorBoard events (scalars, pictures) in the run dir
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,5 +1,6 @@
 """The `folder` dataset on folders the tests write: PNG and JPEG, nested, with class sub-folders,
-off-square sizes, a broken JPEG and files that are not images; and training on it through the CLI."""
+off-square sizes, a broken JPEG and files that are not images; and training on it through the
+CLI."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def test_classes_crops_and_split(registry, pets, caplog):
     # the centre square is all that is left: no green margin, red cats, blue dogs
     means = images.reshape(20, 3, -1).mean(2)
     assert np.all(means[:, 1] < 40)
-    assert np.all((means[:, 0] > 180) == (labels == 0)) and np.all((means[:, 2] > 180) == (labels == 1))
+    assert np.all((means[:, 0] > 180) == (labels == 0))
+    assert np.all((means[:, 2] > 180) == (labels == 1))
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2, lines
     assert lines[0].startswith(str(pets / "dog" / "broken.jpg")) and "skipped" in lines[0]
@@ -80,7 +82,8 @@ def test_images_at_the_top_mean_no_labels_and_a_warm_cache(registry, tmp_path, c
         picture(root / "sub" / f"{i}.jpg", BLUE, size=(20, 20))
     dataset = create(registry)
     first = dataset.load("train", root)
-    assert first.labels is None and dataset.class_names == () and first.images.shape[1:] == (3, 32, 32)
+    assert first.labels is None and dataset.class_names == ()
+    assert first.images.shape[1:] == (3, 32, 32)
     caches = list((root / ".cache").glob("folder-*-32px.h5"))
     assert len(caches) == 1
     stamp = caches[0].stat().st_mtime_ns

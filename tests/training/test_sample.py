@@ -1,5 +1,5 @@
-"""`disentangle sample` through the real CLI and `disentangle.load_run` on a real (short) digits run:
-the files written hold exactly the images the API generates for the same codes and seed."""
+"""`disentangle sample` through the real CLI and `disentangle.load_run` on a real (short) digits
+run: the files written hold exactly the images the API generates for the same codes and seed."""
 
 from __future__ import annotations
 

@@ -88,5 +88,6 @@ def test_missing_package_is_one_line_before_any_run_directory(capsys, toy_regist
                        "--tensorboard")
     assert code == 1
     assert one_error_line(err) == ("error: --tensorboard needs the tensorboard package: pip "
-                                   "install 'disentangle[tensorboard]' (or pip install tensorboard)")
+                                   "install 'disentangle[tensorboard]' (or pip install "
+                                   "tensorboard)")
     assert not (tmp_path / "r").exists()
