@@ -54,6 +54,15 @@ def fake_site(tmp_path):
     return add
 
 
+def short_digits_run(root: Path, name: str = "run") -> Path:
+    """A 3-step InfoGAN run on the embedded digits with the tiny backbone (seconds), trained
+    through the real CLI: a real run directory for the commands that read one."""
+    done = run_cli("run", "infogan", "--dataset", "digits", "--backbone", "tiny", "--steps", "3",
+                   "--batch-size", "16", "--quiet", "--out", root / name, cwd=root)
+    assert done.returncode == 0, done.stderr
+    return root / name
+
+
 def run_cli(*args, env=None, cwd=None, timeout=600):
     """The real `disentangle` command in a subprocess."""
     full_env = {**os.environ, **(env or {})}

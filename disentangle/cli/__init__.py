@@ -29,7 +29,7 @@ def _root(
 def _register_commands() -> None:
     from disentangle.cli import components  # noqa: F401
 
-    for optional in ("run", "evaluate", "select", "bench"):
+    for optional in ("run", "evaluate", "select", "bench", "sample"):
         try:
             __import__(f"disentangle.cli.{optional}")
         except ModuleNotFoundError as exc:

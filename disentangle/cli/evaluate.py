@@ -33,6 +33,15 @@ def evaluate(
              "random_forest (seconds; scores not comparable with published DCI).")] = "gbt",
     seed: Annotated[int, typer.Option(help="Seed for subsets, probes and sampling.")] = 0,
     device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda.")] = "auto",
+    fid: Annotated[bool, typer.Option(
+        "--fid", help="FID and KID of generated images against --split (needs the Inception "
+                      "weights: add --download once).")] = False,
+    fid_samples: Annotated[int, typer.Option(
+        help="Generated images (and at most as many real ones) for FID and KID.", min=2)] = 10000,
+    fid_weights: Annotated[Path | None, typer.Option(
+        help="Inception weights file (default: the cache directory's copy).")] = None,
+    download: Annotated[bool, typer.Option(
+        "--download", help="Fetch the Inception weights for --fid when missing.")] = False,
     as_json: Json = False,
 ) -> None:
     """Measure a trained run: MI per code, cluster accuracy, probes, disentanglement metrics."""
@@ -46,9 +55,13 @@ def evaluate(
     cfg = EvalConfig(split=split, n=n, probe=probe, mi=mi, metrics=metrics,
                      bound_samples=bound_samples, intervention_points=intervention_points,
                      dci_model=dci_model,
-                     seed=seed, device=device)
-    with Console(stderr=True).status(f"evaluating {run_dir}", spinner="dots"):
-        result = evaluate_run(run_dir, cfg)
+                     seed=seed, device=device, fid=fid, fid_samples=fid_samples,
+                     fid_weights=str(fid_weights) if fid_weights else None, download=download)
+    with Console(stderr=True).status(f"evaluating {run_dir}", spinner="dots") as status:
+        def fid_progress(done: int, total: int) -> None:
+            status.update(f"evaluating {run_dir}: FID/KID, {done:,} of {total:,} images")
+
+        result = evaluate_run(run_dir, cfg, fid_progress)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -108,6 +121,10 @@ def summary_rows(result: dict) -> list[tuple[str, str]]:
                          f"{code['mi_lower_bound']:.3f} / {code['entropy']:.3f}"))
         if "cluster_accuracy" in code:
             rows.append((f"{name} cluster accuracy", f"{code['cluster_accuracy']:.3f}"))
+    quality = result.get("sample_quality")
+    if quality:
+        rows.append(("FID", f"{quality['fid']:.2f}"))
+        rows.append(("KID", f"{quality['kid']:.4f} ± {quality['kid_std']:.4f}"))
     for key in ("cluster_accuracy", "nmi"):
         if key in result:
             rows.append((key.replace("_", " "), f"{result[key]:.3f}"))

@@ -103,6 +103,9 @@ def run(
     score_every: Annotated[int | None, typer.Option(
         help="Steps between held-out scores in metrics.jsonl (default 500; 0 = never).",
         rich_help_panel=_RUN)] = None,
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", help="Also write TensorBoard event files to RUN/tensorboard/ (needs "
+                              "the tensorboard extra).", rich_help_panel=_RUN)] = False,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -125,6 +128,7 @@ def run(
         "download": True if download else None, "log_every": log_every,
         "checkpoint_every": checkpoint_every, "sample_every": sample_every,
         "score_every": score_every,
+        "tensorboard": True if tensorboard else None,
     }
     if resume:
         if config is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ class EvalConfig:
     batch_size: int = 500
     seed: int = 0
     device: str = "auto"  # auto = cuda when available
+    fid: bool = False  # FID and KID of generated images against `split` (evaluation/quality.py)
+    fid_samples: int = 10000  # generated images, and at most as many real ones, for FID and KID
+    fid_weights: str | None = None  # Inception weights file; None = the cache directory's copy
+    download: bool = False  # fetch the Inception weights when they are missing
     timings: dict[str, float] = field(default_factory=dict, repr=False)
 
 
@@ -114,14 +119,18 @@ class _Timer:
         self.store[self.name] = round(time.perf_counter() - self.start, 3)
 
 
-def evaluate_run(run_dir: Path, cfg: EvalConfig) -> dict[str, Any]:
-    """Encode, measure, and write RUN/eval.json (plus encoded.h5 and figures); returns the dict."""
+def evaluate_run(run_dir: Path, cfg: EvalConfig,
+                 fid_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Encode, measure, and write RUN/eval.json (plus encoded.h5 and figures); returns the dict.
+    `fid_progress(done, total)` follows the images through the FID network (--fid)."""
     from disentangle import evaluation as ev
+    from disentangle.evaluation import quality
     from disentangle.training import load_run
     from disentangle.training.build import resolve_device
     from disentangle.training.rundir import atomic_write_text, versions
 
     run_config, model, dataset = load_run(run_dir, device=resolve_device(cfg.device))
+    extractor = quality.load_extractor(cfg.fid_weights, cfg.download) if cfg.fid else None
     data_dir = Path(run_config.data_dir) if getattr(run_config, "data_dir", None) else None
     names = [c.name for c in model.latent.codes]
     timings = cfg.timings
@@ -153,6 +162,11 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig) -> dict[str, Any]:
             if not codes[name]["differential"]:
                 codes[name]["bound_ratio"] = bound / codes[name]["entropy"]
     result["codes"] = codes
+    if extractor is not None:
+        with _Timer(timings, "fid_kid"):
+            result["sample_quality"] = quality.sample_quality(
+                model, dataset.load(cfg.split, data_dir).images, extractor, cfg.fid_samples,
+                cfg.seed, progress=fid_progress)
 
     labels = test.data.labels
     if labels is not None and test.probs:

@@ -62,6 +62,7 @@ class RunConfig:
     checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)
     sample_every: int = 1000  # steps between image artefacts (also written at the end)
     score_every: int = 500  # steps between held-out scores in metrics.jsonl (0 = never; monitor)
+    tensorboard: bool = False  # also write TensorBoard events (scalars, pictures) in the run dir
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -22,7 +22,7 @@ from disentangle.errors import DisentangleError
 from disentangle.methods import Method
 from disentangle.model import LatentModel
 from disentangle.registry import Registry, get_registry
-from disentangle.training import artefacts, monitor
+from disentangle.training import artefacts, monitor, tensorboard
 from disentangle.training.build import (
     _load_weights,
     build_latent,
@@ -44,7 +44,7 @@ from disentangle.training.rundir import DEFAULT_ROOT, RunDir, atomic_write_text,
 DISPLAY_SECONDS = 0.5  # the progress bar's numbers refresh at most this often
 # options that may change on --resume: they do not change what is computed
 RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "score_every", "data_dir",
-             "download", "device", "threads")
+             "download", "device", "threads", "tensorboard")
 ARTEFACT_SEED_OFFSET = 1  # fixed noise for pictures: its own generator, never the training one
 EVAL_SAMPLES = 1000  # fresh samples for the final eval-mode L_I
 
@@ -73,6 +73,7 @@ def _prepare(config: RunConfig, registry: Registry) -> tuple[Method, Any, Any, t
     method = build_method(config, registry)
     build_latent(config, registry)
     device = resolve_device(config.device)
+    tensorboard.check(config.tensorboard)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     elif device.type == "cpu":
@@ -241,6 +242,8 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     if cfg.score_every:
         data_dir = Path(cfg.data_dir).expanduser() if cfg.data_dir else None
         held_out = monitor.HeldOutMonitor.build(open_dataset(cfg), data_dir, device, model)
+    board = tensorboard.open_board(cfg.tensorboard, run.path, model,
+                                   step if session.resume_state is not None else None)
 
     def checkpoint(at: int) -> None:
         nonlocal last_good
@@ -295,6 +298,8 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 if held_out is not None and (step % cfg.score_every == 0 or step == cfg.steps):
                     record.update(held_out.score(model))  # before the next window starts
                 run.append_metrics(record)
+                if board is not None:
+                    board.scalars(record)
                 last_record = record
                 train_seconds += seconds
                 window_sum, window_steps = None, 0
@@ -311,7 +316,7 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 if checkpoint_now:
                     checkpoint(step)
                 if sample_now:
-                    _draw(session)
+                    _draw(session, board, step)
                 window_excluded += time.perf_counter() - t0
     except KeyboardInterrupt:
         display.stop()
@@ -321,17 +326,21 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
         raise
     finally:
         display.stop()
+        if board is not None:
+            board.close()
     return _finish(session, step, wall + time.perf_counter() - session_start, train_seconds,
                    last_record)
 
 
-def _draw(session: Session) -> None:
+def _draw(session: Session, board: tensorboard.Board | None = None, step: int = 0) -> None:
     model, run, seed = session.model, session.run, session.config.seed + ARTEFACT_SEED_OFFSET
-    artefacts.write_samples(model, run.path / "samples.png", seed)
-    artefacts.write_traversals(model, run.path, seed)
+    samples = artefacts.write_samples(model, run.path / "samples.png", seed)
+    traversals = artefacts.write_traversals(model, run.path, seed)
     records = run.read_metrics()
     artefacts.write_info_plot(model, records, run.path / "info.png")
     monitor.write_plot(records, run.path / "heldout.png")
+    if board is not None:
+        board.pictures([samples, *traversals], step)
 
 
 def _finish(session: Session, step: int, wall: float, train_seconds: float,

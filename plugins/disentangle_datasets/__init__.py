@@ -1,4 +1,5 @@
-"""Built-in datasets plugin: real datasets read from their published files, and two embedded ones.
+"""Built-in datasets plugin: real datasets read from their published files, two embedded ones,
+and `folder` for your own images.
 
 Registered through the same `disentangle_datasets` hook a third-party plugin implements. Each
 factory imports its module only when called, so listing components stays fast.
@@ -44,6 +45,10 @@ def disentangle_datasets() -> Iterator[Component]:
     yield Component("celeba", _lazy("celeba", "CelebA"),
                     "CelebA aligned faces, centre crop at 32 or 64 px",
                     details=_details("3x32x32, 3x64x64", "40 attributes", "celeba/ (by hand)"))
+    yield Component("folder", _lazy("folder", "Folder"),
+                    "your own PNG/JPEG images, recursively; sub-folders as classes",
+                    details=_details("3x32x32 (--image-size)", "sub-folders, if any",
+                                     "--data-dir itself"))
     yield Component("dsprites", _lazy("dsprites", "DSprites"),
                     "dSprites binary sprites, 64x64, every factor combination",
                     details=_details("1x64x64", "6 factors", "dsprites/ (.npz)"))

@@ -1,0 +1,193 @@
+"""A trained run as one object, for notebooks and `disentangle sample`: generate images with chosen
+codes, sweep one code, encode images back to codes.
+
+    run = disentangle.load_run("runs/infogan-digits-…")
+    images = run.generate(16, codes={"c1": 3, "c2": -1.5}, seed=0)  # (16, C, H, W) in [0, 1]
+    codes = run.encode(images)                                     # {"c1": (16, 1), "c2": (16, 2)}
+
+A code is named as in the run ("c1", "c2", …); one dimension of a multi-dimensional code as in
+the traversal file names ("c2-1" is c2's first dimension). Codes left out are drawn from their
+prior with the seed, as is the noise z, on the CPU: a seed gives the same images on any device.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from disentangle.datasets import Dataset
+from disentangle.errors import DisentangleError
+from disentangle.latent import LatentCode
+from disentangle.model import LatentModel
+from disentangle.training.config import RunConfig
+
+BATCH = 500  # images per forward pass
+_SELECTOR = re.compile(r"^(?P<name>[^\s=-]+)(?:-(?P<dim>\d+))?$")
+Values = float | int | Sequence[float]
+
+
+@dataclass
+class TrainedRun:
+    """A run's config, its model from checkpoints/latest.pt (eval mode), its dataset (not yet
+    loaded)."""
+
+    path: Path
+    config: RunConfig
+    model: LatentModel
+    dataset: Dataset
+    image_shape: tuple[int, int, int]  # (C, H, W) the model generates and encodes
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def code_names(self) -> list[str]:
+        return [c.name for c in self.model.latent.codes]
+
+    # --- choosing latents ----------------------------------------------------------------------
+
+    def find_code(self, selector: str) -> tuple[int, LatentCode, list[int]]:
+        """'c2' -> (index, code, every dimension); 'c2-1' -> (index, code, [0])."""
+        match = _SELECTOR.match(selector.strip())
+        codes = self.model.latent.codes
+        known = ", ".join(f"{c.name} ({c.spec})" for c in codes)
+        found = next((i for i, c in enumerate(codes) if match and c.name == match["name"]), None)
+        if found is None:
+            raise DisentangleError(f"no code '{selector}' in this run; its codes are {known}")
+        code = codes[found]
+        if match["dim"] is None:
+            return found, code, list(range(code.code.dims))
+        dim = int(match["dim"])
+        if not 1 <= dim <= code.code.dims:
+            raise DisentangleError(f"code '{selector}': {code.name} ({code.spec}) has "
+                                   f"{code.code.dims} dimension(s), numbered from 1")
+        return found, code, [dim - 1]
+
+    def latents(self, n: int, codes: Mapping[str, Values] | None = None,
+                seed: int | None = 0) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """z (n, noise_dim) and per-code values (n, dims) on the CPU: drawn from the priors with
+        `seed` (None = unseeded), then the chosen codes set."""
+        if n < 1:
+            raise DisentangleError(f"--n must be at least 1, got {n}")
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        z, values = self.model.latent.sample(n, generator)
+        for selector, given in (codes or {}).items():
+            index, code, dims = self.find_code(selector)
+            row = _as_row(selector, given, len(dims))
+            for dim, value in zip(dims, row):
+                _check_value(selector, code, value)
+                values[index][:, dim] = value
+        return z, values
+
+    # --- images -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Generator output for given latents, as floats in [0, 1] on the CPU, (n, C, H, W)."""
+        out = []
+        for start in range(0, z.shape[0], BATCH):
+            part = [v[start:start + BATCH].to(self.device) for v in values]
+            images = self.model.generate(z[start:start + BATCH].to(self.device), part)
+            out.append(self.model.from_range(images.float()).cpu())
+        return torch.cat(out)
+
+    def generate(self, n: int = 1, codes: Mapping[str, Values] | None = None,
+                 seed: int | None = 0) -> torch.Tensor:
+        """n images (n, C, H, W) in [0, 1] with the chosen codes; see `latents`."""
+        return self.decode(*self.latents(n, codes, seed))
+
+    def traverse(self, code: str, n: int = 8, steps: int = 10,
+                 codes: Mapping[str, Values] | None = None,
+                 seed: int | None = 0) -> torch.Tensor:
+        """A latent traversal, (n, S, C, H, W): each of n rows keeps its noise and other codes and
+        sweeps one code dimension through the code's sweep (continuous: -2..2 in `steps` values;
+        discrete: every value)."""
+        index, latent_code, dims = self.find_code(code)
+        if len(dims) != 1:
+            names = " or ".join(f"{latent_code.name}-{d + 1}" for d in dims)
+            raise DisentangleError(f"--traverse {code}: {latent_code.name} ({latent_code.spec}) "
+                                   f"has {len(dims)} dimensions; name one: {names}")
+        sweep = latent_code.code.sweep(steps)  # (S,)
+        s = len(sweep)
+        z, values = self.latents(n, codes, seed)
+        z = z.repeat_interleave(s, 0)
+        values = [v.repeat_interleave(s, 0) for v in values]
+        values[index][:, dims[0]] = sweep.repeat(n).to(values[index].dtype)
+        images = self.decode(z, values)
+        return images.view(n, s, *images.shape[1:])
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Q's point estimate of every code for images (N, C, H, W): uint8 0..255 or floats in
+        [0, 1], as `generate` returns them. Categorical codes give the class index."""
+        expected = tuple(self.image_shape)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise DisentangleError(f"encode: images must be (N, {', '.join(map(str, expected))}),"
+                                   f" got {tuple(images.shape)}")
+        low, high = self.model.output_range
+        parts: list[list[torch.Tensor]] = []
+        for start in range(0, images.shape[0], BATCH):
+            x = images[start:start + BATCH].to(self.device)
+            x = self.model.to_range(x) if x.dtype == torch.uint8 else x.float() * (high - low) + low
+            estimates, _, _ = self.model.encode(x)
+            parts.append([e.cpu() for e in estimates])
+        return {name: torch.cat([p[i] for p in parts]) for i, name in enumerate(self.code_names)}
+
+
+def _as_row(selector: str, given: Values, dims: int) -> list[float]:
+    """One value per selected dimension; a single number applies to every dimension."""
+    row = [given] if isinstance(given, (int, float)) else list(given)
+    if len(row) == 1:
+        row = row * dims
+    if len(row) != dims or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                   for v in row):
+        raise DisentangleError(f"code '{selector}': give one number or {dims} numbers, got "
+                               f"{given!r}")
+    return [float(v) for v in row]
+
+
+def _check_value(selector: str, code: LatentCode, value: float) -> None:
+    """A discrete code takes only the values its sweep lists (a class index, a bit)."""
+    if not torch.isfinite(torch.tensor(value)):
+        raise DisentangleError(f"code '{selector}': {value} is not a finite number")
+    if code.code.discrete:
+        allowed = [float(v) for v in code.code.sweep()]
+        if value not in allowed:
+            shown = ", ".join(f"{v:g}" for v in allowed)
+            raise DisentangleError(f"code '{selector}': {code.name} is {code.spec} and takes "
+                                   f"{shown}; got {value:g}")
+
+
+def parse_code_values(texts: Sequence[str]) -> dict[str, list[float]]:
+    """Command-line 'c1=3', 'c2=-1.5', 'c2=0.5,-1', 'c2-1=0.3' -> {selector: numbers}."""
+    chosen: dict[str, list[float]] = {}
+    for text in texts:
+        name, sep, rest = text.partition("=")
+        try:
+            numbers = [float(v) for v in rest.split(",")] if sep and rest.strip() else None
+        except ValueError:
+            numbers = None
+        if not name.strip() or numbers is None:
+            raise DisentangleError(f"--code {text}: write CODE=VALUE, e.g. --code c1=3 "
+                                   "--code c2=-1.5 (several dimensions: c2=0.5,-1)")
+        chosen[name.strip()] = numbers
+    return chosen
+
+
+def load_run(run_dir: Path | str | None = None,
+             device: str | torch.device = "cpu") -> TrainedRun:
+    """A trained run back as a TrainedRun (model in eval mode on `device`: auto, cpu, cuda).
+    None = the most recent run under ./runs."""
+    from disentangle.training.build import load_run as load_parts, resolve_device
+    from disentangle.training.rundir import DEFAULT_ROOT, RunDir, latest_run
+
+    path = Path(run_dir) if run_dir is not None else latest_run(DEFAULT_ROOT)
+    device = resolve_device(device) if isinstance(device, str) else device
+    config, model, dataset = load_parts(path, device=device)
+    shape = tuple(RunDir(path).read_meta()["image_shape"])  # checked by load_parts
+    return TrainedRun(path, config, model, dataset, shape)

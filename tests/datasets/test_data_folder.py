@@ -1,0 +1,147 @@
+"""The `folder` dataset on folders the tests write: PNG and JPEG, nested, with class sub-folders,
+off-square sizes, a broken JPEG and files that are not images; and training on it through the
+CLI."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from disentangle.contracts import check_dataset, check_image_data
+from disentangle.errors import DisentangleError
+from tests.conftest import run_cli
+
+RED, BLUE = (220, 20, 20), (20, 20, 220)
+
+
+def picture(path: Path, colour, size=(40, 20), border=(0, 200, 0)) -> None:
+    """`colour` in the centre square, `border` in the margins a centre crop must cut away."""
+    width, height = size
+    side = min(width, height)
+    image = Image.new("RGB", size, border)
+    left, top = (width - side) // 2, (height - side) // 2
+    image.paste(Image.new("RGB", (side, side), colour), (left, top))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, quality=100) if path.suffix != ".png" else image.save(path)
+
+
+def broken_jpeg(path: Path) -> None:
+    picture(path, RED)
+    path.write_bytes(path.read_bytes()[:200])  # cut short mid-scan
+
+
+@pytest.fixture
+def pets(tmp_path) -> Path:
+    """cat/ (red, 6 PNG + 6 JPEG, one nested deeper) and dog/ (blue, 8) plus one broken JPEG, a
+    text file and a hidden folder."""
+    root = tmp_path / "pets"
+    for i in range(6):
+        picture(root / "cat" / f"c{i}.png", RED, size=(40, 20))
+        picture(root / "cat" / "more" / f"c{i}.JPG", RED, size=(30, 50))
+    for i in range(8):
+        picture(root / "dog" / f"d{i}.jpeg", BLUE, size=(24, 24))
+    broken_jpeg(root / "dog" / "broken.jpg")
+    (root / "dog" / "notes.txt").write_text("not an image")
+    picture(root / ".hidden" / "skip.png", RED)
+    return root
+
+
+def create(registry, size=None):
+    return registry.create("datasets", "folder", image_size=size)
+
+
+def test_classes_crops_and_split(registry, pets, caplog):
+    dataset = create(registry, 16)
+    with caplog.at_level(logging.WARNING, logger="disentangle.data"):
+        train, test = dataset.load("train", pets), dataset.load("test", pets)
+    assert dataset.class_names == ("cat", "dog")
+    check_image_data(dataset, train)
+    assert (len(train), len(test)) == (18, 2)  # 20 readable images, 10 % held out
+    images = np.concatenate([train.images.numpy(), test.images.numpy()])
+    labels = np.concatenate([train.labels.numpy(), test.labels.numpy()])
+    assert images.shape[1:] == (3, 16, 16) and np.bincount(labels).tolist() == [12, 8]
+    # the centre square is all that is left: no green margin, red cats, blue dogs
+    means = images.reshape(20, 3, -1).mean(2)
+    assert np.all(means[:, 1] < 40)
+    assert np.all((means[:, 0] > 180) == (labels == 0))
+    assert np.all((means[:, 2] > 180) == (labels == 1))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(str(pets / "dog" / "broken.jpg")) and "skipped" in lines[0]
+    assert lines[1] == f"folder: 1 of 21 images in {pets} could not be read and were skipped"
+
+
+def test_images_at_the_top_mean_no_labels_and_a_warm_cache(registry, tmp_path, caplog):
+    root = tmp_path / "flat"
+    for i in range(5):
+        picture(root / f"{i}.png", RED, size=(20, 20))
+        picture(root / "sub" / f"{i}.jpg", BLUE, size=(20, 20))
+    dataset = create(registry)
+    first = dataset.load("train", root)
+    assert first.labels is None and dataset.class_names == ()
+    assert first.images.shape[1:] == (3, 32, 32)
+    caches = list((root / ".cache").glob("folder-*-32px.h5"))
+    assert len(caches) == 1
+    stamp = caches[0].stat().st_mtime_ns
+    assert np.array_equal(dataset.load("train", root).images, first.images)
+    assert caches[0].stat().st_mtime_ns == stamp  # read back, not converted again
+    picture(root / "new.png", BLUE, size=(20, 20))  # a new picture: converted again
+    assert len(dataset.load("train", root)) + len(dataset.load("test", root)) == 11
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda root: root.mkdir(), "folder: no PNG or JPEG images in {root} (searched recursively)"),
+    (lambda root: (root.mkdir(), (root / "a.txt").write_text("x")), "no PNG or JPEG images in"),
+    (lambda root: broken_jpeg(root / "only.jpg"), "none of the 1 images in {root} could be read"),
+    (lambda root: None, "folder: {root} is not a directory"),
+])
+def test_nothing_to_load_is_one_clear_error(registry, tmp_path, setup, message):
+    root = tmp_path / "imgs"
+    setup(root)
+    with pytest.raises(DisentangleError, match=None) as info:
+        create(registry).load("train", root)
+    assert message.format(root=root) in str(info.value)
+    assert not (root / ".cache").exists() or not any((root / ".cache").glob("*.h5"))
+
+
+def test_one_image_has_no_test_split(registry, tmp_path):
+    picture(tmp_path / "one" / "a.png", RED)
+    dataset = create(registry)
+    assert len(dataset.load("train", tmp_path / "one")) == 1
+    with pytest.raises(DisentangleError, match="the test split of .* is empty"):
+        dataset.load("test", tmp_path / "one")
+
+
+def test_without_a_data_dir_says_to_give_one(registry):
+    with pytest.raises(DisentangleError, match="reads the images under --data-dir DIR"):
+        create(registry).load("train")
+
+
+def test_bad_image_size(registry):
+    with pytest.raises(DisentangleError, match="--image-size must be a whole number of at least 4"):
+        create(registry, 2)
+
+
+def test_contract(registry):
+    check_dataset("folder", registry)
+
+
+def test_trains_through_the_cli_with_a_broken_jpeg(pets, tmp_path):
+    out = tmp_path / "run"
+    done = run_cli("run", "infogan", "--dataset", "folder", "--data-dir", pets, "--image-size",
+                   "32", "--backbone", "tiny", "--code", "categorical:2", "--steps", "3",
+                   "--batch-size", "8", "--quiet", "--out", out, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"{pets / 'dog' / 'broken.jpg'}: not a readable image" in done.stderr
+    assert "folder: 1 of 21 images" in done.stderr
+    assert (out / "checkpoints" / "latest.pt").is_file()
+    done = run_cli("run", "infogan", "--dataset", "folder", "--steps", "1", "--quiet",
+                   "--out", tmp_path / "run2", env={"DISENTANGLE_DATA_DIR": ""})
+    assert done.returncode != 0
+    assert done.stderr.strip() == ("error: dataset 'folder' reads the images under --data-dir "
+                                   "DIR (data_dir= in Python); give the folder that holds them")
+    assert not (tmp_path / "run2").exists()  # refused before a run directory was made

@@ -1,0 +1,131 @@
+"""`disentangle sample` through the real CLI and `disentangle.load_run` on a real (short) digits
+run: the files written hold exactly the images the API generates for the same codes and seed."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import disentangle
+from tests.conftest import run_cli, short_digits_run
+
+from .test_cli_run import cli, one_error_line
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return short_digits_run(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="module")
+def trained(run_dir):
+    return disentangle.load_run(run_dir)
+
+
+def png(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def as_uint8(images: torch.Tensor) -> np.ndarray:
+    """What save_png writes for [0, 1] floats: (N, H, W) for one channel."""
+    return images.mul(255).round().to(torch.uint8)[:, 0].numpy()
+
+
+def test_folder_output_holds_the_api_images(run_dir, trained, tmp_path):
+    done = run_cli("sample", run_dir, "--code", "c1=3", "--code", "c2=-1.5,0.5", "--seed", "5",
+                   "--n", "4", "--out", tmp_path / "pngs", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["codes"] == {"c1": [3.0], "c2": [-1.5, 0.5]} and len(report["files"]) == 4
+    written = np.stack([png(tmp_path / "pngs" / f"{i}.png") for i in range(4)])
+    expected = trained.generate(4, {"c1": 3, "c2": [-1.5, 0.5]}, seed=5)
+    assert np.array_equal(written, as_uint8(expected))
+    z, values = trained.latents(4, {"c1": 3, "c2": [-1.5, 0.5]}, seed=5)
+    assert values[0].eq(3).all() and torch.equal(values[1], torch.tensor([[-1.5, 0.5]] * 4))
+    other = trained.generate(4, {"c1": 4, "c2": [-1.5, 0.5]}, seed=5)
+    assert not torch.equal(other, expected)  # the code reaches the generator
+
+
+def test_grid_file_has_the_grid_size(run_dir, tmp_path):
+    done = run_cli("sample", run_dir, "--n", "16", "--out", tmp_path / "grid.png")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote {tmp_path / 'grid.png'}"
+    # 4 x 4 tiles of 28 px with 2 px lines, blown up 2x (64 // 28) for legibility
+    assert png(tmp_path / "grid.png").shape == (2 * (4 * 30 + 2),) * 2
+
+
+def test_traversal_sweeps_one_code_and_keeps_the_rest(run_dir, trained, tmp_path):
+    grid = trained.traverse("c1", n=3, seed=7)  # (3 rows, 10 values, 1, 28, 28)
+    assert grid.shape == (3, 10, 1, 28, 28)
+    for k in (0, 9):
+        assert torch.allclose(grid[:, k], trained.generate(3, {"c1": k}, seed=7), atol=1e-5)
+    sweep = trained.traverse("c2-2", n=2, steps=5, codes={"c1": 1}, seed=7)
+    assert sweep.shape[:2] == (2, 5)
+    assert torch.allclose(sweep[:, 0], trained.generate(2, {"c1": 1, "c2-2": -2.0}, seed=7),
+                          atol=1e-5)
+    done = run_cli("sample", run_dir, "--traverse", "c2-2", "--steps", "5", "--n", "2",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # 2 rows x 5 columns of 28 px tiles, scaled 2x
+    assert png(tmp_path / "traversal-c2-2.png").shape == (2 * (2 * 30 + 2), 2 * (5 * 30 + 2))
+
+
+def test_encode_matches_the_model_and_takes_both_image_types(trained):
+    data = trained.dataset.load("test")
+    codes = trained.encode(data.images[:50])
+    assert list(codes) == ["c1", "c2"]
+    assert codes["c1"].shape == (50, 1) and codes["c2"].shape == (50, 2)
+    assert codes["c1"].min() >= 0 and codes["c1"].max() <= 9
+    direct, _, _ = trained.model.encode(trained.model.to_range(data.images[:50]))
+    assert torch.equal(codes["c1"], direct[0]) and torch.allclose(codes["c2"], direct[1])
+    floats = trained.encode(data.images[:50].float() / 255)
+    assert torch.equal(floats["c1"], codes["c1"])
+    assert torch.allclose(floats["c2"], codes["c2"], atol=1e-5)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--code", "c1=10"], "c1 is categorical:10 and takes 0, 1, 2, 3, 4, 5, 6, 7, 8, 9; got 10"),
+    (["--code", "c1=2.5"], "takes 0, 1,"),
+    (["--code", "c7=1"], "no code 'c7' in this run; its codes are c1 (categorical:10), c2"),
+    (["--code", "c2-3=1"], "c2 (uniform:2) has 2 dimension(s), numbered from 1"),
+    (["--code", "c2=1,2,3"], "code 'c2': give one number or 2 numbers"),
+    (["--code", "c1"], "--code c1: write CODE=VALUE"),
+    (["--traverse", "c2"], "has 2 dimensions; name one: c2-1 or c2-2"),
+    (["--out", "x.jpg"], "--out x.jpg: write FILE.png for a grid, or a folder"),
+])
+def test_bad_requests_fail_in_one_line(capsys, run_dir, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, "sample", run_dir, *args)  # in-process: the same parser, faster
+    assert code == 1 and message in one_error_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_not_a_run_is_one_line(tmp_path):
+    done = run_cli("sample", tmp_path)
+    assert done.returncode != 0 and "is not a run directory" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_import_stays_light():
+    code = "import sys, disentangle; print('torch' in sys.modules, callable(disentangle.load_run))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_readme_python_example_runs(run_dir):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", readme, flags=re.S)[1]
+    namespace: dict = {}
+    exec(block.replace("runs/<run>", str(run_dir)), namespace)  # noqa: S102
+    assert namespace["images"].shape == (16, 1, 28, 28)
+    assert namespace["sweep"].shape == (8, 10, 1, 28, 28)
+    assert namespace["codes"]["c1"].eq(namespace["codes"]["c1"].round()).all()
