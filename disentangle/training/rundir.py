@@ -16,12 +16,10 @@ and the space it needed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import json
 import os
 import platform
-import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -35,6 +33,7 @@ try:  # POSIX; elsewhere runs are not locked
 except ImportError:  # pragma: no cover
     fcntl = None
 
+from disentangle.diskspace import DiskFull, write_error
 from disentangle.errors import DisentangleError
 from disentangle.training.config import RunConfig, dumps, from_json, to_json
 
@@ -46,11 +45,6 @@ LATEST = "latest.pt"
 LOCK = ".lock"
 TMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<pid>.tmp
 DEFAULT_ROOT = Path("runs")
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-class DiskFull(DisentangleError):
-    """A write into the run directory (or a cache) failed for lack of space or a size limit."""
 
 
 def versions() -> dict[str, str | None]:
@@ -70,40 +64,6 @@ def host() -> str:
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     return f"{platform.platform()}; {os.cpu_count()} cores; {gpu}"
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # unreachable
-
-
-def _mount_point(path: Path) -> Path:
-    path = Path(os.path.abspath(path))
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    while not os.path.ismount(path) and path != path.parent:
-        path = path.parent
-    return path
-
-
-def write_error(exc: OSError, path: Path, needed: int) -> DisentangleError:
-    """One line for a failed write: for a full disk or quota, which disk and how much space the
-    write needed; for anything else (permissions, a name too long), the system's reason."""
-    if exc.errno == errno.EFBIG:
-        return DiskFull(f"cannot write {path}: it needs {_size(needed)}, more than this process "
-                        f"may write to one file (`ulimit -f`); raise the limit and try again")
-    if exc.errno in _NO_SPACE:
-        mount = _mount_point(Path(path).parent)
-        try:
-            free = f"{_size(shutil.disk_usage(mount).free)} free"
-        except OSError:
-            free = "free space unknown"
-        return DiskFull(f"no space left on {mount} to write {path}: it needs {_size(needed)}, "
-                        f"{free}; free some space (nothing was half-written)")
-    return DisentangleError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
@@ -307,7 +267,11 @@ class RunDir:
     def open(cls, path: Path) -> RunDir:
         """An existing run directory (one with a config.json)."""
         run = cls(Path(path))
-        if not run.config.is_file():
+        try:
+            found = run.config.is_file()
+        except OSError as exc:  # a name too long, a loop of links
+            raise DisentangleError(f"{path}: {exc.strerror or exc}") from None
+        if not found:
             raise DisentangleError(f"{path} is not a run directory (it has no {CONFIG})")
         return run
 

@@ -84,15 +84,21 @@ def _interrupt_at(session, call: int) -> None:
     session.method.step = step
 
 
+def full_and_interrupted(fast_config, call: int, options: dict, cut_options: dict | None = None):
+    """A run trained to the end, and the same run stopped (Ctrl-C) at its `call`-th step."""
+    full = start(fast_config("full", **options))
+    fit(full)
+    cut = start(fast_config("cut", **options, **(cut_options or {})))
+    _interrupt_at(cut, call)
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut)
+    return full, cut
+
+
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_resumed_run_ends_with_bit_identical_weights(fast_config, spectral_norm):
     options = dict(steps=12, checkpoint_every=4, sample_every=100, spectral_norm=spectral_norm)
-    full = start(fast_config("full", **options))
-    fit(full)
-    cut = start(fast_config("cut", **options))
-    _interrupt_at(cut, 10)
-    with pytest.raises(KeyboardInterrupt):
-        fit(cut)
+    full, cut = full_and_interrupted(fast_config, 10, options)
     assert load_checkpoint(cut.run.latest)["step"] == 8
     resumed = resume(cut.run.path, "infogan")
     fit(resumed)
