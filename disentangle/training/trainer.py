@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from disentangle.diskspace import size_text
 from disentangle.errors import DisentangleError
 from disentangle.methods import Method
 from disentangle.model import LatentModel
@@ -95,9 +96,11 @@ def _memory_errors(what: str):
         gpu = isinstance(exc, torch.OutOfMemoryError)
         if not (gpu or isinstance(exc, MemoryError) or "can't allocate memory" in text):
             raise
-        asked = re.search(r"(?i)(?:tried to allocate|unable to allocate) ([\d.]+ ?[KMGTP]?i?B|\d+ "
-                          r"bytes)", text)
-        size = f" ({asked.group(1)} asked for)" if asked else ""
+        # CPU: "tried to allocate 1125899906842624 bytes"; CUDA, numpy: "... allocate 2.00 GiB"
+        found = re.search(r"(?i)(?:tried|unable) to allocate (?:(\d+) bytes|([\d.]+ ?[KMGTP]i?B))",
+                          text)
+        amount = found and (size_text(int(found[1])) if found[1] else found[2])
+        size = f" ({amount} asked for)" if amount else ""
         raise DisentangleError(f"out of {'GPU ' if gpu else ''}memory while {what}{size}; lower "
                                "--batch-size, --noise-dim, --image-size or the code sizes") from None
 

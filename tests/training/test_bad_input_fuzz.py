@@ -7,9 +7,13 @@ from __future__ import annotations
 import typing
 
 import pytest
+import torch
 
+from disentangle import Component, hookimpl
 from disentangle.training.config import FIELDS, RunConfig, option_label
+from disentangle_infogan.method import InfoGAN
 
+from .conftest import make_plugin
 from .test_cli_run import FAST, cli, one_error_line
 
 HINTS = typing.get_type_hints(RunConfig)
@@ -120,3 +124,44 @@ def test_bad_config_key_is_one_line(capsys, toy_registry, tmp_path, name, value)
             argv = [a for a in argv if a not in ("--out", tmp_path / "r")]
     line = _refused(capsys, tmp_path, *argv)
     assert name in line or option_label(name) in line, line
+
+
+# --- what no range check can catch ----------------------------------------------------------------
+
+class Greedy(InfoGAN):
+    """A method whose step asks the allocator for 1 PiB, as a far too large network would."""
+
+    name = "greedy"
+
+    def step(self, model, optimizers, real, generator):
+        torch.empty(2**50, dtype=torch.uint8)
+        return super().step(model, optimizers, real, generator)
+
+
+def test_an_allocation_failure_is_one_line_with_the_size(capsys, use_registry, tmp_path):
+    @hookimpl
+    def disentangle_methods():
+        yield Component("greedy", Greedy, "asks for 1 PiB (tests)")
+
+    use_registry(make_plugin("greedy_plugin", disentangle_methods=disentangle_methods))
+    code, _, err = cli(capsys, "run", "greedy", *FAST, "--steps", "2", "--out", tmp_path / "r")
+    assert code != 0
+    assert one_error_line(err) == ("error: out of memory while training (1024.0 TiB asked for); "
+                                   "lower --batch-size, --noise-dim, --image-size or the code "
+                                   "sizes")
+
+
+def test_an_out_name_too_long_is_one_line(capsys, toy_registry, tmp_path):
+    out = tmp_path / ("a" * 300)
+    for extra in ([], ["--resume"]):
+        line = _refused(capsys, tmp_path, "run", "gan", *FAST, "--out", out, *extra)
+        assert "File name too long" in line
+
+
+def test_a_binary_config_json_is_one_line(capsys, toy_registry, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_bytes(bytes(range(256)))
+    for argv in (["run", "gan", "--out", run, "--resume"], ["eval", run]):
+        code, _, err = cli(capsys, *argv)
+        assert code != 0 and "config.json cannot be read as JSON" in one_error_line(err)
