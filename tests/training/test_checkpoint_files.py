@@ -114,3 +114,12 @@ def test_any_flipped_byte_is_refused_or_harmless(tmp_path):
         else:
             assert digest(state) == expected, f"byte {at} changed the content silently"
     assert errors > len(positions) // 2
+
+
+def test_a_truncated_checkpoint_is_refused_at_any_length(tmp_path):
+    path = tmp_path / "latest.pt"
+    save_checkpoint(path, _state())
+    original = path.read_bytes()
+    for length in sorted(random.Random(1).sample(range(len(original)), 100)):
+        path.write_bytes(original[:length])
+        refused(path)
