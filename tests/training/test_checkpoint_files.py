@@ -16,7 +16,7 @@ from disentangle.training.checkpoint import digest, load_checkpoint, save_checkp
 from .test_trainer import Payload, UNPICKLED
 
 
-def refused(path, match: str = "") -> str:
+def refused(path, match: str | None = None) -> str:
     with pytest.raises(DisentangleError, match=match) as info:
         load_checkpoint(path)
     message = str(info.value)
