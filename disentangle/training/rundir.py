@@ -97,14 +97,29 @@ def _is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(TMP_SUFFIX)
 
 
+def _writer_alive(name: str) -> bool:
+    """Whether the process whose pid is in a temporary file's name still runs (on this host)."""
+    pid = name[: -len(TMP_SUFFIX)].rsplit(".", 1)[-1]
+    if not pid.isdecimal():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except PermissionError:  # alive, someone else's
+        return True
+    except (OSError, OverflowError):  # ProcessLookupError: gone
+        return False
+    return True
+
+
 def remove_stale_temporaries(directory: Path) -> list[Path]:
-    """Delete the temporary files of writes a killed process never finished (call only while
-    holding the run's lock: then no live process is writing them)."""
+    """Delete the temporary files of writes whose process died before finishing them. Files of a
+    live process (`disentangle eval` writing eval.json into the run) are left alone."""
     removed = []
     for tmp in Path(directory).glob(f".*{TMP_SUFFIX}"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-            removed.append(tmp)
+        if not _writer_alive(tmp.name):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
     return removed
 
 

@@ -4,6 +4,8 @@ locked while a process trains it (in-process; the real-process crash test is tes
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -48,17 +50,26 @@ def test_checkpoints_by_wall_clock_between_step_checkpoints(fast_config):
         read_jsonl(full.run.metrics))
 
 
+def dead_pid() -> int:
+    """The pid of a process that has exited (the writer of a stale temporary file)."""
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout)
+
+
 def test_resume_removes_stale_temporary_files(fast_config):
     session = start(fast_config(steps=3))
     fit(session)
-    stale = [session.run.checkpoints / ".latest.pt.999999.tmp",
-             session.run.path / ".metrics.jsonl.1.tmp"]
+    dead = dead_pid()
+    stale = [session.run.checkpoints / f".latest.pt.{dead}.tmp",
+             session.run.path / f".config.json.{dead}.tmp"]
     for path in stale:
         path.write_bytes(b"half a write")
-    keep = session.run.path / "notes.tmp"  # not one of ours: left alone
-    keep.write_text("mine")
+    keep = [session.run.path / "notes.tmp",  # not one of ours
+            session.run.path / f".eval.json.{os.getpid()}.tmp"]  # a live process's write
+    for path in keep:
+        path.write_text("mine")
     fit(resume(session.run.path, overrides={"steps": 4}))
-    assert not any(p.exists() for p in stale) and keep.exists()
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in keep)
 
 
 def test_a_locked_run_refuses_a_second_resume_and_a_fresh_start(fast_config):
@@ -102,6 +113,7 @@ def test_a_failed_start_leaves_nothing_and_does_not_block_the_out(fast_config, t
     # is not "non-empty"
     (tmp_path / "mine" / "checkpoints").mkdir()
     (tmp_path / "mine" / ".lock").write_text("pid 1\n")
-    (tmp_path / "mine" / ".config.json.1.tmp").write_text("{")
+    stale = tmp_path / "mine" / f".config.json.{dead_pid()}.tmp"
+    stale.write_text("{")
     fit(start(fast_config("mine", steps=2)))
-    assert not (tmp_path / "mine" / ".config.json.1.tmp").exists()
+    assert not stale.exists()
