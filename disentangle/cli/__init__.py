@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise SystemExit(130) from None
+    except OSError as exc:  # the system refused a file operation: say which and why
+        if os.environ.get("DISENTANGLE_DEBUG") == "1" or exc.strerror is None:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror} (--debug shows where)")
     except Exception as exc:
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise

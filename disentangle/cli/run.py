@@ -98,6 +98,9 @@ def run(
                                                   rich_help_panel=_RUN)] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.",
                                                          rich_help_panel=_RUN)] = None,
+    checkpoint_minutes: Annotated[float | None, typer.Option(
+        help="Also checkpoint after this many minutes of training (default: 5; 0 = off).",
+        rich_help_panel=_RUN)] = None,
     sample_every: Annotated[int | None, typer.Option(help="Steps between pictures.",
                                                      rich_help_panel=_RUN)] = None,
     score_every: Annotated[int | None, typer.Option(
@@ -126,8 +129,8 @@ def run(
         "out": str(out) if out is not None else None,
         "data_dir": str(data_dir) if data_dir is not None else None,
         "download": True if download else None, "log_every": log_every,
-        "checkpoint_every": checkpoint_every, "sample_every": sample_every,
-        "score_every": score_every,
+        "checkpoint_every": checkpoint_every, "checkpoint_minutes": checkpoint_minutes,
+        "sample_every": sample_every, "score_every": score_every,
         "tensorboard": True if tensorboard else None,
     }
     if resume:

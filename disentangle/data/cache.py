@@ -9,6 +9,7 @@ at disk/memory speed and any array can be memory-mapped for random access (`memm
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ import h5py
 import numpy as np
 import torch
 
+from disentangle.diskspace import error_number, write_error
 from disentangle.errors import DisentangleError
 
 CACHE_ENV = "DISENTANGLE_CACHE_DIR"
@@ -37,12 +39,39 @@ def cache_dir(data_dir: Path) -> Path:
 
 
 def source_identity(*paths: Path) -> list[list[Any]]:
-    """[absolute path, size, mtime in ns] per file: changes when a file is replaced or touched."""
-    identity = []
-    for path in paths:
-        stat = Path(path).stat()
-        identity.append([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
+    """[absolute path, size, mtime in ns] per file: changes when a file is replaced or touched.
+    A directory stands for every file under it: [path, "directory", file count, SHA-256 of each
+    file's relative path, size and mtime], so replacing or touching any one of them (a CelebA
+    image among 202,599) changes the key."""
+    identity: list[list[Any]] = []
+    for path in map(Path, paths):
+        try:
+            if path.is_dir():
+                identity.append([str(path.resolve()), "directory", *_directory_identity(path)])
+            else:
+                stat = path.stat()
+                identity.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+        except OSError as exc:
+            raise DisentangleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return identity
+
+
+def _directory_identity(root: Path) -> tuple[int, str]:
+    sha, count, pending = hashlib.sha256(), 0, [root]
+    while pending:
+        directory = pending.pop()
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):  # no loops through links
+                pending.append(Path(entry.path))
+                continue
+            stat = entry.stat()
+            relative = os.path.relpath(entry.path, root)
+            sha.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8",
+                                                                                "surrogateescape"))
+            count += 1
+    return count, sha.hexdigest()
 
 
 def _key_text(key: Mapping[str, Any]) -> str:
@@ -84,9 +113,15 @@ def write_cache(path: Path, key: Mapping[str, Any], build: Callable[[h5py.File],
             build(f)
             f.attrs["key"] = _key_text(key)  # written last: a file without it is never fresh
         os.replace(tmp, path)
-    except OSError as exc:  # disk full, quota: the sources were fine, the cache could not be kept
-        raise DisentangleError(f"could not write the cache {path}: {exc}; free some space or "
-                               f"set {CACHE_ENV} to another directory") from exc
+    except (OSError, RuntimeError) as exc:  # disk full, quota: the sources were fine
+        if isinstance(exc, RuntimeError) and error_number(exc) is None:
+            raise  # not a failed write: a bug, keep its traceback
+        written = 0
+        with suppress(OSError):
+            written = os.path.getsize(tmp)
+        error = write_error(exc, path, written, at_least=True)
+        raise type(error)(f"{error}; or set {CACHE_ENV} to a directory on another disk") \
+            from None
     finally:
         with suppress(OSError):
             os.unlink(tmp)

@@ -117,6 +117,9 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     if len(data) < header:
         raise DisentangleError(f"{path}: truncated IDX header ({len(data)} bytes)")
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    if 0 in dims:
+        raise DisentangleError(f"{path}: the header promises {' x '.join(map(str, dims))} "
+                               "items: the file holds no data")
     payload, promised = len(data) - header, math.prod(dims)
     if payload != promised:
         state = "truncated" if payload < promised else "has trailing bytes"
@@ -174,12 +177,32 @@ def load_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
                     raise DisentangleError(f"{path}: no array {', '.join(map(repr, missing))} "
                                            f"(found {', '.join(archive.files) or 'none'}, "
                                            f"expected {', '.join(keys)})")
+                for k in keys:
+                    _check_npy_header(archive, k, path)
                 return {k: archive[k] for k in keys}
     except DisentangleError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
         raise DisentangleError(f"{path}: not a readable .npz archive ({exc}); delete it and "
                                "download it again") from exc
+
+
+def _check_npy_header(archive: Any, key: str, path: Path) -> None:
+    """Compare an array's header with the bytes the archive holds for it, before numpy allocates
+    what the header promises (a damaged header can promise terabytes)."""
+    names = archive.zip.namelist()
+    info = archive.zip.getinfo(f"{key}.npy" if f"{key}.npy" in names else key)
+    with archive.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read(member)
+        holds = info.file_size - member.tell()
+    promised = math.prod(shape) * dtype.itemsize
+    if not dtype.hasobject and promised != holds:
+        raise DisentangleError(f"{path}: array '{key}' has a damaged header: it promises shape "
+                               f"{tuple(shape)} of {dtype} ({promised} bytes) but the archive "
+                               f"holds {holds} bytes for it; delete it and download it again")
 
 
 @contextmanager

@@ -66,6 +66,13 @@ def build_method(config: RunConfig, registry: Registry | None = None) -> Method:
 
 
 def build_latent(config: RunConfig, registry: Registry | None = None) -> Latent:
+    registry = registry or get_registry()
+    if config.noise_dim:  # z's prior is a config-file field, not a --code: say so
+        try:
+            registry.get("codes", config.noise)
+        except DisentangleError as exc:
+            raise DisentangleError(f"noise = {config.noise!r} (z's prior, a config-file "
+                                   f"field): {exc}") from None
     try:
         return Latent.from_specs(config.codes, config.noise_dim, config.noise,
                                  config.lambda_discrete, config.lambda_continuous, registry)

@@ -19,6 +19,12 @@ from disentangle.codes import parse_code_spec
 from disentangle.errors import DisentangleError
 
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**63 - 1  # torch generators take 64 bits; seed + 1 seeds the pictures' generator
+MAX_STEPS = 10**9
+MAX_WIDTH = 2**16  # batch size, noise dimensions and code sizes: far beyond any sane run, and
+# small enough that a too-large value fails here instead of as a huge allocation
+MAX_IMAGE_SIZE = 4096
+MAX_THREADS = 1024
 PRECISIONS = ("fp32", "bf16")
 DEFAULT_DATASET = "digits"
 
@@ -60,6 +66,7 @@ class RunConfig:
     out: str | None = None  # run directory; None = runs/<method>-<dataset>-<YYYYmmdd-HHMMSS>
     log_every: int = 50  # steps between metrics.jsonl lines
     checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)
+    checkpoint_minutes: float = 5.0  # also checkpoint once this much wall time passed; 0 = off
     sample_every: int = 1000  # steps between image artefacts (also written at the end)
     score_every: int = 500  # steps between held-out scores in metrics.jsonl (0 = never; monitor)
     tensorboard: bool = False  # also write TensorBoard events (scalars, pictures) in the run dir
@@ -174,38 +181,56 @@ def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
         if not ok:
             raise DisentangleError(f"{label(name)}: {message}, got {getattr(config, name)!r}")
 
-    need(config.steps >= 1, "steps", "must be at least 1")
+    def within(name: str, low: float, high: float | None = None) -> None:
+        """low <= value <= high, finite; the message states the allowed range."""
+        value = getattr(config, name)
+        if value is None:
+            return
+        finite = isinstance(value, int) or math.isfinite(value)  # a huge int overflows isfinite
+        ok = finite and value >= low and (high is None or value <= high)
+        allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
+        need(ok, name, f"must be {allowed}" + ("" if isinstance(value, int) else " (finite)"))
+
+    within("steps", 1, MAX_STEPS)
     need(config.batch_size >= 2, "batch_size", "must be at least 2 (batch norm needs 2)")
-    need(config.noise_dim >= 0, "noise_dim", "must be >= 0")
+    within("batch_size", 2, MAX_WIDTH)
+    within("noise_dim", 0, MAX_WIDTH)
+    within("seed", 0, MAX_SEED)
     for name in ("lr_d", "lr_g"):
-        need(getattr(config, name) > 0, name, "must be positive")
+        need(math.isfinite(getattr(config, name)) and getattr(config, name) > 0, name,
+             "must be positive and finite")
     for name in ("beta1", "beta2"):
         need(0 <= getattr(config, name) < 1, name, "must be in [0, 1)")
     for name in ("lambda_discrete", "lambda_continuous"):
-        need(getattr(config, name) >= 0, name, "must be >= 0")
+        within(name, 0)
+
     def unset_or(name: str, ok: Callable[[Any], bool], message: str) -> None:
         value = getattr(config, name)
         need(value is None or ok(value), name, message)
 
-    unset_or("g_steps", lambda v: v >= 1, "must be at least 1")
+    within("g_steps", 1, 1000)
     unset_or("cr_weight", lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0")
-    unset_or("cr_start", lambda v: v >= 0, "must be >= 0")
+    within("cr_start", 0, MAX_STEPS)
     unset_or("cr_gap", lambda v: 0 <= v < 2, "must be in [0, 2): the width of U(-1, 1) bounds it")
-    unset_or("cr_gap_until", lambda v: v >= 0, "must be >= 0")
-    unset_or("cr_gap_stages", lambda v: v >= 1, "must be at least 1")
+    within("cr_gap_until", 0, MAX_STEPS)
+    within("cr_gap_stages", 1, MAX_STEPS)
     for name in ("log_every", "checkpoint_every", "sample_every"):
-        need(getattr(config, name) >= 1, name, "must be at least 1")
-    need(config.score_every >= 0, "score_every", "must be >= 0 (0 = no held-out score)")
-    need(config.image_size is None or config.image_size >= 4, "image_size", "must be at least 4")
-    need(config.threads is None or config.threads >= 1, "threads", "must be at least 1")
+        within(name, 1, MAX_STEPS)
+    within("score_every", 0, MAX_STEPS)
+    within("checkpoint_minutes", 0)
+    within("image_size", 4, MAX_IMAGE_SIZE)
+    within("threads", 1, MAX_THREADS)
     need(config.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")
     need(config.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
     need(len(config.codes) >= 1, "codes", "needs at least one code (Q measures every code)")
     for spec in config.codes:
         try:
-            parse_code_spec(spec)
+            size = parse_code_spec(spec).size
         except DisentangleError as exc:
             raise DisentangleError(f"{label('codes')}: {exc}") from None
+        if size > MAX_WIDTH:
+            raise DisentangleError(f"{label('codes')}: code size {size} in '{spec}' is too "
+                                   f"large; sizes must be between 1 and {MAX_WIDTH}")
     return config
 
 
@@ -224,6 +249,11 @@ def resolve(method: str, overrides: dict[str, Any] | None = None,
     from_file = load_toml(config_file) if config_file is not None else {}
     dataset = overrides.get("dataset", from_file.get("dataset", DEFAULT_DATASET))
     values: dict[str, Any] = {"dataset": dataset, **PRESETS.get(dataset, {}), **from_file}
+    if from_file.get("method", method) != method:
+        raise DisentangleError(
+            f"'method' in {config_file} is '{from_file['method']}' but the command trains "
+            f"'{method}'; the method is the argument of `disentangle run METHOD`: drop the key "
+            f"or run `disentangle run {from_file['method']}`")
     values["method"] = method
     base = validate(RunConfig(**values),
                     lambda n: f"'{n}' in {config_file}" if n in from_file else n)

@@ -5,13 +5,22 @@
         checkpoints/latest.pt  weights, optimiser states, RNG states, step (weights_only loadable)
         metrics.jsonl          one JSON line every log_every steps
         samples.png, traversal-<code>[-<dim>].png, info.png, summary.json
+        .lock                  an OS lock (flock) held by the process training the run
+
+Every write here either completes or leaves the previous file: whole files go through a temporary
+file and a rename, a metrics line that cannot be appended in full is cut back off. A write that
+fails (a full disk, a quota, a file-size limit) is one DisentangleError naming the file, the disk
+and the space it needed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import platform
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +28,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO
 
+try:  # POSIX; elsewhere runs are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+from disentangle.diskspace import DiskFull, write_error
 from disentangle.errors import DisentangleError
 from disentangle.training.config import RunConfig, dumps, from_json, to_json
 
@@ -27,6 +42,8 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.pt"
+LOCK = ".lock"
+TMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<pid>.tmp
 DEFAULT_ROOT = Path("runs")
 
 
@@ -51,14 +68,22 @@ def host() -> str:
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file in the same directory, fsync, then rename over `path`: a
-    crash mid-write leaves the previous file intact, never a truncated one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    crash mid-write leaves the previous file intact, never a truncated one. The content is built
+    in memory first, so a failed write (disk full) is a plain OSError with a known size, and the
+    temporary file is removed."""
+    buffer = io.BytesIO()
+    write(buffer)
+    data = buffer.getbuffer()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
         with open(tmp, "wb") as fh:
-            write(fh)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(exc, path, len(data)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -66,6 +91,83 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def _is_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TMP_SUFFIX)
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process whose pid is in a temporary file's name still runs (on this host)."""
+    pid = name[: -len(TMP_SUFFIX)].rsplit(".", 1)[-1]
+    if not pid.isdecimal():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except PermissionError:  # alive, someone else's
+        return True
+    except (OSError, OverflowError):  # ProcessLookupError: gone
+        return False
+    return True
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete the temporary files of writes whose process died before finishing them. Files of a
+    live process (`disentangle eval` writing eval.json into the run) are left alone."""
+    removed = []
+    for tmp in Path(directory).glob(f".*{TMP_SUFFIX}"):
+        if not _writer_alive(tmp.name):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+class RunLock:
+    """An exclusive flock on <run>/.lock, held while a process trains the run. The kernel drops it
+    when the process dies, however it dies, so a lock left by a crash never blocks --resume; the
+    file itself stays and only names the last holder."""
+
+    def __init__(self, run_path: Path):
+        self.path = Path(run_path) / LOCK
+        self.fd: int | None = None
+        if fcntl is None:  # pragma: no cover
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DisentangleError(f"cannot lock the run directory {run_path}: "
+                                   f"{exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise DisentangleError(f"{run_path} is in use by another disentangle process "
+                                   f"({holder}); wait for it to finish or stop it") from None
+        self.fd = fd
+        with contextlib.suppress(OSError):  # only informative: a full disk must not stop us
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        text = os.pread(fd, 200, 0).decode("utf-8").strip()
+        if text:
+            return text
+    return "holder unknown"
 
 
 @dataclass(frozen=True)
@@ -105,24 +207,86 @@ class RunDir:
         return path
 
     @classmethod
-    def create(cls, path: Path) -> RunDir:
-        """A fresh run directory; an existing non-empty one is refused."""
-        if path.exists() and not path.is_dir():
+    def is_blank(cls, path: Path) -> bool:
+        """Whether `path` holds nothing a run wrote: absent, empty, or only what a failed start or a
+        killed write leaves (an empty checkpoints/, the lock file, temporary files)."""
+        try:
+            entries = list(Path(path).iterdir()) if Path(path).is_dir() else []
+            for entry in entries:
+                if entry.name == CHECKPOINTS and entry.is_dir():
+                    if any(not _is_temporary(p.name) for p in entry.iterdir()):
+                        return False
+                elif entry.name != LOCK and not _is_temporary(entry.name):
+                    return False
+        except OSError as exc:
+            raise DisentangleError(f"--out {path}: {exc.strerror or exc}") from None
+        return True
+
+    @classmethod
+    def check_unused(cls, path: Path) -> None:
+        """Refuse a file, or a directory holding anything a run wrote (see is_blank)."""
+        try:
+            is_file = path.exists() and not path.is_dir()
+        except OSError as exc:  # a name too long, a loop of links
+            raise DisentangleError(f"--out {path}: {exc.strerror or exc}") from None
+        if is_file:
             raise DisentangleError(f"--out {path} is a file, not a directory")
-        if path.is_dir() and any(path.iterdir()):
+        if not cls.is_blank(path):
             raise DisentangleError(f"--out {path} already exists and is not empty; pass --resume "
                                    "to continue that run, or choose another --out")
+
+    @classmethod
+    def create(cls, path: Path) -> tuple[RunDir, RunLock]:
+        """A fresh run directory, locked; one that holds another run's files is refused (checked
+        under the lock, so of two runs started into one --out, one is refused)."""
+        cls.check_unused(path)
         try:
-            (path / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DisentangleError(f"cannot create run directory {path}: {exc}") from None
-        return cls(path)
+            raise DisentangleError(f"cannot create run directory {path}: "
+                                   f"{exc.strerror or exc}") from None
+        lock = RunLock(path)
+        try:
+            cls.check_unused(path)
+            run = cls(path)
+            run.checkpoints.mkdir(exist_ok=True)
+            run.remove_stale_temporaries()
+        except OSError as exc:
+            lock.release()
+            raise DisentangleError(f"cannot create run directory {path}: "
+                                   f"{exc.strerror or exc}") from None
+        except BaseException:
+            lock.release()
+            raise
+        return run, lock
+
+    def discard(self, lock: RunLock, remove_directory: bool = True) -> None:
+        """Undo a start that failed before training: remove what create() and write_config()
+        made, so the same --out can be used again (anything else in it is left alone)."""
+        for name in (CONFIG, LOCK):
+            with contextlib.suppress(OSError):
+                (self.path / name).unlink()
+        lock.release()
+        self.remove_stale_temporaries()
+        for directory in (self.checkpoints, self.path) if remove_directory else (self.checkpoints,):
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        return remove_stale_temporaries(self.path) + remove_stale_temporaries(self.checkpoints)
+
+    def lock(self) -> RunLock:
+        return RunLock(self.path)
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
         """An existing run directory (one with a config.json)."""
         run = cls(Path(path))
-        if not run.config.is_file():
+        try:
+            found = run.config.is_file()
+        except OSError as exc:  # a name too long, a loop of links
+            raise DisentangleError(f"{path}: {exc.strerror or exc}") from None
+        if not found:
             raise DisentangleError(f"{path} is not a run directory (it has no {CONFIG})")
         return run
 
@@ -138,8 +302,8 @@ class RunDir:
     def read_meta(self) -> dict[str, Any]:
         try:
             data = json.loads(self.config.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DisentangleError(f"{self.config} cannot be read: {exc}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DisentangleError(f"{self.config} cannot be read as JSON: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             raise DisentangleError(f"{self.config} has no 'config' table; is it a disentangle run?")
         return data
@@ -153,23 +317,51 @@ class RunDir:
         if not self.metrics.is_file():
             return []
         records = []
-        for line in self.metrics.read_text(encoding="utf-8").splitlines():
+        try:
+            text = self.metrics.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise DisentangleError(f"{self.metrics} cannot be read: {exc.strerror}") from None
+        for line in text.splitlines():
             if line.strip():
                 try:
-                    records.append(json.loads(line))
+                    record = json.loads(line)
                 except json.JSONDecodeError:  # a line cut short by a crash
                     continue
+                if isinstance(record, dict):
+                    records.append(record)
         return records
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop lines logged after `step` (a resumed run logs them again)."""
+        """Drop lines logged after `step` (a resumed run logs them again) and any line a crash cut
+        short."""
         if self.metrics.is_file():
-            kept = [r for r in self.read_metrics() if r.get("step", 0) <= step]
+            kept = [r for r in self.read_metrics()
+                    if isinstance(r.get("step"), int) and r["step"] <= step]
             atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.metrics, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+        """Append one line; if it cannot be written in full, cut the file back to where it was."""
+        line = (json.dumps(record) + "\n").encode("utf-8")
+        try:
+            fd = os.open(self.metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise write_error(exc, self.metrics, len(line)) from None
+        try:
+            end = os.lseek(fd, 0, os.SEEK_END)
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise write_error(exc, self.metrics, len(line)) from None
+        finally:
+            os.close(fd)
+
+    def sync_metrics(self) -> None:
+        """fsync metrics.jsonl, so the lines a checkpoint follows survive a power cut with it."""
+        with contextlib.suppress(FileNotFoundError), open(self.metrics, "rb") as fh:
+            os.fsync(fh.fileno())
 
 
 def latest_run(root: Path | str = DEFAULT_ROOT) -> Path:

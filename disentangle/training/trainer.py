@@ -5,11 +5,17 @@ resumed ends with exactly the weights of an uninterrupted run (on CPU).
 
 A method's step returns detached tensors; the loop reads them (.item()) only to log, to display at
 most twice a second, and on CPU to catch a NaN the step it appears.
+
+A checkpoint also holds the open log window's running sums, so a resumed run's metrics.jsonl has
+the very numbers of an uninterrupted one; checkpoints are written every checkpoint_every steps
+and at least every checkpoint_minutes. The process holds the run directory's lock from start (or
+resume) to the end of fit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +24,7 @@ from typing import Any
 
 import torch
 
+from disentangle.diskspace import size_text
 from disentangle.errors import DisentangleError
 from disentangle.methods import Method
 from disentangle.model import LatentModel
@@ -33,18 +40,26 @@ from disentangle.training.build import (
     resolve_device,
 )
 from disentangle.training.checkpoint import (
+    check_resumable,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from disentangle.training.config import FIELDS, RunConfig, dumps, option_label, validate
-from disentangle.training.rundir import DEFAULT_ROOT, RunDir, atomic_write_text, latest_run
+from disentangle.training.rundir import (
+    DEFAULT_ROOT,
+    DiskFull,
+    RunDir,
+    RunLock,
+    atomic_write_text,
+    latest_run,
+)
 
 DISPLAY_SECONDS = 0.5  # the progress bar's numbers refresh at most this often
 # options that may change on --resume: they do not change what is computed
-RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "score_every", "data_dir",
-             "download", "device", "threads", "tensorboard")
+RESUMABLE = ("steps", "log_every", "checkpoint_every", "checkpoint_minutes", "sample_every",
+             "score_every", "data_dir", "download", "device", "threads", "tensorboard")
 ARTEFACT_SEED_OFFSET = 1  # fixed noise for pictures: its own generator, never the training one
 EVAL_SAMPLES = 1000  # fresh samples for the final eval-mode L_I
 
@@ -64,6 +79,31 @@ class Session:
     images: torch.Tensor  # (N, C, H, W) uint8 on the training device
     device: torch.device
     resume_state: dict[str, Any] | None = None
+    lock: RunLock | None = None  # the run directory's lock, held until fit ends
+
+    def close(self) -> None:
+        """Release the run directory (fit does this when it ends, however it ends)."""
+        if self.lock is not None:
+            self.lock.release()
+
+
+@contextlib.contextmanager
+def _memory_errors(what: str):
+    """An allocation that fails (CPU or GPU) becomes one line with the size asked for."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as exc:
+        text = str(exc)
+        gpu = isinstance(exc, torch.OutOfMemoryError)
+        if not (gpu or isinstance(exc, MemoryError) or "can't allocate memory" in text):
+            raise
+        # CPU: "tried to allocate 1125899906842624 bytes"; CUDA, numpy: "... allocate 2.00 GiB"
+        found = re.search(r"(?i)(?:tried|unable) to allocate (?:(\d+) bytes|([\d.]+ ?[KMGTP]i?B))",
+                          text)
+        amount = found and (size_text(int(found[1])) if found[1] else found[2])
+        size = f" ({amount} asked for)" if amount else ""
+        raise DisentangleError(f"out of {'GPU ' if gpu else ''}memory while {what}{size}; lower "
+                               "--batch-size, --noise-dim, --image-size or the code sizes") from None
 
 
 # --- starting and resuming ------------------------------------------------------------------------
@@ -85,29 +125,49 @@ def _prepare(config: RunConfig, registry: Registry) -> tuple[Method, Any, Any, t
 
 
 def start(config: RunConfig, registry: Registry | None = None) -> Session:
-    """A fresh run: build everything, then create the run directory (refusing a non-empty one)."""
+    """A fresh run: build everything, then create and lock the run directory (refusing one that
+    holds another run). A start that fails after that removes what it made."""
     registry = registry or get_registry()
     validate(config, option_label)
     out = Path(config.out) if config.out else RunDir.default_path(config, DEFAULT_ROOT)
-    if out.is_dir() and any(out.iterdir()):  # refuse before spending time on data and networks
-        RunDir.create(out)
-    method, dataset, data, device = _prepare(config, registry)
-    shape = tuple(int(s) for s in data.images.shape[1:])
-    model, backbone = build_model(config, shape, registry)
+    RunDir.check_unused(out)  # refuse before spending time on data and networks
+    with _memory_errors("loading the data and building the networks"):
+        method, dataset, data, device = _prepare(config, registry)
+        shape = tuple(int(s) for s in data.images.shape[1:])
+        model, backbone = build_model(config, shape, registry)
     config = config.replace(out=str(out), backbone=backbone,
                             q_trains_trunk=getattr(method, "q_trains_trunk", config.q_trains_trunk))
-    run = RunDir.create(out)
-    run.write_config(config, image_shape=list(shape), device=str(device),
-                     dataset_size=len(data), input_width=model.latent.input_width)
-    return Session(config, run, model.to(device), method, data.images.to(device), device)
+    existed = out.is_dir()
+    run, lock = RunDir.create(out)
+    try:
+        run.write_config(config, image_shape=list(shape), device=str(device),
+                         dataset_size=len(data), input_width=model.latent.input_width)
+        with _memory_errors(f"moving the data and networks to {device}"):
+            return Session(config, run, model.to(device), method, data.images.to(device), device,
+                           lock=lock)
+    except BaseException:
+        run.discard(lock, remove_directory=not existed)
+        raise
 
 
 def resume(run_dir: Path | str | None, method: str | None = None,
            overrides: dict[str, Any] | None = None, registry: Registry | None = None) -> Session:
-    """Continue a run from checkpoints/latest.pt with its saved config. Only RESUMABLE fields may
-    change (e.g. a larger --steps); any other option that differs is an error."""
+    """Continue a run from checkpoints/latest.pt with its saved config (from step 0 if it was
+    stopped before its first checkpoint). Only RESUMABLE fields may change (e.g. a larger
+    --steps); any other option that differs is an error. The run directory is locked first: a
+    second process resuming the same run is refused."""
     registry = registry or get_registry()
     run = RunDir.open(Path(run_dir) if run_dir is not None else latest_run(DEFAULT_ROOT))
+    lock = run.lock()
+    try:
+        return _resume(run, lock, method, overrides, registry)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _resume(run: RunDir, lock: RunLock, method: str | None, overrides: dict[str, Any] | None,
+            registry: Registry) -> Session:
     saved = run.read_config()
     if method is not None and method != saved.method:
         raise DisentangleError(f"{run.path} is a '{saved.method}' run; resume it with "
@@ -126,24 +186,27 @@ def resume(run_dir: Path | str | None, method: str | None = None,
                 f"{getattr(saved, name)!r}); only "
                 f"{', '.join(option_label(n) for n in RESUMABLE)} can")
     config = validate(saved.replace(**changes), option_label)
-    if not run.latest.is_file():
-        raise DisentangleError(f"{run.path} has no checkpoint to resume from "
-                               f"({run.latest.relative_to(run.path)} is missing)")
-    state = load_checkpoint(run.latest)
-    if state["step"] >= config.steps:
-        raise DisentangleError(f"{run.path} already reached step {state['step']} of "
-                               f"{config.steps}; pass a larger --steps to train further")
-    method_obj, dataset, data, device = _prepare(config, registry)
-    meta = run.read_meta()
-    shape = tuple(int(s) for s in data.images.shape[1:])
-    if list(shape) != meta.get("image_shape"):
-        raise DisentangleError(f"dataset '{config.dataset}' now gives {shape} images but the run "
-                               f"was trained on {meta.get('image_shape')}")
-    model, _ = build_model(config, shape, registry)
-    if changes:
-        meta["config"] = config.to_dict()
-        atomic_write_text(run.config, dumps(meta))
-    return Session(config, run, model.to(device), method_obj, data.images.to(device), device, state)
+    run.remove_stale_temporaries()  # a killed write's leftovers; we hold the lock
+    state = None
+    if run.latest.is_file():
+        state = load_checkpoint(run.latest)
+        check_resumable(state, run.latest)
+        if state["step"] >= config.steps:
+            raise DisentangleError(f"{run.path} already reached step {state['step']} of "
+                                   f"{config.steps}; pass a larger --steps to train further")
+    with _memory_errors("loading the data and building the networks"):
+        method_obj, dataset, data, device = _prepare(config, registry)
+        meta = run.read_meta()
+        shape = tuple(int(s) for s in data.images.shape[1:])
+        if list(shape) != meta.get("image_shape"):
+            raise DisentangleError(f"dataset '{config.dataset}' now gives {shape} images but the "
+                                   f"run was trained on {meta.get('image_shape')}")
+        model, _ = build_model(config, shape, registry)
+        if changes:
+            meta["config"] = config.to_dict()
+            atomic_write_text(run.config, dumps(meta))
+        return Session(config, run, model.to(device), method_obj, data.images.to(device), device,
+                       state, lock)
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -208,9 +271,28 @@ def _finite_weights(model: LatentModel) -> bool:
 
 def fit(session: Session, quiet: bool = True) -> dict[str, Any]:
     """Train to config.steps, logging, checkpointing and drawing as configured; returns the
-    summary (also written to summary.json)."""
-    with _unchecked_distributions():
-        return _fit(session, quiet)
+    summary (also written to summary.json). Releases the run directory's lock when it ends."""
+    try:
+        with _unchecked_distributions(), _memory_errors("training"):
+            return _fit(session, quiet)
+    finally:
+        session.close()
+
+
+def _restore(session: Session, model: LatentModel, optimizers: dict[str, Any],
+             sampler: torch.Generator) -> None:
+    """Weights, optimiser and RNG states back from the checkpoint; a checkpoint that passed its
+    checksum but does not fit this run (edited by hand, another run's) is one error."""
+    state, path = session.resume_state, session.run.latest
+    _load_weights(model, state["model"], path)
+    try:
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        set_rng_state(sampler, state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DisentangleError(f"{path} does not fit this run's optimisers or random "
+                               f"generators ({type(exc).__name__}: {first[:200]})") from None
 
 
 def _fit(session: Session, quiet: bool) -> dict[str, Any]:
@@ -222,20 +304,23 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     sampler = torch.Generator(device=device).manual_seed(cfg.seed)
     optimizers = method.optimizers(model, cfg)
     step, wall, train_seconds = 0, 0.0, 0.0
+    keys: list[str] | None = None
+    window_sum: torch.Tensor | None = None  # the open log window: sums of each logged value
+    window_steps, window_carried = 0, 0.0
     if session.resume_state is not None:
         state = session.resume_state
-        _load_weights(model, state["model"], run.latest)
-        for name, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        set_rng_state(sampler, state["rng"])
+        _restore(session, model, optimizers, sampler)
         step, wall, train_seconds = state["step"], state["wall_seconds"], state["train_seconds"]
-        run.truncate_metrics(step)
+        window = state.get("window")  # absent in format-1 checkpoints: the window starts afresh
+        if isinstance(window, dict) and window.get("steps"):
+            keys, window_steps = list(window["keys"]), int(window["steps"])
+            window_sum, window_carried = window["sum"].to(device), float(window["seconds"])
+    run.truncate_metrics(step)  # lines after the checkpoint are logged again (all, from step 0)
     last_good = step if session.resume_state is not None else None
     entropies = {f"entropy/{c.name}": c.code.entropy() for c in model.latent.codes}
-    keys: list[str] | None = None
-    window_sum: torch.Tensor | None = None
-    window_steps, window_start, window_excluded = 0, time.perf_counter(), 0.0
-    session_start = time.perf_counter()
+    window_start, window_excluded = time.perf_counter() - window_carried, 0.0
+    session_start = last_checkpoint = time.perf_counter()
+    every_seconds = cfg.checkpoint_minutes * 60 if cfg.checkpoint_minutes > 0 else float("inf")
     last_display, last_record = 0.0, None
     display = _Display(session, step, quiet)
     held_out = None
@@ -246,17 +331,20 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                                    step if session.resume_state is not None else None)
 
     def checkpoint(at: int) -> None:
-        nonlocal last_good
+        nonlocal last_good, last_checkpoint
         if not _finite_weights(model):
             raise _diverged("a weight", "not finite", at)
+        run.sync_metrics()  # the lines up to `at` reach the disk before the checkpoint does
         save_checkpoint(run.latest, {
             "step": at, "wall_seconds": wall + time.perf_counter() - session_start,
-            "train_seconds": train_seconds + _window_seconds(),
+            "train_seconds": train_seconds,
+            "window": {"keys": keys or [], "sum": window_sum, "steps": window_steps,
+                       "seconds": _window_seconds()},
             "model": model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "rng": rng_state(sampler),
         })
-        last_good = at
+        last_good, last_checkpoint = at, time.perf_counter()
 
     def _window_seconds() -> float:
         return time.perf_counter() - window_start - window_excluded
@@ -283,7 +371,8 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 raise _diverged(bad, str(float(vector[keys.index(bad)])), step)
 
             log_now = step % cfg.log_every == 0 or step == cfg.steps
-            checkpoint_now = step % cfg.checkpoint_every == 0 or step == cfg.steps
+            checkpoint_now = (step % cfg.checkpoint_every == 0 or step == cfg.steps
+                              or time.perf_counter() - last_checkpoint >= every_seconds)
             sample_now = step % cfg.sample_every == 0 or step == cfg.steps
             if log_now or checkpoint_now:  # on GPU, NaNs surface here: the window's sums
                 if not bool(torch.isfinite(window_sum).all()):
@@ -324,12 +413,20 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
         print(f"interrupted at step {step}; last checkpoint: {kept}; continue with "
               f"`disentangle run {cfg.method} --out {run.path} --resume`", file=sys.stderr)
         raise
+    except DiskFull as exc:
+        kept = (f"the last checkpoint (step {last_good}) is kept" if last_good is not None
+                else "no checkpoint yet, so it starts again from step 0")
+        raise DiskFull(f"{exc}; {kept}: continue with `disentangle run {cfg.method} --out "
+                       f"{run.path} --resume`") from None
     finally:
         display.stop()
         if board is not None:
             board.close()
-    return _finish(session, step, wall + time.perf_counter() - session_start, train_seconds,
-                   last_record)
+    try:
+        return _finish(session, step, wall + time.perf_counter() - session_start,
+                       train_seconds, last_record)
+    except DiskFull as exc:
+        raise DiskFull(f"{exc}; training finished and its last checkpoint is kept") from None
 
 
 def _draw(session: Session, board: tensorboard.Board | None = None, step: int = 0) -> None:

@@ -61,7 +61,7 @@ def read_attributes(path: Path) -> tuple[list[str], np.ndarray]:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DisentangleError(f"{path}: not a readable text file ({exc})") from exc
-    if len(lines) < 2 or not lines[0].strip().isdigit():
+    if len(lines) < 2 or not lines[0].strip().isdecimal():  # isdigit() takes '²'
         raise DisentangleError(f"{path}: expected a count, then the 40 attribute names, then "
                                "one line per image")
     count = int(lines[0])

@@ -54,7 +54,7 @@ def test_human_summary_names_codes_and_files(capsys, toy_registry, tmp_path):
     (["infogan", "--code", "categorial:10"],
      "unknown code 'categorial'.*did you mean 'categorical'"),
     (["infogan", "--backbone", "tinny"], "unknown backbone 'tinny'.*did you mean 'tiny'"),
-    (["infogan", "--steps", "-5"], "--steps: must be at least 1, got -5"),
+    (["infogan", "--steps", "-5"], "--steps: must be between 1 and 1000000000, got -5"),
     (["infogan", "--dataset", "toyy"], "unknown dataset 'toyy'.*did you mean 'toy'"),
     (["infogan", "--device", "tpu"], "--device: must be one of auto, cpu, cuda"),
     (["infogan", "--precision", "fp16"], "--precision: must be one of fp32, bf16"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 import torch
@@ -84,15 +85,21 @@ def _interrupt_at(session, call: int) -> None:
     session.method.step = step
 
 
+def full_and_interrupted(fast_config, call: int, options: dict, cut_options: dict | None = None):
+    """A run trained to the end, and the same run stopped (Ctrl-C) at its `call`-th step."""
+    full = start(fast_config("full", **options))
+    fit(full)
+    cut = start(fast_config("cut", **options, **(cut_options or {})))
+    _interrupt_at(cut, call)
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut)
+    return full, cut
+
+
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_resumed_run_ends_with_bit_identical_weights(fast_config, spectral_norm):
     options = dict(steps=12, checkpoint_every=4, sample_every=100, spectral_norm=spectral_norm)
-    full = start(fast_config("full", **options))
-    fit(full)
-    cut = start(fast_config("cut", **options))
-    _interrupt_at(cut, 10)
-    with pytest.raises(KeyboardInterrupt):
-        fit(cut)
+    full, cut = full_and_interrupted(fast_config, 10, options)
     assert load_checkpoint(cut.run.latest)["step"] == 8
     resumed = resume(cut.run.path, "infogan")
     fit(resumed)
@@ -122,10 +129,17 @@ def test_resume_can_extend_steps_but_not_change_the_recipe(fast_config):
     assert read_json(session.run.config)["config"]["steps"] == 5
 
 
-def test_resume_without_a_checkpoint_is_a_clear_error(fast_config, tmp_path):
+def test_resume_before_the_first_checkpoint_starts_from_step_zero(fast_config, tmp_path):
+    full = train(fast_config("full"))
     session = start(fast_config())  # config.json written, no step taken yet
-    with pytest.raises(DisentangleError, match="has no checkpoint to resume from"):
-        resume(session.run.path)
+    with pytest.raises(DisentangleError, match="is in use by another disentangle process"):
+        resume(session.run.path)  # the session still holds the run's lock
+    session.close()
+    resumed = resume(session.run.path)
+    assert resumed.resume_state is None
+    fit(resumed)
+    assert read_jsonl(resumed.run.metrics) == [  # same losses as a run never stopped
+        {**r, "images_per_s": ANY, "elapsed": ANY} for r in read_jsonl(full["files"]["metrics"])]
     with pytest.raises(DisentangleError, match="is not a run directory"):
         resume(tmp_path)
 
@@ -176,7 +190,7 @@ def test_checkpoint_holding_a_pickled_object_is_refused(tmp_path):
         load_checkpoint(path)
     assert not UNPICKLED
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(DisentangleError, match="not a readable checkpoint"):
+    with pytest.raises(DisentangleError, match="not a disentangle checkpoint"):
         load_checkpoint(path)
 
 

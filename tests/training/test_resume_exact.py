@@ -1,0 +1,119 @@
+"""Resume is exact in the log too, checkpoints also come by the clock, and a run directory is
+locked while a process trains it (in-process; the real-process crash test is test_crash.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from disentangle import DisentangleError
+from disentangle.training import fit, resume, start
+from disentangle.training.checkpoint import load_checkpoint
+from disentangle.training.rundir import RunDir
+
+from .test_trainer import full_and_interrupted, read_jsonl
+
+TIMING = ("images_per_s", "elapsed")  # wall-clock figures: the only fields allowed to differ
+
+
+def without_timing(records):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
+
+
+def test_resume_mid_window_logs_what_an_uninterrupted_run_logs(fast_config):
+    # log every 3 steps, checkpoint every 4: the checkpoint at step 8 falls inside the window
+    # 7..9, so the resumed run must carry the sums of steps 7 and 8 over
+    options = dict(steps=12, log_every=3, checkpoint_every=4, sample_every=100)
+    full, cut = full_and_interrupted(fast_config, 10, options)
+    state = load_checkpoint(cut.run.latest)
+    assert state["step"] == 8 and state["window"]["steps"] == 2
+    assert [r["step"] for r in read_jsonl(cut.run.metrics)] == [3, 6, 9]  # 9: after the checkpoint
+    fit(resume(cut.run.path))
+    log_full, log_cut = read_jsonl(full.run.metrics), read_jsonl(cut.run.metrics)
+    assert [r["step"] for r in log_cut] == [3, 6, 9, 12]
+    assert without_timing(log_cut) == without_timing(log_full)  # bit-identical floats
+
+
+def test_checkpoints_by_wall_clock_between_step_checkpoints(fast_config):
+    # checkpoint_every is beyond the run; a tiny checkpoint_minutes makes every step due
+    options = dict(steps=7, log_every=3, checkpoint_every=1000, sample_every=1000)
+    full, cut = full_and_interrupted(fast_config, 6, options, {"checkpoint_minutes": 1e-9})
+    assert load_checkpoint(cut.run.latest)["step"] == 5  # by the clock, not by step count
+    fit(resume(cut.run.path, overrides={"checkpoint_minutes": 0.0}))  # resumable option
+    a, b = load_checkpoint(full.run.latest)["model"], load_checkpoint(cut.run.latest)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert without_timing(read_jsonl(cut.run.metrics)) == without_timing(
+        read_jsonl(full.run.metrics))
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (the writer of a stale temporary file)."""
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout)
+
+
+def test_resume_removes_stale_temporary_files(fast_config):
+    session = start(fast_config(steps=3))
+    fit(session)
+    dead = dead_pid()
+    stale = [session.run.checkpoints / f".latest.pt.{dead}.tmp",
+             session.run.path / f".config.json.{dead}.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a write")
+    keep = [session.run.path / "notes.tmp",  # not one of ours
+            session.run.path / f".eval.json.{os.getpid()}.tmp"]  # a live process's write
+    for path in keep:
+        path.write_text("mine")
+    fit(resume(session.run.path, overrides={"steps": 4}))
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in keep)
+
+
+def test_a_locked_run_refuses_a_second_resume_and_a_fresh_start(fast_config):
+    session = start(fast_config(steps=3))
+    fit(session)
+    with RunDir(session.run.path).lock():
+        with pytest.raises(DisentangleError, match=r"is in use by another disentangle process "
+                                                   rf"\(pid {os.getpid()} on "):
+            resume(session.run.path, overrides={"steps": 5})
+    fit(resume(session.run.path, overrides={"steps": 5}))  # released: fine
+    assert load_checkpoint(session.run.latest)["step"] == 5
+
+
+def test_a_lock_left_by_a_dead_process_does_not_block(fast_config):
+    session = start(fast_config(steps=3))
+    fit(session)
+    (session.run.path / ".lock").write_text("pid 1 on a machine that crashed\n")  # no flock
+    fit(resume(session.run.path, overrides={"steps": 4}))
+    assert load_checkpoint(session.run.latest)["step"] == 4
+
+
+def test_a_failed_start_leaves_nothing_and_does_not_block_the_out(fast_config, tmp_path,
+                                                                  monkeypatch):
+    from disentangle.training import rundir
+
+    def broken(self, config, **resolved):
+        raise DisentangleError("simulated failure while writing config.json")
+
+    monkeypatch.setattr(rundir.RunDir, "write_config", broken)
+    with pytest.raises(DisentangleError, match="simulated"):
+        start(fast_config("r"))
+    assert not (tmp_path / "r").exists()
+    monkeypatch.undo()
+    (tmp_path / "mine").mkdir()  # a directory the user made stays, empty
+    monkeypatch.setattr(rundir.RunDir, "write_config", broken)
+    with pytest.raises(DisentangleError, match="simulated"):
+        start(fast_config("mine"))
+    assert (tmp_path / "mine").is_dir() and not os.listdir(tmp_path / "mine")
+    monkeypatch.undo()
+    # what a process killed during its start leaves (lock, empty checkpoints/, a temporary file)
+    # is not "non-empty"
+    (tmp_path / "mine" / "checkpoints").mkdir()
+    (tmp_path / "mine" / ".lock").write_text("pid 1\n")
+    stale = tmp_path / "mine" / f".config.json.{dead_pid()}.tmp"
+    stale.write_text("{")
+    fit(start(fast_config("mine", steps=2)))
+    assert not stale.exists()
