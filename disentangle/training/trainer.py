@@ -304,7 +304,7 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 if checkpoint_now:
                     checkpoint(step)
                 if sample_now:
-                    _draw(session)
+                    _draw(session, step)
                 window_excluded += time.perf_counter() - t0
     except KeyboardInterrupt:
         display.stop()
@@ -318,11 +318,10 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                    last_record)
 
 
-def _draw(session: Session) -> None:
-    model, run, seed = session.model, session.run, session.config.seed + ARTEFACT_SEED_OFFSET
-    artefacts.write_samples(model, run.path / "samples.png", seed)
-    artefacts.write_traversals(model, run.path, seed)
-    artefacts.write_info_plot(model, run.read_metrics(), run.path / "info.png")
+def _draw(session: Session, step: int) -> None:
+    cfg, run = session.config, session.run
+    artefacts.draw(session.model, run.path, cfg.seed + ARTEFACT_SEED_OFFSET,
+                   artefacts.caption(run.path, cfg.method, cfg.dataset, step), run.read_metrics())
 
 
 def _finish(session: Session, step: int, wall: float, train_seconds: float,
