@@ -187,10 +187,10 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig) -> dict[str, Any]:
             result.update(cluster_accuracy=codes[best]["cluster_accuracy"],
                           nmi=codes[best]["nmi"], cluster_code=best)
             pred = test.probs[best].argmax(1)
+            classes = [artefacts.class_name(dataset, k) for k in np.unique(labels.numpy())]
             ev.save_confusion(ev.confusion(pred, labels.numpy()), run_dir / "confusion.png",
                               f"{best}'s clusters against the classes ({cfg.split} split)",
-                              row_names=np.unique(pred), col_names=[
-                                  artefacts.class_name(dataset, k) for k in np.unique(labels.numpy())])
+                              row_names=np.unique(pred), col_names=classes)
         artefacts.redraw_class_traversals(run_dir, run_config, model, dataset, matched)
 
     if cfg.probe:

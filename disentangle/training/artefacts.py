@@ -224,14 +224,14 @@ def info_figure(model: LatentModel, records: Sequence[dict[str, Any]], foot: str
         points = [(r["step"], r[key]) for r in records if key in r and r[key] is not None]
         h, top = lc.code.entropy(), reachable_bound(lc)
         if not lc.code.differential:
-            label = f"{lc.name} {lc.spec}: L_I; dashed: H = {h:.2f}"
+            label = f"{lc.name} {lc.spec}: L_I (max H = {h:.2f})"
         elif top is not None:
-            label = (f"{lc.name} {lc.spec}: bound; dashed: its reachable max {top:.2f}\n"
-                     f"(fixed σ; differential h = {h:.2f} is out of reach)")
+            label = f"{lc.name} {lc.spec}: bound (max {top:.2f}; h = {h:.2f} out of reach)"
         else:
-            label = f"{lc.name} {lc.spec}: bound (learned σ: no upper limit; h = {h:.2f})"
+            label = f"{lc.name} {lc.spec}: bound (no upper limit; h = {h:.2f})"
         steps, values = zip(*points) if points else ((), ())
-        ax.plot(steps, values, color=colour, label=label, linewidth=1.5)
+        ax.plot(steps, values, color=colour, label=label, linewidth=1.5,
+                marker="." if len(points) < 30 else None)  # a lone point still shows
         if top is not None:
             ax.axhline(top, color=colour, linestyle="--", linewidth=1.0, alpha=0.8)
     ax.set_xlabel("step")
@@ -239,7 +239,8 @@ def info_figure(model: LatentModel, records: Sequence[dict[str, Any]], foot: str
     ax.set_title("Information term per code (train mode, mean per log window)", fontsize=10)
     ax.grid(alpha=0.3)
     if model.latent.codes:
-        fig.legend(loc="outside right upper", fontsize=7, frameon=False)
+        fig.legend(loc="outside right upper", fontsize=7, frameon=False, title_fontsize=7,
+                   title="dashed: the most each L_I can reach\n(fixed σ: h(c) - ½ln(2πσ²) per dim)")
     if foot:
         fig.suptitle(foot, fontsize=8, color="0.3")
     return fig

@@ -84,7 +84,7 @@ def test_info_plot_draws_the_reachable_bound_and_keeps_the_legend_off_the_curves
     fixed_sigma = math.log(2) - 0.5 * math.log(2 * math.pi)  # U(-1, 1) under N(mean, 1): -0.226
     assert dashed(fig) == pytest.approx([math.log(4), fixed_sigma])  # none for a learned σ
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "reachable max -0.23" in labels[1] and "out of reach" in labels[1]
+    assert "max -0.23" in labels[1] and "h = 0.69 out of reach" in labels[1]
     assert "no upper limit" in labels[2]
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()

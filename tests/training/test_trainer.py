@@ -112,7 +112,7 @@ def test_resume_can_extend_steps_but_not_change_the_recipe(fast_config):
         resume(session.run.path)
     with pytest.raises(DisentangleError, match="--lr-d cannot change when resuming"):
         resume(session.run.path, overrides={"lr_d": 0.5, "steps": 5})
-    with pytest.raises(DisentangleError, match="is a 'infogan' run"):
+    with pytest.raises(DisentangleError, match="was trained with method 'infogan'"):
         resume(session.run.path, "gan", {"steps": 5})
     fit(resume(session.run.path, overrides={"steps": 5}))
     assert load_checkpoint(session.run.latest)["step"] == 5
