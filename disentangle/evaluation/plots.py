@@ -63,7 +63,9 @@ def heatmap_figure(m, rows, cols, title, xlabel, ylabel, cmap, fmt):
     finite = m[np.isfinite(m)]
     image = ax.imshow(m, cmap=cmap, aspect="auto")
     fig.colorbar(image, ax=ax)
-    ax.set_xticks(range(w), labels=cols, rotation=45 if max(map(len, cols)) > 3 else 0, ha="right")
+    tilt = max(map(len, cols)) > 3  # long names slant, anchored at their tick
+    ax.set_xticks(range(w), labels=cols, rotation=45 if tilt else 0,
+                  ha="right" if tilt else "center", rotation_mode="anchor")
     ax.set_yticks(range(h), labels=rows)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

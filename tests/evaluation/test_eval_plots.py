@@ -58,6 +58,13 @@ def test_confusion_rows_follow_the_matching():
     assert "matched" in ax.get_ylabel()
 
 
+def test_slanted_factor_names_sit_under_their_columns():
+    fig = heatmap_figure(np.ones((2, 2)), ["c1", "c2"], ["orientation", "scale"], "", "factor",
+                         "code", "viridis", ".2f")
+    labels = fig.axes[0].get_xticklabels()
+    assert all(t.get_rotation() == 45 and t.get_rotation_mode() == "anchor" for t in labels)
+
+
 def test_fewer_clusters_than_classes_keep_the_matched_class_order():
     m = np.array([[0, 0, 5], [6, 0, 0]])
     assert list(matched_order(m)) == [1, 0]
