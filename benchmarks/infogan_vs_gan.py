@@ -181,7 +181,10 @@ def info_figure(runs: dict[str, list[Path]], evals, path: Path, title: str) -> N
                 steps = [r["step"] for r in log if f"info/{name}" in r]
                 values = [r[f"info/{name}"] for r in log if f"info/{name}" in r]
                 ax.plot(steps, values, color=color, alpha=0.8, label=method if i == 0 else None)
-        ax.axhline(code["entropy"], color="black", linestyle="--", label="H(c)")
+        top = code.get("reachable_bound", code["entropy"])  # a fixed σ never reaches h(c)
+        if top is not None:
+            ax.axhline(top, color="black", linestyle="--",
+                       label="H(c)" if not code["differential"] else "most L_I can reach")
         kind = "bound (continuous)" if code["differential"] else "L_I"
         ax.set_title(f"{name} {code['type']}: {kind}")
         ax.set_xlabel("step")

@@ -52,5 +52,11 @@ class Posterior(ABC):
     def estimate(self, head: torch.Tensor) -> torch.Tensor:
         """Point estimate of the code for real data, (n, dims): class index, mean or probability."""
 
+    def max_log_density(self) -> float | None:
+        """The largest log Q(c|x) this posterior can give any value, or None when it has no upper
+        limit (a learned σ). With it, plots show the L_I a code can reach instead of an entropy
+        it never can (a fixed-σ Gaussian never reaches a continuous code's h(c))."""
+        return None
+
     def __repr__(self) -> str:
         return f"<posterior {self.kind} for {self.code.spec}>"

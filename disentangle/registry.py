@@ -133,8 +133,8 @@ class Registry:
 
     def _add(self, kind: str, record: Any, plugin: str) -> None:
         if not isinstance(record, Component):
-            raise PluginError(plugin, f"registered a {type(record).__name__} among its {kind}, "
-                                      "not a disentangle.Component")
+            raise PluginError(plugin, f"registered an object of type {type(record).__name__} "
+                                      f"among its {kind}, not a disentangle.Component")
         if not isinstance(record.name, str) or not _NAME.match(record.name):
             raise PluginError(plugin, f"registered {kind[:-1]} name {record.name!r}: names are "
                                       "lower-case letters, digits, '-', '_' or '.'")

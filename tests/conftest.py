@@ -68,3 +68,12 @@ def run_cli(*args, env=None, cwd=None, timeout=600):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "disentangle", *map(str, args)],
                           capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
+def pytest_runtest_setup(item):
+    """Tests marked `gpu` need CUDA and skip without it (see the markers in pyproject.toml)."""
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs CUDA")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,7 +19,11 @@ from disentangle.errors import DisentangleError
 @app.command("eval")
 def evaluate(
     run: Annotated[Path | None, typer.Argument(help="Run directory (default: the latest under ./runs).")] = None,
-    probe: Annotated[bool, typer.Option("--probe", help="Linear probes and cluster accuracy.")] = False,
+    probe: Annotated[bool, typer.Option(
+        "--probe", help="Also fit linear probes (from the codes, D's features and raw pixels) to "
+                        "the class labels and each ground-truth factor, with 10, 100, 1000 and "
+                        "all labels per class. Cluster accuracy is measured with or without "
+                        "it.")] = False,
     mi: Annotated[bool, typer.Option("--mi/--no-mi", help="MI bound and code-factor MI.")] = True,
     metrics: Annotated[bool, typer.Option("--metrics/--no-metrics",
                                           help="Disentanglement metrics (datasets with factors).")] = True,
@@ -66,8 +71,8 @@ def evaluate(
         typer.echo(json.dumps(result, indent=2))
         return
     table = Table("measure", str(run_dir), title=f"{result['dataset']} ({result['split']} split)")
-    for label, value in summary_rows(result):
-        table.add_row(label, value)
+    for row in summary_rows(result):
+        table.add_row(row.label, row.text)
     console = Console()
     console.print(table)
     console.print(f"wrote {run_dir / 'eval.json'}")
@@ -88,19 +93,22 @@ def compare(
             results.append(json.loads(path.read_text()))
         except json.JSONDecodeError as exc:
             raise DisentangleError(f"'{path}' is not valid JSON ({exc}); re-run `disentangle eval`") from None
-    rows = [dict(summary_rows(r)) for r in results]
+    rows = [{row.label: row for row in summary_rows(r)} for r in results]
     for run, row in zip(runs, rows):  # `disentangle select` leaves its verdict in each run
         selection = run / "selection.json"
         if selection.is_file():
             saved = json.loads(selection.read_text())
-            row["ModelCentrality (rank)"] = f"{saved['own_centrality']:.3f} ({saved['rank']})"
+            label = "ModelCentrality (rank)"
+            row[label] = Row(label, {"centrality": saved["own_centrality"], "rank": saved["rank"]},
+                             f"{saved['own_centrality']:.3f} ({saved['rank']})")
     labels = list(dict.fromkeys(label for row in rows for label in row))
-    if as_json:
-        typer.echo(json.dumps({str(r): row for r, row in zip(runs, rows)}, indent=2))
+    if as_json:  # numbers, not the table's text
+        typer.echo(json.dumps({str(run): {label: r.value for label, r in row.items()}
+                               for run, row in zip(runs, rows)}, indent=2))
         return
     table = Table("measure", *(_run_title(r, res) for r, res in zip(runs, results)))
     for label in labels:
-        table.add_row(label, *(row.get(label, "-") for row in rows))
+        table.add_row(label, *(row[label].text if label in row else "-" for row in rows))
     Console().print(table)
 
 
@@ -111,32 +119,62 @@ def _run_title(run: Path, result: dict) -> str:
     return f"{run.name}\n({method})"
 
 
-def summary_rows(result: dict) -> list[tuple[str, str]]:
-    """The headline numbers of an eval.json as (label, formatted value) rows."""
+@dataclass(frozen=True)
+class Row:
+    """One headline measure: `value` holds the numbers (`compare --json`), `text` the table's."""
+
+    label: str
+    value: float | dict[str, Any] | None
+    text: str
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def summary_rows(result: dict) -> list[Row]:
+    """The headline numbers of an eval.json, one Row per measure, each measure once."""
     rows = []
+    clustered = [name for name, code in result.get("codes", {}).items()
+                 if "cluster_accuracy" in code]
     for name, code in result.get("codes", {}).items():
         if "mi_lower_bound" in code:
-            kind = "H" if not code["differential"] else "h (differential)"
-            rows.append((f"{name} {code['type']}: L_I / {kind}",
-                         f"{code['mi_lower_bound']:.3f} / {code['entropy']:.3f}"))
+            bound, h = code["mi_lower_bound"], code["entropy"]
+            if not code["differential"]:
+                rows.append(Row(f"{name} {code['type']}: L_I / H", {"L_I": bound, "H": h},
+                                f"{_f(bound)} / {_f(h)}"))
+            else:
+                top = code.get("reachable_bound")
+                reach = "no upper limit" if top is None else f"reachable max {_f(top)}"
+                rows.append(Row(f"{name} {code['type']}: L_I bound", {
+                    "L_I": bound, "reachable_max": top, "h": h},
+                    f"{_f(bound)} ({reach}; h = {_f(h)})"))
         if "cluster_accuracy" in code:
-            rows.append((f"{name} cluster accuracy", f"{code['cluster_accuracy']:.3f}"))
+            rows.append(Row(f"{name} cluster accuracy", code["cluster_accuracy"],
+                            _f(code["cluster_accuracy"])))
+            if "nmi" in code:
+                rows.append(Row(f"{name} NMI", code["nmi"], _f(code["nmi"])))
+    if len(clustered) > 1 and "cluster_accuracy" in result:  # which code is best, said once
+        best = result.get("cluster_code", "?")
+        rows.append(Row(f"cluster accuracy (best code, {best})", result["cluster_accuracy"],
+                        _f(result["cluster_accuracy"])))
     quality = result.get("sample_quality")
     if quality:
-        rows.append(("FID", f"{quality['fid']:.2f}"))
-        rows.append(("KID", f"{quality['kid']:.4f} ± {quality['kid_std']:.4f}"))
-    for key in ("cluster_accuracy", "nmi"):
-        if key in result:
-            rows.append((key.replace("_", " "), f"{result[key]:.3f}"))
+        rows.append(Row("FID", quality["fid"], f"{quality['fid']:.2f}"))
+        rows.append(Row("KID", {"kid": quality["kid"], "kid_std": quality["kid_std"]},
+                        f"{quality['kid']:.4f} ± {quality['kid_std']:.4f}"))
     for kind, probe in result.get("probe", {}).items():
-        budgets = " ".join(f"{b}:{v['accuracy']:.3f}" for b, v in probe["budgets"].items())
-        rows.append((f"probe {kind}", f"{probe['accuracy']:.3f}  ({budgets})"))
+        budgets = {b: v["accuracy"] for b, v in probe["budgets"].items()}
+        text = " ".join(f"{b}:{_f(v)}" for b, v in budgets.items())
+        rows.append(Row(f"probe {kind}", {"accuracy": probe["accuracy"], "budgets": budgets},
+                        f"{_f(probe['accuracy'])}  ({text})"))
     for factor, probes in result.get("probe_factors", {}).items():
-        rows.append((f"probe {factor}", "  ".join(f"{kind} {probe['accuracy']:.3f}"
-                                                  for kind, probe in probes.items())))
+        values = {kind: probe["accuracy"] for kind, probe in probes.items()}
+        rows.append(Row(f"probe {factor}", values,
+                        "  ".join(f"{kind} {_f(v)}" for kind, v in values.items())))
     for key, value in result.get("disentanglement", {}).items():
         if isinstance(value, dict):
-            rows.extend((f"dci {k}", f"{v:.3f}") for k, v in value.items())
+            rows.extend(Row(f"dci {k}", v, _f(v)) for k, v in value.items())
         else:
-            rows.append((key.replace("_", " "), f"{value:.3f}"))
+            rows.append(Row(key.replace("_", " "), value, _f(value)))
     return rows

@@ -162,21 +162,32 @@ def print_summary(summary: dict[str, Any]) -> None:
     if final:
         console.print("final losses: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items()))
     if summary["codes"]:
+        rewarded = summary.get("generator_reward", True)
         table = Table("code", "spec", "λ", "L_I", "L_I eval", "H(c)", "")
         for c in summary["codes"]:
-            note = "bound" if c["differential"] else ""
-            if not c["differential"] and c["entropy"] > 0:
-                note = f"{100 * c['info_eval'] / c['entropy']:.0f}% of H"
-            table.add_row(c["name"], c["spec"], f"{c['weight']:g}", _num(c["info"]),
-                          _num(c["info_eval"]), f"{c['entropy']:.3f}", note)
+            table.add_row(c["name"], c["spec"], f"{c['weight']:g}" if rewarded else "-",
+                          _num(c["info"]), _num(c["info_eval"]), f"{c['entropy']:.3f}", _note(c))
         console.print(table)
         console.print("L_I: mean of the last log window (train mode); L_I eval: fresh samples, "
                       "eval mode; continuous codes give bounds, not MI", style="dim")
+        if not rewarded:
+            console.print(f"{summary['method']}: the generator gets no information reward, so "
+                          "no λ applies (Q's head still learns to read the codes)", style="dim")
     files = summary["files"]
     run_dir = Path(summary["run_dir"])
     names = [Path(files[k]).name for k in ("config", "metrics", "samples", "info_plot", "summary")]
     console.print(f"wrote {run_dir}/: {', '.join(names)}, checkpoints/latest.pt, "
                   f"{len(files['traversals'])} traversal-*.png")
+
+
+def _note(code: dict[str, Any]) -> str:
+    """How far L_I got: a share of H(c) for discrete codes; for continuous ones the largest value
+    their bound can reach (a fixed σ never reaches h(c)), or that it has none."""
+    if not code["differential"]:
+        share = code["info_eval"] / code["entropy"] if code["entropy"] > 0 else None
+        return "" if share is None else f"{100 * share:.0f}% of H"
+    top = code.get("reachable_bound")
+    return "bound, no max" if top is None else f"bound; max {top:.3f}"
 
 
 def _num(value: float | None) -> str:

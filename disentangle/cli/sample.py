@@ -62,7 +62,7 @@ def sample(
     try:
         if as_grid:
             target.parent.mkdir(parents=True, exist_ok=True)
-            files = [save_png(image_grid(images, ncol), target, _scale(trained.model, images))]
+            files = [save_png(image_grid(images, ncol), target, _scale(images))]
         else:
             target.mkdir(parents=True, exist_ok=True)
             width = len(str(len(images) - 1))

@@ -8,7 +8,7 @@ so importing this package is cheap.
 """
 
 from disentangle.evaluation.beta_vae import beta_vae_score
-from disentangle.evaluation.cluster import cluster_accuracy, confusion, label_mi
+from disentangle.evaluation.cluster import cluster_accuracy, confusion, label_mi, matching
 from disentangle.evaluation.dci import dci
 from disentangle.evaluation.discrete_mi import discretize, entropies, mi_matrix
 from disentangle.evaluation.factor_vae import factor_vae_score
@@ -29,6 +29,7 @@ __all__ = [
     "factor_vae_score",
     "label_mi",
     "linear_probe",
+    "matching",
     "mi_matrix",
     "mig",
     "modularity",

@@ -41,6 +41,16 @@ def cluster_accuracy(pred, labels) -> float:
     return float(table[rows, cols].sum() / table.sum())
 
 
+def matching(pred, labels) -> dict[int, int]:
+    """The best one-to-one matching as {cluster: class}; clusters left over are absent."""
+    from scipy.optimize import linear_sum_assignment
+
+    pred, labels = _pair(pred, labels)
+    clusters, classes = np.unique(pred), np.unique(labels)
+    rows, cols = linear_sum_assignment(confusion(pred, labels), maximize=True)
+    return {int(clusters[r]): int(classes[c]) for r, c in zip(rows, cols)}
+
+
 def label_mi(pred, labels) -> dict:
     """``mi`` (nats), ``nmi`` (arithmetic normalisation), ``ami`` (chance-adjusted); sklearn's."""
     from sklearn.metrics import (

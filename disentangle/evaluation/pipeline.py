@@ -119,17 +119,38 @@ class _Timer:
         self.store[self.name] = round(time.perf_counter() - self.start, 3)
 
 
+def check_options(cfg: EvalConfig, dataset=None) -> None:
+    """Every option checked before any work starts, so a typo costs a second, not an evaluation
+    that fails after encoding; with the run's dataset, the split too."""
+    from disentangle.evaluation.dci import MODELS
+
+    if cfg.dci_model not in MODELS:
+        raise DisentangleError(f"--dci-model {cfg.dci_model}: unknown model; use one of "
+                               f"{', '.join(MODELS)}")
+    for flag, value, least in (("--n", cfg.n, 1), ("--bound-samples", cfg.bound_samples, 1),
+                               ("--intervention-points", cfg.intervention_points, 2)):
+        if value is not None and value < least:
+            raise DisentangleError(f"{flag} {value}: must be at least {least}")
+    if dataset is not None:
+        for split in dict.fromkeys(("train", cfg.split)):
+            if split not in dataset.splits:
+                raise DisentangleError(f"dataset '{dataset.name}' has no split '{split}' "
+                                       f"(it has {', '.join(dataset.splits)}); pass --split")
+
+
 def evaluate_run(run_dir: Path, cfg: EvalConfig,
                  fid_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Encode, measure, and write RUN/eval.json (plus encoded.h5 and figures); returns the dict.
     `fid_progress(done, total)` follows the images through the FID network (--fid)."""
     from disentangle import evaluation as ev
     from disentangle.evaluation import quality
-    from disentangle.training import load_run
+    from disentangle.training import artefacts, load_run
     from disentangle.training.build import resolve_device
     from disentangle.training.rundir import atomic_write_text, versions
 
+    check_options(cfg)
     run_config, model, dataset = load_run(run_dir, device=resolve_device(cfg.device))
+    check_options(cfg, dataset)
     extractor = quality.load_extractor(cfg.fid_weights, cfg.download) if cfg.fid else None
     data_dir = Path(run_config.data_dir) if getattr(run_config, "data_dir", None) else None
     names = [c.name for c in model.latent.codes]
@@ -140,9 +161,6 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
         splits = {"train": "train", "test": cfg.split}
         encoded = {}
         for role, split in splits.items():
-            if split not in dataset.splits:
-                raise DisentangleError(f"dataset '{dataset.name}' has no split '{split}' "
-                                       f"(it has {', '.join(dataset.splits)}); pass --split")
             loaded = _subset(dataset.load(split, data_dir), cfg.n, cfg.seed)
             encoded[role] = encode(model, loaded, cfg.batch_size)
         save_encoded(run_dir / "encoded.h5", names, encoded)
@@ -152,7 +170,8 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
     for latent_code in model.latent.codes:
         code = latent_code.code
         codes[latent_code.name] = {"type": latent_code.spec, "entropy": code.entropy(),
-                                   "differential": code.differential}
+                                   "differential": code.differential,
+                                   "reachable_bound": artefacts.reachable_bound(latent_code)}
     if cfg.mi:
         with _Timer(timings, "mi_lower_bound"):
             generator = torch.Generator(device=next(model.parameters()).device).manual_seed(cfg.seed)
@@ -171,17 +190,22 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
     labels = test.data.labels
     if labels is not None and test.probs:
         with _Timer(timings, "cluster"):
-            best = None
+            best, matched = None, {}
             for name, probs in test.probs.items():
                 pred = probs.argmax(1)
                 accuracy = ev.cluster_accuracy(pred, labels.numpy())
                 codes[name].update(cluster_accuracy=accuracy, **ev.label_mi(pred, labels.numpy()))
+                matched[name] = ev.matching(pred, labels.numpy())
                 if best is None or accuracy > codes[best]["cluster_accuracy"]:
                     best = name
             result.update(cluster_accuracy=codes[best]["cluster_accuracy"],
                           nmi=codes[best]["nmi"], cluster_code=best)
             pred = test.probs[best].argmax(1)
-            ev.save_confusion(ev.confusion(pred, labels.numpy()), run_dir / "confusion.png")
+            classes = [artefacts.class_name(dataset, k) for k in np.unique(labels.numpy())]
+            ev.save_confusion(ev.confusion(pred, labels.numpy()), run_dir / "confusion.png",
+                              f"{best}'s clusters against the classes ({cfg.split} split)",
+                              row_names=np.unique(pred), col_names=classes)
+        artefacts.redraw_class_traversals(run_dir, run_config, model, dataset, matched)
 
     if cfg.probe:
         targets = {}  # what the probes predict: the class label, then each ground-truth factor

@@ -44,7 +44,15 @@ def _target(path) -> Path:
     return path
 
 
-def _draw(m, rows, cols, path, title, xlabel, ylabel, cmap, fmt):
+def text_colour(rgba) -> str:
+    """Black on light cells, white on dark ones, whatever the colour map: the rule follows the
+    cell's luminance (ITU-R BT.709 weights), not its value, so it holds for viridis and Blues."""
+    r, g, b = rgba[:3]
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 else "white"
+
+
+def heatmap_figure(m, rows, cols, title, xlabel, ylabel, cmap, fmt):
+    """The annotated heatmap as a matplotlib Figure (on an Agg canvas), ready to save or inspect."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -55,19 +63,25 @@ def _draw(m, rows, cols, path, title, xlabel, ylabel, cmap, fmt):
     finite = m[np.isfinite(m)]
     image = ax.imshow(m, cmap=cmap, aspect="auto")
     fig.colorbar(image, ax=ax)
-    ax.set_xticks(range(w), labels=cols, rotation=45 if max(map(len, cols)) > 3 else 0, ha="right")
+    tilt = max(map(len, cols)) > 3  # long names slant, anchored at their tick
+    ax.set_xticks(range(w), labels=cols, rotation=45 if tilt else 0,
+                  ha="right" if tilt else "center", rotation_mode="anchor")
     ax.set_yticks(range(h), labels=rows)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     if h * w <= 400 and finite.size:  # numbers stay legible only on small matrices
-        mid = (finite.min() + finite.max()) / 2
         for i in range(h):
             for j in range(w):
+                colour = text_colour(image.cmap(image.norm(m[i, j])))
                 ax.text(j, i, format(m[i, j], fmt), ha="center", va="center", fontsize=7,
-                        color="black" if m[i, j] > mid else "white")
+                        color=colour)
     fig.tight_layout()
+    return fig
+
+
+def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     return path
 
@@ -88,7 +102,33 @@ def save_heatmap(
     m = _matrix(matrix)
     rows = _names(row_names, m.shape[0], "row_names")
     cols = _names(col_names, m.shape[1], "col_names")
-    return _draw(m, rows, cols, _target(path), title, xlabel, ylabel, cmap, fmt)
+    target = _target(path)
+    return _save(heatmap_figure(m, rows, cols, title, xlabel, ylabel, cmap, fmt), target)
+
+
+def matched_order(matrix) -> np.ndarray:
+    """Row order that puts the Hungarian matching on the diagonal: row j of the result is the
+    cluster matched to class j; clusters left unmatched (more clusters than classes) follow."""
+    from scipy.optimize import linear_sum_assignment
+
+    m = _matrix(matrix)
+    rows, cols = linear_sum_assignment(m, maximize=True)
+    matched = [int(r) for _, r in sorted(zip(cols, rows))]
+    return np.array(matched + [r for r in range(m.shape[0]) if r not in matched], dtype=np.int64)
+
+
+def confusion_figure(matrix, title: str = "confusion", *, row_names=None, col_names=None):
+    """The confusion matrix as a Figure, rows in matched order (see `matched_order`)."""
+    m = _matrix(matrix)
+    rows = _names(row_names, m.shape[0], "row_names")
+    cols = _names(col_names, m.shape[1], "col_names")
+    order = matched_order(m)
+    m = m[order]
+    rows = [rows[i] for i in order]
+    fmt = "d" if np.all(m == np.round(m)) else ".2f"
+    shown = m.astype(np.int64) if fmt == "d" else m
+    return heatmap_figure(shown, rows, cols, title, "class",
+                          "cluster (ordered by its matched class)", "Blues", fmt)
 
 
 def save_confusion(
@@ -99,10 +139,8 @@ def save_confusion(
     row_names: Sequence[str] | None = None,
     col_names: Sequence[str] | None = None,
 ) -> Path:
-    """Save a confusion matrix (clusters x classes, as ``confusion`` returns) to ``path``."""
-    m = _matrix(matrix)
-    rows = _names(row_names, m.shape[0], "row_names")
-    cols = _names(col_names, m.shape[1], "col_names")
-    fmt = "d" if np.all(m == np.round(m)) else ".2f"
-    shown = m.astype(np.int64) if fmt == "d" else m
-    return _draw(shown, rows, cols, _target(path), title, "class", "cluster", "Blues", fmt)
+    """Save a confusion matrix (clusters x classes, as ``confusion`` returns) to ``path``, its
+    rows reordered so that the diagonal holds the matched cluster-class pairs. Give the cluster
+    and class ids as ``row_names`` and ``col_names``: ``confusion`` keeps only the values seen."""
+    target = _target(path)
+    return _save(confusion_figure(matrix, title, row_names=row_names, col_names=col_names), target)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from disentangle.backbones import Backbone
+from disentangle.codes import parse_code_spec
 from disentangle.datasets import Dataset, ImageData
 from disentangle.errors import DisentangleError
 from disentangle.latent import Latent
@@ -155,11 +156,33 @@ def load_run(run_dir: Path | str | None = None, device: str | torch.device = "cp
     shape = meta.get("image_shape")
     if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(s, int) for s in shape)):
         raise DisentangleError(f"{run.config} has no valid 'image_shape'")
+    check_components(config, run.config, registry)
     dataset = open_dataset(config, registry)
     model, _ = build_model(config, tuple(shape), registry)
     state = load_checkpoint(run.latest)
     _load_weights(model, state["model"], run.latest)
     return config, model.to(device).eval(), dataset
+
+
+def check_components(config: RunConfig, where: Path, registry: Registry | None = None) -> None:
+    """A saved run names its components by string. When a plugin that provided one has since
+    been uninstalled (or disabled), say which component the run's config needs, not that some
+    flag was wrong: the user gave no flag."""
+    registry = registry or get_registry()
+    wanted = [("datasets", config.dataset)]  # the method is not needed to evaluate
+    wanted += [("backbones", config.backbone)] if config.backbone else []
+    wanted += [("codes", config.noise)] if config.noise_dim else []
+    for text in config.codes:
+        spec = parse_code_spec(text)
+        wanted.append(("codes", spec.kind))
+        wanted += [("posteriors", spec.posterior)] if spec.posterior else []
+    for kind, name in wanted:
+        if name not in registry.names(kind):
+            known = ", ".join(registry.names(kind)) or "none"
+            raise DisentangleError(
+                f"{where} needs {kind[:-1]} '{name}', which no loaded plugin provides (loaded "
+                f"{kind}: {known}); install or enable the plugin that registers it "
+                "(`disentangle plugins` lists what is loaded)")
 
 
 def _load_weights(model: LatentModel, weights: dict[str, Any], path: Path) -> None:

@@ -6,7 +6,9 @@ test split, in eval mode, and the score joins that metrics.jsonl line:
   matched to the labels (Hungarian), as `disentangle eval` reports it;
 - `heldout/mig` for datasets with ground-truth factors: MIG of all code estimates.
 `heldout.png` draws it against steps. `disentangle eval` stays the full measurement; this one
-uses SAMPLE points only, so it is noisier, and it never reads the training split.
+uses SAMPLE points only, so it is noisier, and it never reads the training split. A run whose
+test split cannot be read (say, only the training file was downloaded) trains without the score
+and says so once on stderr.
 """
 
 from __future__ import annotations

@@ -170,8 +170,8 @@ def _resume(run: RunDir, lock: RunLock, method: str | None, overrides: dict[str,
             registry: Registry) -> Session:
     saved = run.read_config()
     if method is not None and method != saved.method:
-        raise DisentangleError(f"{run.path} is a '{saved.method}' run; resume it with "
-                               f"`disentangle run {saved.method} --out {run.path} --resume`")
+        raise DisentangleError(f"{run.path} was trained with method '{saved.method}'; resume it "
+                               f"with `disentangle run {saved.method} --out {run.path} --resume`")
     changes = {}
     for name, value in (overrides or {}).items():
         if value is None or name in ("out",):
@@ -221,12 +221,18 @@ class _Display:
         from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
+        from rich.table import Column
 
         cfg = session.config
-        self.progress = Progress(
-            TextColumn(f"[bold]{cfg.method}[/] {cfg.dataset}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
-            console=Console(stderr=True), transient=False,
+        keep = Column(no_wrap=True)  # never cut: the step count and the times
+        self.progress = Progress(  # on a narrow line (or a file: 80 columns) the stats give way
+            TextColumn(f"[bold]{cfg.method}[/] {cfg.dataset}", table_column=keep),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5)),
+            MofNCompleteColumn(table_column=keep), TimeElapsedColumn(table_column=keep),
+            TimeRemainingColumn(table_column=keep),
+            TextColumn("{task.fields[stats]}",
+                       table_column=Column(no_wrap=True, overflow="ellipsis", ratio=2)),
+            console=Console(stderr=True), transient=False, expand=True,
         )
         self.task = self.progress.add_task("train", total=cfg.steps, completed=start_step, stats="")
         self.progress.start()
@@ -326,7 +332,11 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     held_out = None
     if cfg.score_every:
         data_dir = Path(cfg.data_dir).expanduser() if cfg.data_dir else None
-        held_out = monitor.HeldOutMonitor.build(open_dataset(cfg), data_dir, device, model)
+        try:
+            held_out = monitor.HeldOutMonitor.build(open_dataset(cfg), data_dir, device, model)
+        except DisentangleError as exc:  # e.g. only the training file is there: train anyway
+            if not quiet:
+                print(f"note: no held-out score for this run: {exc}", file=sys.stderr)
     board = tensorboard.open_board(cfg.tensorboard, run.path, model,
                                    step if session.resume_state is not None else None)
 
@@ -430,14 +440,13 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
 
 
 def _draw(session: Session, board: tensorboard.Board | None = None, step: int = 0) -> None:
-    model, run, seed = session.model, session.run, session.config.seed + ARTEFACT_SEED_OFFSET
-    samples = artefacts.write_samples(model, run.path / "samples.png", seed)
-    traversals = artefacts.write_traversals(model, run.path, seed)
+    cfg, run = session.config, session.run
     records = run.read_metrics()
-    artefacts.write_info_plot(model, records, run.path / "info.png")
+    pictures = artefacts.draw(session.model, run.path, cfg.seed + ARTEFACT_SEED_OFFSET,
+                              artefacts.caption(run.path, cfg.method, cfg.dataset, step), records)
     monitor.write_plot(records, run.path / "heldout.png")
     if board is not None:
-        board.pictures([samples, *traversals], step)
+        board.pictures(pictures, step)
 
 
 def _finish(session: Session, step: int, wall: float, train_seconds: float,
@@ -453,6 +462,7 @@ def _finish(session: Session, step: int, wall: float, train_seconds: float,
         info = last.get(f"info/{lc.name}") if last else None
         codes.append({"name": lc.name, "spec": lc.spec, "weight": lc.weight,
                       "entropy": lc.code.entropy(), "differential": lc.code.differential,
+                      "reachable_bound": artefacts.reachable_bound(lc),
                       "info": info, "info_eval": eval_bound})
     files = {
         "config": str(run.config), "checkpoint": str(run.latest), "metrics": str(run.metrics),
@@ -463,6 +473,7 @@ def _finish(session: Session, step: int, wall: float, train_seconds: float,
     images = step * cfg.batch_size  # every step of the run, resumed sessions included
     summary = {
         "status": "finished", "method": cfg.method, "dataset": cfg.dataset,
+        "generator_reward": getattr(session.method, "reward_generator", True),
         "backbone": cfg.backbone, "device": str(session.device), "precision": cfg.precision,
         "run_dir": str(run.path), "steps": step, "batch_size": cfg.batch_size,
         "elapsed_s": wall, "train_s": train_seconds,

@@ -14,6 +14,7 @@ def report(tmp_path_factory):
     return out, args
 
 
+@pytest.mark.slow  # trains and evaluates 4 runs (GBT DCI on shapes): minutes on 2 cores
 def test_report_has_every_table_and_figure(report):
     out, _ = report
     text = (out / "report.md").read_text()
@@ -29,6 +30,7 @@ def test_report_has_every_table_and_figure(report):
         assert f"figures/{figure}" in text
 
 
+@pytest.mark.slow
 def test_rerun_reuses_finished_runs(report, capsys):
     out, args = report
     stamps = {p: p.stat().st_mtime for p in (out / "runs").glob("*/eval.json")}

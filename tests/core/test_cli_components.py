@@ -58,3 +58,13 @@ def test_parser_errors_are_one_line_too():
 def test_no_arguments_shows_help():
     result = run_cli()
     assert result.returncode == 0 and "Commands" in result.stdout
+
+
+def test_version_matches_the_package_metadata():
+    import tomllib
+    from pathlib import Path
+
+    done = run_cli("--version")
+    assert done.returncode == 0, done.stderr
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    assert done.stdout.strip() == f"disentangle {project['version']}"

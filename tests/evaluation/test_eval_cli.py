@@ -1,6 +1,7 @@
 """`disentangle eval` and `disentangle compare` end to end through the real CLI, on real runs."""
 
 import json
+import shutil
 
 import h5py
 import pytest
@@ -26,9 +27,13 @@ def runs(tmp_path_factory):
 
 def test_eval_on_digits_writes_every_applicable_key(runs):
     run = runs / "digits-infogan"
+    training_traversal = (run / "traversal-c1.png").read_bytes()
     done = run_cli("eval", run, "--probe", *FAST_EVAL)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
+    # eval redrew c1's traversal in matched-class order (the order itself: test_artefacts.py)
+    assert (run / "traversal-c1.png").read_bytes() != training_traversal
+    assert result["codes"]["c1"]["reachable_bound"] == pytest.approx(2.302585, abs=1e-6)
     assert result == json.loads((run / "eval.json").read_text())
     c1 = result["codes"]["c1"]
     assert c1["type"] == "categorical:10" and c1["entropy"] == pytest.approx(2.302585, abs=1e-6)
@@ -101,3 +106,60 @@ def test_eval_rejects_an_unknown_device_in_one_line(runs):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "error: --device tpu: unknown device; use auto, cpu or cuda"]
+
+
+def test_eval_of_a_run_whose_plugin_is_gone_names_the_config_and_the_component(runs):
+    run = runs / "digits-infogan"
+    done = run_cli("eval", run, env={"DISENTANGLE_DISABLE_PLUGINS": "datasets"})
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {run / 'config.json'} needs dataset 'digits', which no loaded "
+                           "plugin provides")
+    assert "--code" not in line and "disentangle plugins" in line
+
+
+def test_every_option_is_checked_before_any_work(runs, tmp_path):
+    run = tmp_path / "shapes"  # a copy that no other test has evaluated
+    shutil.copytree(runs / "shapes-infogan", run,
+                    ignore=shutil.ignore_patterns("eval.json", "encoded.h5", "*matrix.png"))
+    done = run_cli("eval", run, "--dci-model", "svm")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: --dci-model svm: unknown model; use one of gbt, random_forest"]
+    done = run_cli("eval", run, "--split", "validation")
+    assert done.returncode == 1 and "has no split 'validation'" in done.stderr
+    assert not (run / "encoded.h5").exists() and not (run / "eval.json").exists()
+
+
+def test_compare_json_gives_numbers(runs):
+    for method in ("infogan", "gan"):
+        if not (runs / f"digits-{method}" / "eval.json").is_file():
+            assert run_cli("eval", runs / f"digits-{method}", "--probe", *FAST_EVAL).returncode == 0
+    done = run_cli("compare", runs / "digits-infogan", runs / "digits-gan", "--json")
+    assert done.returncode == 0, done.stderr
+    table = json.loads(done.stdout)
+    infogan = table[str(runs / "digits-infogan")]
+    saved = json.loads((runs / "digits-infogan" / "eval.json").read_text())
+    assert infogan["c1 cluster accuracy"] == saved["codes"]["c1"]["cluster_accuracy"]
+    assert infogan["c1 categorical:10: L_I / H"] == {"L_I": saved["codes"]["c1"]["mi_lower_bound"],
+                                                    "H": saved["codes"]["c1"]["entropy"]}
+    c2 = infogan["c2 uniform:2: L_I bound"]
+    assert c2["reachable_max"] == pytest.approx(2 * (0.693147 - 0.918939), abs=1e-5)
+    probe = infogan["probe codes"]
+    assert isinstance(probe["accuracy"], float) and set(probe["budgets"]) == {"10", "100", "1000",
+                                                                              "all"}
+
+    def numbers(value):
+        if isinstance(value, dict):
+            return all(numbers(v) for v in value.values())
+        return isinstance(value, (int, float))
+
+    assert all(numbers(v) for run in table.values() for v in run.values())
+
+
+def test_eval_table_lists_each_measure_once(runs):
+    done = run_cli("eval", runs / "digits-gan", "--n", "100", "--bound-samples", "100",
+                   env={"COLUMNS": "160"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("cluster accuracy") == 1 and done.stdout.count("NMI") == 1
+    assert "reachable max -0.452" in done.stdout

@@ -8,7 +8,7 @@ from sklearn.metrics import (
     normalized_mutual_info_score,
 )
 
-from disentangle.evaluation import cluster_accuracy, confusion, label_mi
+from disentangle.evaluation import cluster_accuracy, confusion, label_mi, matching
 
 
 def test_permuted_perfect_labelling():
@@ -47,3 +47,11 @@ def test_label_mi_matches_sklearn():
     assert r["nmi"] == pytest.approx(normalized_mutual_info_score(labels, pred))
     assert r["ami"] == pytest.approx(adjusted_mutual_info_score(labels, pred))
     assert abs(r["ami"]) < 0.05  # independent labellings: chance-adjusted MI ~ 0
+
+
+def test_matching_names_clusters_and_classes_by_their_values():
+    pred = np.array([5, 5, 5, 9, 9, 7])
+    labels = np.array([1, 1, 0, 0, 0, 2])
+    assert matching(pred, labels) == {5: 1, 9: 0, 7: 2}
+    assert matching([0, 1, 2, 3], [0, 0, 1, 1]).keys() <= {0, 1, 2, 3}
+    assert len(matching([0, 1, 2, 3], [0, 0, 1, 1])) == 2  # one-to-one: two clusters left over

@@ -65,3 +65,19 @@ def test_factor_datasets_get_mig_of_the_code_estimates():
     with torch.no_grad():
         codes = torch.cat(model.encode(model.to_range(monitor.images))[0], 1).numpy()
     assert np.isclose(score, mig(codes, monitor.factors)["score"])
+
+
+def test_a_missing_test_split_means_no_score_not_a_failed_run(fast_config, monkeypatch):
+    from disentangle.errors import DisentangleError
+    from tests.training.conftest import Toy
+
+    real_load = Toy.load
+
+    def load(self, split="train", data_dir=None, download=False):
+        if split == "test":
+            raise DisentangleError("test file missing")
+        return real_load(self, split, data_dir, download)
+
+    monkeypatch.setattr(Toy, "load", load)
+    summary = train(fast_config(steps=4, score_every=2))
+    assert summary["heldout"] == {} and summary["steps"] == 4

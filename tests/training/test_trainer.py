@@ -40,8 +40,6 @@ def test_run_writes_every_artefact(fast_config):
     for png in ("samples.png", "traversal-c1.png", "traversal-c2.png", "info.png"):
         with Image.open(os.path.join(run, png)) as image:
             image.verify()
-    with Image.open(os.path.join(run, "traversal-c1.png")) as image:  # 8 rows x 4 categories
-        assert image.size == ((4 * 30 + 2) * 2, (8 * 30 + 2) * 2)  # 28 px tiles, 2 px pads, x2
     records = read_jsonl(run, "metrics.jsonl")
     assert [r["step"] for r in records] == [2, 4, 6]
     assert all(set(r) == METRIC_KEYS for r in records[:-1])
@@ -122,7 +120,7 @@ def test_resume_can_extend_steps_but_not_change_the_recipe(fast_config):
         resume(session.run.path)
     with pytest.raises(DisentangleError, match="--lr-d cannot change when resuming"):
         resume(session.run.path, overrides={"lr_d": 0.5, "steps": 5})
-    with pytest.raises(DisentangleError, match="is a 'infogan' run"):
+    with pytest.raises(DisentangleError, match="was trained with method 'infogan'"):
         resume(session.run.path, "gan", {"steps": 5})
     fit(resume(session.run.path, overrides={"steps": 5}))
     assert load_checkpoint(session.run.latest)["step"] == 5
