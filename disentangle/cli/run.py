@@ -161,6 +161,11 @@ def print_summary(summary: dict[str, Any]) -> None:
     final = summary.get("final", {})
     if final:
         console.print("final losses: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items()))
+    heldout = summary.get("heldout") or {}
+    if heldout:
+        console.print("held-out score (1,000 test images at most; `disentangle eval` measures "
+                      "fully): " + ", ".join(f"{k.replace('_', ' ')} {v:.3f}"
+                                             for k, v in heldout.items()))
     if summary["codes"]:
         rewarded = summary.get("generator_reward", True)
         table = Table("code", "spec", "λ", "L_I", "L_I eval", "H(c)", "")
