@@ -28,8 +28,8 @@ class CategoricalPosterior(Posterior):
     def distribution(self, head):
         return Categorical(logits=head)
 
-    def _event(self, values):
-        return values[:, 0].long()
+    def to_event(self, values):
+        return values[:, 0].long()  # Categorical.log_prob takes (n,) class indices
 
     def estimate(self, head):
         return head.argmax(dim=1, keepdim=True).float()
@@ -52,9 +52,6 @@ class GaussianPosterior(Posterior):
         mean, raw_std = head.split(self.code.dims, dim=1)
         return Independent(Normal(mean, F.softplus(raw_std) + MIN_STD), 1)
 
-    def _event(self, values):
-        return values
-
     def estimate(self, head):
         return head[:, : self.code.dims]
 
@@ -75,9 +72,6 @@ class FixedGaussianPosterior(Posterior):
     def distribution(self, head):
         return Independent(Normal(head, torch.ones_like(head)), 1)
 
-    def _event(self, values):
-        return values
-
     def estimate(self, head):
         return head
 
@@ -97,9 +91,6 @@ class BernoulliPosterior(Posterior):
 
     def distribution(self, head):
         return Independent(Bernoulli(logits=head), 1)
-
-    def _event(self, values):
-        return values
 
     def estimate(self, head):
         return torch.sigmoid(head)

@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from disentangle import Component, hookimpl
+from disentangle import Component, Details, hookimpl
 
 
 def _lazy(module: str, cls: str) -> Callable[..., Any]:
@@ -22,8 +22,8 @@ def _lazy(module: str, cls: str) -> Callable[..., Any]:
     return factory
 
 
-def _details(shape: str, targets: str, files: str) -> dict:
-    return {"shape": shape, "targets": targets, "files": files}
+def _details(shape: str, targets: str, files: str) -> Details:
+    return Details(shape=shape, targets=targets, files=files)
 
 
 @hookimpl
