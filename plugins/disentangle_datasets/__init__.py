@@ -40,7 +40,7 @@ def disentangle_datasets() -> Iterator[Component]:
                     "Fashion-MNIST clothing images, 28x28",
                     details=_details("1x28x28", "10 classes", "FashionMNIST/raw/ (IDX)"))
     yield Component("svhn", _lazy("svhn", "SVHN"), "SVHN house-number digits, 32x32 colour",
-                    details=_details("3x32x32", "10 classes", "SVHN/ (.mat)"))
+                    details=_details("3x32x32", "10 classes", "SVHN/ or flat (.mat)"))
     yield Component("celeba", _lazy("celeba", "CelebA"),
                     "CelebA aligned faces, centre crop at 32 or 64 px",
                     details=_details("3x32x32, 3x64x64", "40 attributes", "celeba/ (by hand)"))
