@@ -34,6 +34,7 @@ class EvalConfig:
     #                                         every batch afresh, as dl does (hours on a CPU)
     dci_model: str = "gbt"  # disentanglement_lib's gradient-boosted trees, or "random_forest"
     batch_size: int = 1000  # images encoded per forward pass
+    jobs: int | None = -1  # worker processes for the probes and DCI's factors (-1: every core)
     seed: int = 0
     device: str = "auto"  # auto = cuda when available
     timings: dict[str, float] = field(default_factory=dict, repr=False)
@@ -245,15 +246,22 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
         "features": (train.features, test.features),
         "pixels": (_pixels(train.data), _pixels(test.data)),
     }
-    out: dict[str, dict[str, Any]] = {}
-    for target, (y_train, y_test) in targets.items():
-        out[target] = {}
-        for kind, (x_train, x_test) in inputs.items():
-            by_budget = ev.linear_probe(x_train, y_train, x_test, y_test, budgets=cfg.budgets,
+    from joblib import Parallel, delayed
+
+    # Every probe is single-threaded (see _checks.fit_quietly) and independent of the others:
+    # one per core gives the same numbers sooner.
+    def probe(target: str, kind: str):
+        (x_train, x_test), (y_train, y_test) = inputs[kind], targets[target]
+        return delayed(ev.linear_probe)(x_train, y_train, x_test, y_test, budgets=cfg.budgets,
                                         seed=cfg.seed)
-            largest = list(by_budget.values())[-1]  # budgets ascend; None ("all") is last
-            out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
-            advance(1)
+
+    jobs = [(target, kind) for target in targets for kind in inputs]
+    fits = Parallel(n_jobs=cfg.jobs, return_as="generator")(probe(*job) for job in jobs)
+    out: dict[str, dict[str, Any]] = {target: {} for target in targets}
+    for (target, kind), by_budget in zip(jobs, fits):
+        largest = list(by_budget.values())[-1]  # budgets ascend; None ("all") is last
+        out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
+        advance(1)
     return out
 
 
@@ -267,7 +275,7 @@ def _disentanglement(model, dataset, data_dir, train, test, factors_train, facto
     with stages.stage("dci"):
         # factors fit in parallel on every core: the same numbers, sooner (GBT is most of eval)
         dci = ev.dci(train.flat, factors_train, test.flat, factors_test, model=cfg.dci_model,
-                     n_jobs=-1)
+                     n_jobs=cfg.jobs)
         out["dci"] = {k: dci[k] for k in ("disentanglement", "completeness", "informativeness")}
     with stages.stage("sap"):
         out["sap"] = ev.sap(train.flat, factors_train, test.flat, factors_test)["score"]
