@@ -29,6 +29,7 @@ class EvalConfig:
     metrics: bool = True  # disentanglement metrics where the dataset has factors
     bound_samples: int = 5000  # generator samples for the MI lower bound
     budgets: tuple[int | None, ...] = (10, 100, 1000, None)  # labelled points per class
+    probe_inputs: tuple[str, ...] = ("codes", "features", "pixels")  # what the probes read
     intervention_points: int = 10_000  # FactorVAE/BetaVAE training votes (dl's); half to test
     intervention_pool: int | None = 10_000  # encoded grid points votes draw from; None: render
     #                                         every batch afresh, as dl does (hours on a CPU)
@@ -43,7 +44,8 @@ class EvalConfig:
 # What `disentangle eval --quick` changes (docs/metrics.md lists it): fewer points everywhere and
 # the forest DCI; every other definition stays. Its numbers are for a quick look, not a paper.
 QUICK = dict(train_points=2000, n=2000, bound_samples=1000, intervention_points=1000,
-             intervention_pool=4000, budgets=(10, 100, None), dci_model="random_forest")
+             intervention_pool=4000, budgets=(10, 100, None), probe_inputs=("codes",),
+             dci_model="random_forest")
 
 
 @dataclass
@@ -191,7 +193,7 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                 if np.unique(y_train).size > 1:  # a factor fixed in this split has nothing to find
                     targets[factor.name] = (y_train, test.data.factors[:, k].numpy())
         if targets:
-            with stages.stage("probe", total=3 * len(targets)) as advance:
+            with stages.stage("probe", total=len(cfg.probe_inputs) * len(targets)) as advance:
                 probes = _probes(train, test, names, targets, cfg, advance)
             if "label" in probes:
                 result["probe"] = probes.pop("label")
@@ -242,10 +244,11 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
     from disentangle import evaluation as ev
 
     inputs = {
-        "codes": (train.probe_input(names), test.probe_input(names)),
-        "features": (train.features, test.features),
-        "pixels": (_pixels(train.data), _pixels(test.data)),
+        "codes": lambda: (train.probe_input(names), test.probe_input(names)),
+        "features": lambda: (train.features, test.features),
+        "pixels": lambda: (_pixels(train.data), _pixels(test.data)),
     }
+    inputs = {kind: inputs[kind]() for kind in cfg.probe_inputs}
     from joblib import Parallel, delayed
 
     # Every probe is single-threaded (see _checks.fit_quietly) and independent of the others:

@@ -45,6 +45,9 @@ def test_quick_applies_its_profile_and_flags_given_win(run):
     for key in ("train_points", "intervention_points", "intervention_pool", "dci_model"):
         assert used[key] == QUICK[key], key
     assert used["budgets"] == [10, 100, None]
+    done = run_cli("eval", run, "--quick", "--probe", "--intervention-pool", "500", "--json")
+    assert done.returncode == 0, done.stderr
+    assert all(set(p) == {"codes"} for p in json.loads(done.stdout)["probe_factors"].values())
 
 
 def test_fresh_rendering_is_still_available(run):
