@@ -137,3 +137,16 @@ def test_a_code_without_log_prob_is_told_to_define_it():
 
     with pytest.raises(AssertionError, match="code 'laplace'.*define log_prob"):
         check_code("laplace", registry_with(NoLogProb, LaplacePosterior))
+
+
+def test_a_posterior_written_against_the_old_private_event_still_scores():
+    class Legacy(LaplacePosterior):
+        def _event(self, values):  # the old, private spelling of to_event
+            return values * 0 + 0.5
+
+    code = LaplaceCode(1)
+    head = torch.zeros(3, 2)
+    expected = LaplacePosterior(code).distribution(head).log_prob(torch.full((3, 1), 0.5))
+    assert torch.allclose(Legacy(code).log_prob(head, torch.zeros(3, 1)), expected)
+    with pytest.warns(DeprecationWarning, match="override to_event"):
+        LaplacePosterior(code)._event(torch.zeros(3, 1))
