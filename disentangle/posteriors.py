@@ -53,7 +53,7 @@ class Posterior(ABC):
         columns. Override it when the distribution wants another form; the categorical
         posterior, for one, turns the (n, 1) float class index into an (n,) long tensor.
         """
-        if type(self)._event is not Posterior._event:  # a plugin written against the old private name
+        if type(self)._event is not Posterior._event:  # an older plugin overrides _event
             return self._event(values)
         return values
 
