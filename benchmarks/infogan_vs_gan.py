@@ -60,7 +60,7 @@ QUICK = Plan(seeds=(0, 1), datasets={
     "digits": Setting(400, ("--batch-size", "64"), ("--bound-samples", "1000")),
     "shapes": Setting(60, ("--image-size", "32", "--backbone", "tiny"),
                       ("--n", "1000", "--bound-samples", "500", "--intervention-points", "60",
-                       "--dci-model", "random_forest")),
+                       "--intervention-pool", "1000", "--dci-model", "random_forest")),
 }, speed=Speed(window=5, windows=2, rounds=1))
 FULL = Plan(seeds=(0, 1, 2), datasets={
     "digits": Setting(3000),

@@ -1,10 +1,10 @@
 """disentangle: learn and measure disentangled representations (InfoGAN and friends)."""
 
 from disentangle.errors import DisentangleError
-from disentangle.registry import Component, get_registry, hookimpl
+from disentangle.registry import Component, Details, get_registry, hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["Component", "DisentangleError", "get_registry", "hookimpl", "load_run", "__version__"]
+__all__ = ["Component", "Details", "DisentangleError", "get_registry", "hookimpl", "load_run", "__version__"]
 
 
 def __getattr__(name: str):

@@ -18,7 +18,13 @@ from disentangle.errors import DisentangleError
 
 
 class CodeType(ABC):
-    """A prior P(c) over one code. Subclasses set the class variables and the four methods."""
+    """A prior P(c) over one code.
+
+    Subclasses set the class variables and implement `sample`, `entropy` and `log_prob` (the
+    contract checks compare the entropy with a Monte Carlo estimate of -E[log p(c)]). The rest
+    has defaults: `dims` and `width` are `size`, `to_input` passes values to G unchanged, and
+    `sweep` is described there.
+    """
 
     kind: ClassVar[str]  # registry name, e.g. "categorical"
     discrete: ClassVar[bool]
@@ -54,17 +60,32 @@ class CodeType(ABC):
         """n draws from the prior, (n, dims) float."""
 
     def to_input(self, values: torch.Tensor) -> torch.Tensor:
-        """(n, dims) values -> (n, width) generator input."""
+        """(n, dims) values -> (n, width) generator input. Default: the values unchanged."""
         return values
 
     @abstractmethod
     def entropy(self) -> float:
-        """H(c) in nats."""
+        """H(c) in nats (a differential entropy for continuous codes)."""
 
-    @abstractmethod
+    def log_prob(self, values: torch.Tensor) -> torch.Tensor:
+        """log p(c) of (n, dims) values under the prior, (n,): a log-mass for discrete codes, a
+        log-density for continuous ones. `entropy()` must equal -E[log p(c)]."""
+        raise NotImplementedError(f"code '{self.kind}' does not define log_prob")
+
     def sweep(self, steps: int = 10) -> torch.Tensor:
-        """Values of one dimension to sweep in a latent traversal, (S,). Continuous codes go from
-        -2 to 2, beyond the training range, as in the paper's figures."""
+        """Values of one dimension to sweep in a latent traversal, (S,).
+
+        Default: for a discrete code, the distinct values of its first dimension in 10,000 prior
+        draws, sorted; for a continuous one, `steps` even steps from the 2nd to the 98th
+        percentile of those draws, which suits unbounded priors (N(0, 1): about -2.05..2.05).
+        The built-in uniform code overrides it with -2..2, beyond its training range, as in the
+        paper's figures.
+        """
+        draws = self.sample(10_000, torch.Generator().manual_seed(0))[:, 0].double()
+        if self.discrete:
+            return torch.unique(draws).float()
+        low, high = torch.quantile(draws, torch.tensor([0.02, 0.98], dtype=torch.float64))
+        return torch.linspace(float(low), float(high), steps)
 
     @property
     def spec(self) -> str:

@@ -11,6 +11,7 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -65,6 +66,10 @@ class Dataset(ABC):
     # dataset can train on far more images than evaluation needs (shapes: the whole grid)
     training_split: str = "train"
     needs_files: bool = True  # False for embedded datasets that work offline with no data dir
+    # Run settings to start from on this dataset (RunConfig field names, e.g. {"codes": [...],
+    # "noise_dim": 62, "steps": 5000}); a TOML file and flags override them. Built-in datasets
+    # keep theirs in disentangle.training.config.PRESETS.
+    preset: ClassVar[dict[str, Any]] = {}
 
     @property
     def num_classes(self) -> int:

@@ -6,6 +6,7 @@ toolkit goes through `log_prob`, backed by `torch.distributions`, so there is on
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -17,7 +18,12 @@ from disentangle.errors import DisentangleError
 
 
 class Posterior(ABC):
-    """Q(c|x) for one code, built from `width` columns of Q's head output."""
+    """Q(c|x) for one code, built from `width` columns of Q's head output.
+
+    Subclasses set `kind` and implement `supports`, `width`, `distribution` and `estimate`;
+    `to_event` has a default. Q's head outputs parameters: `distribution` turns them into a
+    `torch.distributions.Distribution` and every log Q(c|x) goes through it.
+    """
 
     kind: ClassVar[str]  # registry name
 
@@ -40,17 +46,31 @@ class Posterior(ABC):
     def distribution(self, head: torch.Tensor) -> Distribution:
         """(n, width) head outputs -> a batch of n distributions over one code value."""
 
-    @abstractmethod
+    def to_event(self, values: torch.Tensor) -> torch.Tensor:
+        """(n, dims) code values -> what `distribution(head).log_prob` takes.
+
+        Default: the values unchanged, right for an `Independent` distribution over `dims`
+        columns. Override it when the distribution wants another form; the categorical
+        posterior, for one, turns the (n, 1) float class index into an (n,) long tensor.
+        """
+        if type(self)._event is not Posterior._event:  # an older plugin overrides _event
+            return self._event(values)
+        return values
+
     def _event(self, values: torch.Tensor) -> torch.Tensor:
-        """(n, dims) code values -> the form `distribution(...).log_prob` takes."""
+        """Deprecated: the old, private name of `to_event`; overriding it still works."""
+        warnings.warn("Posterior._event is deprecated; override to_event instead",
+                      DeprecationWarning, stacklevel=2)
+        return self.to_event(values)
 
     def log_prob(self, head: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """log Q(c|x) per sample, (n,)."""
-        return self.distribution(head).log_prob(self._event(values))
+        """log Q(c|x) per sample, (n,): always `distribution(head)`'s, so the two cannot differ."""
+        return self.distribution(head).log_prob(self.to_event(values))
 
     @abstractmethod
     def estimate(self, head: torch.Tensor) -> torch.Tensor:
-        """Point estimate of the code for real data, (n, dims): class index, mean or probability."""
+        """Point estimate of the code for real data, (n, dims): the mean or the mode of
+        `distribution(head)` (class index, mean or probability), never a transform of it."""
 
     def max_log_density(self) -> float | None:
         """The largest log Q(c|x) this posterior can give any value, or None when it has no upper

@@ -12,7 +12,7 @@ import fnmatch
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 from types import ModuleType
 from typing import Any
@@ -31,13 +31,46 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @dataclass(frozen=True)
+class Details:
+    """The extra columns `disentangle list KIND` shows for a component; set those that apply.
+
+    Every field is optional and shown under its name (underscores as spaces) when set.
+    """
+
+    discrete: bool | None = None  # codes: H(c) is discrete (True) or differential (False)
+    posterior: str | None = None  # codes: registry name of the default posterior
+    shape: str | None = None  # datasets: image shapes, e.g. "1x64x64, 1x32x32"
+    targets: str | None = None  # datasets: "10 classes", "40 attributes", "5 factors"
+    files: str | None = None  # datasets: where the files go under the data dir, "none" if embedded
+    default_for: str | None = None  # backbones: image sizes it is the default for, e.g. "64x64"
+    range: str | None = None  # backbones: G's output range, e.g. "(-1, 1)"
+    paper: str | None = None  # methods: the paper it implements
+
+    def items(self) -> list[tuple[str, Any]]:
+        """(column, value) for every field that is set, in declaration order."""
+        return [(f.name.replace("_", " "), getattr(self, f.name)) for f in fields(self)
+                if getattr(self, f.name) is not None]
+
+
+@dataclass(frozen=True)
 class Component:
-    """What a plugin registers: a name, a factory that builds the component, a one-line summary."""
+    """What a plugin registers: a name, a factory that builds the component, a one-line summary,
+    and optional `Details` for `disentangle list` (a dict with the same keys is accepted)."""
 
     name: str
     factory: Callable[..., Any]
     summary: str
-    details: dict[str, Any] = field(default_factory=dict)  # extra columns for `disentangle list`
+    details: Details = field(default_factory=Details)
+
+    def __post_init__(self):
+        if isinstance(self.details, dict):
+            known = {f.name for f in fields(Details)}
+            values = {str(k).replace(" ", "_"): v for k, v in self.details.items()}
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise DisentangleError(f"component '{self.name}': unknown details "
+                                       f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            object.__setattr__(self, "details", Details(**values))
 
 
 @dataclass(frozen=True)

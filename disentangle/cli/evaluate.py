@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from disentangle.cli import app
-from disentangle.cli.options import Json
+from disentangle.cli.options import Json, Quiet
 from disentangle.errors import DisentangleError
 
 
@@ -29,13 +29,21 @@ def evaluate(
                                           help="Disentanglement metrics (datasets with factors).")] = True,
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     n: Annotated[int | None, typer.Option("--n", help="At most N points per split.", min=1)] = None,
-    bound_samples: Annotated[int, typer.Option(help="Generator samples for the MI bound.", min=1)] = 5000,
-    intervention_points: Annotated[int, typer.Option(
-        help="Votes (train; half as many to test) for the FactorVAE and BetaVAE scores; each "
-             "vote renders and encodes a batch of 64.", min=2)] = 2000,
-    dci_model: Annotated[str, typer.Option(
+    bound_samples: Annotated[int | None, typer.Option(
+        help="Generator samples for the MI bound [default: 5000].", min=1)] = None,
+    intervention_points: Annotated[int | None, typer.Option(
+        help="Votes (train; half as many to test) for the FactorVAE and BetaVAE scores, of 64 "
+             "observations each [default: 10000, disentanglement_lib's].", min=2)] = None,
+    intervention_pool: Annotated[int | None, typer.Option(
+        help="Encoded grid points the votes draw their batches from; 0 renders every batch "
+             "afresh as disentanglement_lib does (hours on a CPU) [default: 10000].",
+        min=0)] = None,
+    dci_model: Annotated[str | None, typer.Option(
         help="DCI importance model: gbt (disentanglement_lib's, minutes on 10,000 points) or "
-             "random_forest (seconds; scores not comparable with published DCI).")] = "gbt",
+             "random_forest (seconds; scores not comparable with published DCI) [default: gbt].")] = None,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Fewer points everywhere and the forest DCI: a quick look, not numbers "
+                        "to publish (docs/metrics.md lists what it changes).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for subsets, probes and sampling.")] = 0,
     device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda.")] = "auto",
     fid: Annotated[bool, typer.Option(
@@ -48,25 +56,24 @@ def evaluate(
     download: Annotated[bool, typer.Option(
         "--download", help="Fetch the Inception weights for --fid when missing.")] = False,
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Measure a trained run: MI per code, cluster accuracy, probes, disentanglement metrics."""
-    from disentangle.evaluation.pipeline import EvalConfig, evaluate_run
+    from disentangle.evaluation.pipeline import QUICK, EvalConfig, evaluate_run
     from disentangle.training import latest_run
 
     run_dir = run if run is not None else latest_run(Path("runs"))
     if not (run_dir / "config.json").is_file():
         raise DisentangleError(f"'{run_dir}' is not a run directory (no config.json); "
                                "give the --out of a `disentangle run`")
-    cfg = EvalConfig(split=split, n=n, probe=probe, mi=mi, metrics=metrics,
-                     bound_samples=bound_samples, intervention_points=intervention_points,
-                     dci_model=dci_model,
-                     seed=seed, device=device, fid=fid, fid_samples=fid_samples,
-                     fid_weights=str(fid_weights) if fid_weights else None, download=download)
-    with Console(stderr=True).status(f"evaluating {run_dir}", spinner="dots") as status:
-        def fid_progress(done: int, total: int) -> None:
-            status.update(f"evaluating {run_dir}: FID/KID, {done:,} of {total:,} images")
-
-        result = evaluate_run(run_dir, cfg, fid_progress)
+    chosen = {k: v for k, v in dict(n=n, bound_samples=bound_samples, dci_model=dci_model,
+                                    intervention_points=intervention_points,
+                                    intervention_pool=intervention_pool).items() if v is not None}
+    cfg = EvalConfig(split=split, probe=probe, mi=mi, metrics=metrics, seed=seed, device=device,
+                     fid=fid, fid_samples=fid_samples,
+                     fid_weights=str(fid_weights) if fid_weights else None, download=download,
+                     **{**(QUICK if quick else {}), **chosen})  # flags given win over --quick
+    result = evaluate_run(run_dir, cfg, show_progress=not (quiet or as_json))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -2,6 +2,7 @@
 
 - `cache`: convert a dataset once into an HDF5 file of uint8 arrays, read it back fast.
 - `files`: find, download and read IDX, .mat, .npz, HDF5 and image files with clear errors.
+- `layout`: find a file in any of the folder layouts a dataset accepts (ours, torchvision's).
 - `grid`: factor grids (row-major image order, value <-> index, fixed train/test splits).
 - `options`: the data directory, split and image-size checks every dataset makes.
 """
@@ -30,12 +31,13 @@ from disentangle.data.grid import (
     values_to_indices,
     write_grid_splits,
 )
+from disentangle.data.layout import find_in
 from disentangle.data.options import check_image_size, check_split, resolve_data_dir
 
 __all__ = [
     "cache_dir", "memmap", "open_cache", "read_tensors", "source_identity",
     "expect_array", "fetch", "find_file", "h5_array", "load_mat", "load_npz", "open_h5",
-    "read_h5", "read_idx", "read_rgb",
+    "read_h5", "read_idx", "read_rgb", "find_in",
     "GridFileDataset", "GridLookup", "check_enumerates_grid", "check_indices", "grid_factors",
     "grid_index", "split_grid", "values_to_indices", "write_grid_splits",
     "check_image_size", "check_split", "resolve_data_dir",

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from disentangle.data.cache import cache_dir, memmap, open_cache, source_identity
-from disentangle.data.files import fetch, find_file
+from disentangle.data.files import fetch
+from disentangle.data.layout import find_in
 from disentangle.data.options import check_image_size, check_split, resolve_data_dir
 from disentangle.datasets import Dataset, Factor, ImageData
 from disentangle.errors import DisentangleError
@@ -182,12 +183,14 @@ class GridFileDataset(Dataset):
         raise NotImplementedError
 
     def source(self, data_dir: Path, download: bool = False) -> Path:
+        """The file in DATA_DIR/<folder>/ (ours and disentanglement_lib's) or flat in DATA_DIR."""
         folder = data_dir / self.folder
-        if download and not (folder / self.filename).is_file():
+        folders = [folder, data_dir]
+        if download and not any((f / self.filename).is_file() for f in folders):
             fetch(self.url, folder / self.filename, self.md5)
-        return find_file(folder, [self.filename], self.name,
-                         f"run with --download (download=True) to fetch it, or place it there "
-                         f"from {self.url}")
+        return find_in(folders, [self.filename], self.name,
+                       f"run with --download (download=True) to fetch it, or place it in "
+                       f"{folder} from {self.url}")
 
     def _open(self, data_dir: Path, download: bool):
         path = self.source(data_dir, download)

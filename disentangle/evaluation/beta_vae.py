@@ -15,18 +15,24 @@ import numpy as np
 
 from disentangle.errors import DisentangleError
 from disentangle.evaluation._checks import (
-    as_factor_sizes,
     as_rng,
     fit_quietly,
     positive_int,
     threads,
 )
 from disentangle.evaluation._sampling import chunks, encode, random_factors
+from disentangle.evaluation.pool import CodePool, check_source
 
 
 def _points(sample_codes, sizes, rng, batch_size, num_points, points_per_call, dim):
     k = sizes.size
     labels = rng.integers(0, k, size=num_points)
+    if isinstance(sample_codes, CodePool):
+        features = np.empty((num_points, sample_codes.dim))
+        for sl in chunks(num_points, 2 * batch_size, points_per_call):
+            c1, c2 = sample_codes.pairs(rng, labels[sl], batch_size)
+            features[sl] = np.abs(c1 - c2).mean(axis=1)
+        return features, labels, sample_codes.dim
     first = random_factors(rng, sizes, (num_points, batch_size))
     second = random_factors(rng, sizes, (num_points, batch_size))
     rows = np.arange(num_points)
@@ -47,7 +53,7 @@ def _points(sample_codes, sizes, rng, batch_size, num_points, points_per_call, d
 
 
 def beta_vae_score(
-    sample_codes: Callable[[np.ndarray], np.ndarray],
+    sample_codes: Callable[[np.ndarray], np.ndarray] | CodePool,
     factor_sizes: Sequence[int],
     rng,
     batch_size: int = 64,
@@ -61,7 +67,8 @@ def beta_vae_score(
     """BetaVAE score of the representation that ``sample_codes`` computes.
 
     ``sample_codes`` is as for ``factor_vae_score``: (n, K) factor indices -> (n, D) codes, called
-    with about ``points_per_call`` rows at a time. ``rng``: Generator or int seed.
+    with about ``points_per_call`` rows at a time, or a ``CodePool`` to draw every pair from.
+    ``rng``: Generator or int seed.
 
     Returns ``score`` (= ``eval_accuracy``), ``train_accuracy``, ``eval_accuracy`` and
     ``converged`` (whether LogisticRegression reached its tolerance within ``max_iter``).
@@ -69,11 +76,7 @@ def beta_vae_score(
     """
     from sklearn.linear_model import LogisticRegression
 
-    if not callable(sample_codes):
-        raise DisentangleError(
-            "sample_codes must be a callable: factor indices (N, K) -> codes (N, D)"
-        )
-    sizes = as_factor_sizes(factor_sizes)
+    sizes = check_source(sample_codes, factor_sizes)
     if sizes.size < 2:
         raise DisentangleError(
             "beta_vae_score needs at least 2 factors (it classifies which one is fixed)"

@@ -19,11 +19,18 @@ import numpy as np
 
 from disentangle.errors import DisentangleError
 from disentangle.evaluation._checks import (
-    as_factor_sizes,
     as_rng,
     positive_int,
 )
 from disentangle.evaluation._sampling import chunks, encode, random_factors
+from disentangle.evaluation.pool import CodePool, check_source
+
+
+def _winners(codes: np.ndarray, global_var: np.ndarray, active_idx: np.ndarray) -> np.ndarray:
+    """(n, batch, D) codes -> the active dimension of least normalised variance per batch."""
+    local_var = codes.var(axis=1, ddof=1)
+    ratio = local_var[:, active_idx] / global_var[active_idx]
+    return active_idx[np.argmin(ratio, axis=1)]
 
 
 def _votes(
@@ -31,25 +38,30 @@ def _votes(
 ):
     k = sizes.size
     fixed = rng.integers(0, k, size=num_votes)
+    active_idx = np.flatnonzero(active)
+    votes = np.zeros((k, dim), dtype=np.int64)
+    if isinstance(sample_codes, CodePool):
+        winners = np.empty(num_votes, dtype=np.int64)
+        for sl in chunks(num_votes, batch_size, points_per_call):
+            codes = sample_codes.fixed_batches(rng, fixed[sl], batch_size)
+            winners[sl] = _winners(codes, global_var, active_idx)
+        np.add.at(votes, (fixed, winners), 1)
+        return votes
     factors = random_factors(rng, sizes, (num_votes, batch_size))
     rows = np.arange(num_votes)
     factors[rows, :, fixed] = factors[rows, 0, fixed][:, None]
-    active_idx = np.flatnonzero(active)
     winners = np.empty(num_votes, dtype=np.int64)
     for sl in chunks(num_votes, batch_size, points_per_call):
         block = factors[sl]
         codes = encode(sample_codes, block.reshape(-1, k), dim)
-        codes = codes.reshape(block.shape[0], batch_size, dim)
-        local_var = codes.var(axis=1, ddof=1)
-        ratio = local_var[:, active_idx] / global_var[active_idx]
-        winners[sl] = active_idx[np.argmin(ratio, axis=1)]
-    votes = np.zeros((k, dim), dtype=np.int64)
+        winners[sl] = _winners(codes.reshape(block.shape[0], batch_size, dim), global_var,
+                               active_idx)
     np.add.at(votes, (fixed, winners), 1)
     return votes
 
 
 def factor_vae_score(
-    sample_codes: Callable[[np.ndarray], np.ndarray],
+    sample_codes: Callable[[np.ndarray], np.ndarray] | CodePool,
     factor_sizes: Sequence[int],
     rng,
     batch_size: int = 64,
@@ -67,14 +79,14 @@ def factor_vae_score(
     factors. It is called with about ``points_per_call`` rows at a time. ``rng`` is a
     ``numpy.random.Generator`` or an int seed.
 
+    ``sample_codes`` may instead be a ``CodePool`` of encoded observations: every batch is then
+    drawn from the pool (``pool.py`` says why that keeps each batch's distribution), the global
+    variance is the pool's own, and ``num_variance_estimate`` is not used.
+
     Returns ``score`` (= ``eval_accuracy``), ``train_accuracy``, ``eval_accuracy``,
     ``num_active_dims`` and the majority-vote ``classifier`` (factor per dim, -1 if pruned).
     """
-    if not callable(sample_codes):
-        raise DisentangleError(
-            "sample_codes must be a callable: factor indices (N, K) -> codes (N, D)"
-        )
-    sizes = as_factor_sizes(factor_sizes)
+    sizes = check_source(sample_codes, factor_sizes)
     rng = as_rng(rng)
     batch_size = positive_int(batch_size, "batch_size", minimum=2)
     num_train = positive_int(num_train, "num_train")
@@ -84,13 +96,16 @@ def factor_vae_score(
         raise DisentangleError(f"prune_threshold must be a number >= 0; got {prune_threshold!r}")
     points_per_call = positive_int(points_per_call, "points_per_call")
 
-    rows = random_factors(rng, sizes, (num_variance_estimate,))
-    parts = []
-    dim = None
-    for sl in chunks(num_variance_estimate, 1, points_per_call):
-        parts.append(encode(sample_codes, rows[sl], dim))
-        dim = parts[-1].shape[1]
-    global_codes = np.concatenate(parts)
+    if isinstance(sample_codes, CodePool):
+        global_codes, dim = sample_codes.codes, sample_codes.dim
+    else:
+        rows = random_factors(rng, sizes, (num_variance_estimate,))
+        parts = []
+        dim = None
+        for sl in chunks(num_variance_estimate, 1, points_per_call):
+            parts.append(encode(sample_codes, rows[sl], dim))
+            dim = parts[-1].shape[1]
+        global_codes = np.concatenate(parts)
     global_var = global_codes.var(axis=0, ddof=1)
     active = np.sqrt(global_var) >= prune_threshold
     if not active.any():

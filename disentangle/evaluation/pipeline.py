@@ -5,7 +5,6 @@ disentanglement metrics where the data has ground-truth factors."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 
 from disentangle.datasets import ImageData
 from disentangle.errors import DisentangleError
+from disentangle.evaluation.progress import Stages
 from disentangle.model import LatentModel
 
 
@@ -23,14 +23,19 @@ from disentangle.model import LatentModel
 class EvalConfig:
     split: str = "test"  # split whose codes are scored; probes train on 'train'
     n: int | None = None  # at most this many points per split (None = all)
+    train_points: int | None = 10_000  # cap on the train split (dl's 10,000 training points)
     probe: bool = False  # linear probes (codes, D features, pixels)
     mi: bool = True  # MI bound on fresh samples and the code-factor MI matrix
     metrics: bool = True  # disentanglement metrics where the dataset has factors
     bound_samples: int = 5000  # generator samples for the MI lower bound
     budgets: tuple[int | None, ...] = (10, 100, 1000, None)  # labelled points per class
-    intervention_points: int = 2000  # train/eval votes for the FactorVAE and BetaVAE scores
+    probe_inputs: tuple[str, ...] = ("codes", "features", "pixels")  # what the probes read
+    intervention_points: int = 10_000  # FactorVAE/BetaVAE training votes (dl's); half to test
+    intervention_pool: int | None = 10_000  # encoded grid points votes draw from; None: render
+    #                                         every batch afresh, as dl does (hours on a CPU)
     dci_model: str = "gbt"  # disentanglement_lib's gradient-boosted trees, or "random_forest"
-    batch_size: int = 500
+    batch_size: int = 1000  # images encoded per forward pass
+    jobs: int | None = -1  # worker processes for the probes and DCI's factors (-1: every core)
     seed: int = 0
     device: str = "auto"  # auto = cuda when available
     fid: bool = False  # FID and KID of generated images against `split` (evaluation/quality.py)
@@ -38,6 +43,13 @@ class EvalConfig:
     fid_weights: str | None = None  # Inception weights file; None = the cache directory's copy
     download: bool = False  # fetch the Inception weights when they are missing
     timings: dict[str, float] = field(default_factory=dict, repr=False)
+
+
+# What `disentangle eval --quick` changes (docs/metrics.md lists it): fewer points everywhere and
+# the forest DCI; every other definition stays. Its numbers are for a quick look, not a paper.
+QUICK = dict(train_points=2000, n=2000, bound_samples=1000, intervention_points=1000,
+             intervention_pool=4000, budgets=(10, 100, None), probe_inputs=("codes",),
+             dci_model="random_forest")
 
 
 @dataclass
@@ -60,7 +72,9 @@ class Encoded:
 
 
 @torch.no_grad()
-def encode(model: LatentModel, data: ImageData, batch_size: int = 500) -> Encoded:
+def encode(model: LatentModel, data: ImageData, batch_size: int = 1000,
+           advance: Callable[[int], None] | None = None) -> Encoded:
+    """Codes, class probabilities and D features of every image, ``batch_size`` at a time."""
     device = next(model.parameters()).device
     codes, probs, features = [], [], []
     categorical = [c.name for c in model.latent.codes if c.posterior.kind == "categorical"]
@@ -71,6 +85,8 @@ def encode(model: LatentModel, data: ImageData, batch_size: int = 500) -> Encode
         heads = dict(zip([c.name for c in model.latent.codes], model.latent.split_head(head)))
         probs.append({n: heads[n].softmax(1).cpu() for n in categorical})
         features.append(feats.cpu())
+        if advance is not None:
+            advance(x.shape[0])
     per_code = [torch.cat([b[i] for b in codes]).numpy() for i in range(len(model.latent.codes))]
     return Encoded(
         codes=per_code,
@@ -108,15 +124,12 @@ def save_encoded(path: Path, names: list[str], encoded: dict[str, Encoded]) -> N
     tmp.replace(path)
 
 
-class _Timer:
-    def __init__(self, store: dict[str, float], name: str):
-        self.store, self.name = store, name
+def evaluate_run(run_dir: Path, cfg: EvalConfig, show_progress: bool = False) -> dict[str, Any]:
+    """Encode, measure, and write RUN/eval.json (plus encoded.h5 and figures); returns the dict.
 
-    def __enter__(self):
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.store[self.name] = round(time.perf_counter() - self.start, 3)
+    ``show_progress`` draws one progress line per stage on stderr."""
+    with Stages(cfg.timings, show_progress) as stages:
+        return _evaluate(run_dir, cfg, stages)
 
 
 def check_options(cfg: EvalConfig, dataset=None) -> None:
@@ -138,10 +151,7 @@ def check_options(cfg: EvalConfig, dataset=None) -> None:
                                        f"(it has {', '.join(dataset.splits)}); pass --split")
 
 
-def evaluate_run(run_dir: Path, cfg: EvalConfig,
-                 fid_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Encode, measure, and write RUN/eval.json (plus encoded.h5 and figures); returns the dict.
-    `fid_progress(done, total)` follows the images through the FID network (--fid)."""
+def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     from disentangle import evaluation as ev
     from disentangle.evaluation import quality
     from disentangle.training import artefacts, load_run
@@ -154,15 +164,16 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
     extractor = quality.load_extractor(cfg.fid_weights, cfg.download) if cfg.fid else None
     data_dir = Path(run_config.data_dir) if getattr(run_config, "data_dir", None) else None
     names = [c.name for c in model.latent.codes]
-    timings = cfg.timings
     result: dict[str, Any] = {"run": str(run_dir), "dataset": dataset.name, "split": cfg.split}
 
-    with _Timer(timings, "encode"):
-        splits = {"train": "train", "test": cfg.split}
-        encoded = {}
-        for role, split in splits.items():
-            loaded = _subset(dataset.load(split, data_dir), cfg.n, cfg.seed)
-            encoded[role] = encode(model, loaded, cfg.batch_size)
+    loaded = {}
+    with stages.stage("load data"):
+        for role, split in {"train": "train", "test": cfg.split}.items():
+            cap = cfg.n if role == "test" else _smaller(cfg.n, cfg.train_points)
+            loaded[role] = _subset(dataset.load(split, data_dir), cap, cfg.seed)
+    with stages.stage("encode", total=sum(len(d) for d in loaded.values())) as advance:
+        encoded = {role: encode(model, data, cfg.batch_size, advance)
+                   for role, data in loaded.items()}
         save_encoded(run_dir / "encoded.h5", names, encoded)
     test, train = encoded["test"], encoded["train"]
 
@@ -173,7 +184,7 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
                                    "differential": code.differential,
                                    "reachable_bound": artefacts.reachable_bound(latent_code)}
     if cfg.mi:
-        with _Timer(timings, "mi_lower_bound"):
+        with stages.stage("mi_lower_bound"):
             generator = torch.Generator(device=next(model.parameters()).device).manual_seed(cfg.seed)
             bounds = model.information_bound(cfg.bound_samples, cfg.batch_size, generator)
         for name, bound in zip(names, bounds):
@@ -182,14 +193,14 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
                 codes[name]["bound_ratio"] = bound / codes[name]["entropy"]
     result["codes"] = codes
     if extractor is not None:
-        with _Timer(timings, "fid_kid"):
+        with stages.stage("fid_kid"):
             result["sample_quality"] = quality.sample_quality(
                 model, dataset.load(cfg.split, data_dir).images, extractor, cfg.fid_samples,
-                cfg.seed, progress=fid_progress)
+                cfg.seed)
 
     labels = test.data.labels
     if labels is not None and test.probs:
-        with _Timer(timings, "cluster"):
+        with stages.stage("cluster"):
             best, matched = None, {}
             for name, probs in test.probs.items():
                 pred = probs.argmax(1)
@@ -217,8 +228,8 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
                 if np.unique(y_train).size > 1:  # a factor fixed in this split has nothing to find
                     targets[factor.name] = (y_train, test.data.factors[:, k].numpy())
         if targets:
-            with _Timer(timings, "probe"):
-                probes = _probes(train, test, names, targets, cfg)
+            with stages.stage("probe", total=len(cfg.probe_inputs) * len(targets)) as advance:
+                probes = _probes(train, test, names, targets, cfg, advance)
             if "label" in probes:
                 result["probe"] = probes.pop("label")
             if probes:
@@ -230,7 +241,7 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
                         for n, c in zip(names, test.codes) for j in range(c.shape[1])]
         factors_test, factors_train = test.data.factors.numpy(), train.data.factors.numpy()
         if cfg.mi:
-            with _Timer(timings, "mi_matrix"):
+            with stages.stage("mi_matrix"):
                 matrix = ev.mi_matrix(test.flat, factors_test)
             result["mi_matrix"] = {"codes": code_columns, "factors": factor_names,
                                    "nats": matrix.tolist()}
@@ -238,9 +249,18 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
                             "code-factor mutual information (nats)")
         if cfg.metrics:
             result["disentanglement"] = _disentanglement(
-                model, dataset, data_dir, train, test, factors_train, factors_test, cfg, timings)
+                model, dataset, data_dir, train, test, factors_train, factors_test, cfg, stages)
+            result["definitions"] = {
+                "sap": "codes standardised with the training mean and std (docs/metrics.md)",
+                "sap_raw": "disentanglement_lib's SAP, on raw codes",
+                "interventions": (f"FactorVAE and BetaVAE batches drawn from a pool of "
+                                  f"{cfg.intervention_pool} encoded grid points"
+                                  if cfg.intervention_pool else
+                                  "FactorVAE and BetaVAE batches rendered afresh, as dl does"),
+            }
 
-    result["timings_s"] = dict(timings)
+    result["timings_s"] = dict(cfg.timings)
+    result["cpu_s"] = dict(stages.cpu)
     result["versions"] = versions()
     result["eval_config"] = {k: v for k, v in asdict(cfg).items() if k != "timings"}
     text = json.dumps(result, indent=2, default=_json_default)
@@ -248,62 +268,100 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig,
     return json.loads(text)
 
 
+def _smaller(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
 def _probes(train: Encoded, test: Encoded, names: list[str],
             targets: dict[str, tuple[np.ndarray, np.ndarray]],
-            cfg: EvalConfig) -> dict[str, dict[str, Any]]:
+            cfg: EvalConfig, advance: Callable[[int], None]) -> dict[str, dict[str, Any]]:
     """Linear probes from the codes, D's features and raw pixels to each target, per budget."""
     from disentangle import evaluation as ev
 
     inputs = {
-        "codes": (train.probe_input(names), test.probe_input(names)),
-        "features": (train.features, test.features),
-        "pixels": (_pixels(train.data), _pixels(test.data)),
+        "codes": lambda: (train.probe_input(names), test.probe_input(names)),
+        "features": lambda: (train.features, test.features),
+        "pixels": lambda: (_pixels(train.data), _pixels(test.data)),
     }
-    out: dict[str, dict[str, Any]] = {}
-    for target, (y_train, y_test) in targets.items():
-        out[target] = {}
-        for kind, (x_train, x_test) in inputs.items():
-            by_budget = ev.linear_probe(x_train, y_train, x_test, y_test, budgets=cfg.budgets,
+    inputs = {kind: inputs[kind]() for kind in cfg.probe_inputs}
+    from joblib import Parallel, delayed
+
+    # Every probe is single-threaded (see _checks.fit_quietly) and independent of the others:
+    # one per core gives the same numbers sooner.
+    def probe(target: str, kind: str):
+        (x_train, x_test), (y_train, y_test) = inputs[kind], targets[target]
+        return delayed(ev.linear_probe)(x_train, y_train, x_test, y_test, budgets=cfg.budgets,
                                         seed=cfg.seed)
-            largest = list(by_budget.values())[-1]  # budgets ascend; None ("all") is last
-            out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
+
+    jobs = [(target, kind) for target in targets for kind in inputs]
+    fits = Parallel(n_jobs=cfg.jobs, return_as="generator")(probe(*job) for job in jobs)
+    out: dict[str, dict[str, Any]] = {target: {} for target in targets}
+    for (target, kind), by_budget in zip(jobs, fits):
+        largest = list(by_budget.values())[-1]  # budgets ascend; None ("all") is last
+        out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
+        advance(1)
     return out
 
 
 def _disentanglement(model, dataset, data_dir, train, test, factors_train, factors_test, cfg,
-                     timings) -> dict[str, Any]:
+                     stages: Stages) -> dict[str, Any]:
     from disentangle import evaluation as ev
 
     out: dict[str, Any] = {}
-    with _Timer(timings, "mig"):
+    with stages.stage("mig"):
         out["mig"] = ev.mig(test.flat, factors_test)["score"]
-    with _Timer(timings, "dci"):
+    with stages.stage("dci"):
         # factors fit in parallel on every core: the same numbers, sooner (GBT is most of eval)
         dci = ev.dci(train.flat, factors_train, test.flat, factors_test, model=cfg.dci_model,
-                     n_jobs=-1)
+                     n_jobs=cfg.jobs)
         out["dci"] = {k: dci[k] for k in ("disentanglement", "completeness", "informativeness")}
-    with _Timer(timings, "sap"):
+    with stages.stage("sap"):
         out["sap"] = ev.sap(train.flat, factors_train, test.flat, factors_test)["score"]
-    with _Timer(timings, "modularity"):
+        out["sap_raw"] = ev.sap(train.flat, factors_train, test.flat, factors_test,
+                                standardize=False)["score"]
+    with stages.stage("modularity"):
         out["modularity"] = ev.modularity(ev.mi_matrix(test.flat, factors_test))["score"]
-    with _Timer(timings, "explicitness"):
+    with stages.stage("explicitness"):
         out["explicitness"] = ev.explicitness(train.flat, factors_train, test.flat,
                                               factors_test)["score"]
-    sizes = [f.size for f in dataset.factors]
+    out.update(_interventions(model, dataset, data_dir, cfg, stages))
+    return out
 
-    def sample_codes(factor_indices: np.ndarray) -> np.ndarray:
-        images = dataset.render(factor_indices, data_dir)
-        return encode(model, ImageData(images), cfg.batch_size).flat
 
-    rng = np.random.RandomState(cfg.seed)
-    points = cfg.intervention_points
-    with _Timer(timings, "factor_vae"):
-        out["factor_vae"] = ev.factor_vae_score(sample_codes, sizes, rng, num_train=points,
-                                                num_eval=points // 2,
-                                                num_variance_estimate=points)["eval_accuracy"]
-    with _Timer(timings, "beta_vae"):
-        out["beta_vae"] = ev.beta_vae_score(sample_codes, sizes, rng, num_train=points,
-                                            num_eval=points // 2)["eval_accuracy"]
+def _interventions(model, dataset, data_dir, cfg: EvalConfig, stages: Stages) -> dict[str, float]:
+    """FactorVAE and BetaVAE at disentanglement_lib's vote counts (``intervention_points``)."""
+    from disentangle import evaluation as ev
+    from disentangle.evaluation._sampling import random_factors
+    from disentangle.evaluation.pool import CodePool
+
+    sizes = np.array([f.size for f in dataset.factors])
+    rng = np.random.default_rng(cfg.seed)
+    points, chunk = cfg.intervention_points, 4096
+
+    def codes_of(factor_rows: np.ndarray, advance: Callable[[int], None]) -> np.ndarray:
+        parts = []
+        for start in range(0, len(factor_rows), chunk):
+            images = dataset.render(factor_rows[start:start + chunk], data_dir)
+            parts.append(encode(model, ImageData(images), cfg.batch_size, advance).flat)
+        return np.concatenate(parts)
+
+    votes = dict(num_train=points, num_eval=max(1, points // 2))
+    if cfg.intervention_pool:
+        rows = random_factors(rng, sizes, (cfg.intervention_pool,))
+        with stages.stage("intervention pool", total=len(rows)) as advance:
+            source = CodePool(codes_of(rows, advance), rows, sizes)
+        fresh = (0, 0)
+    else:  # every batch rendered and encoded afresh: dl's procedure
+        fresh = (points + 64 * (points + points // 2), 2 * 64 * (points + points // 2))
+    out = {}
+    for (name, score, extra), total in zip(
+            (("factor_vae", ev.factor_vae_score, dict(num_variance_estimate=points)),
+             ("beta_vae", ev.beta_vae_score, {})), fresh):
+        with stages.stage(name, total=total or None) as advance:
+            if not cfg.intervention_pool:
+                source = lambda rows, advance=advance: codes_of(rows, advance)  # noqa: E731
+            out[name] = score(source, sizes, rng, points_per_call=16384, **votes,
+                              **extra)["eval_accuracy"]
     return out
 
 

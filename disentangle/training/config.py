@@ -234,6 +234,23 @@ def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
     return config
 
 
+def preset_for(dataset: str) -> dict[str, Any]:
+    """PRESETS[dataset] for a built-in dataset, else the dataset plugin's `preset` attribute."""
+    if dataset in PRESETS:
+        return dict(PRESETS[dataset])
+    from disentangle.registry import get_registry
+
+    try:
+        preset = dict(getattr(get_registry().create("datasets", dataset), "preset", {}) or {})
+    except DisentangleError:
+        return {}  # an unknown dataset: validation says so, with the names it knows
+    for key in preset:
+        if key not in FIELDS:
+            raise DisentangleError(f"dataset '{dataset}': its preset sets unknown option '{key}' "
+                                   f"(known: {', '.join(sorted(FIELDS))})")
+    return preset
+
+
 def option_label(name: str) -> str:
     """How a field is spelt on the command line."""
     return {"codes": "--code"}.get(name, "--" + name.replace("_", "-"))
@@ -248,7 +265,7 @@ def resolve(method: str, overrides: dict[str, Any] | None = None,
             raise _unknown(key, "options")
     from_file = load_toml(config_file) if config_file is not None else {}
     dataset = overrides.get("dataset", from_file.get("dataset", DEFAULT_DATASET))
-    values: dict[str, Any] = {"dataset": dataset, **PRESETS.get(dataset, {}), **from_file}
+    values: dict[str, Any] = {"dataset": dataset, **preset_for(dataset), **from_file}
     if from_file.get("method", method) != method:
         raise DisentangleError(
             f"'method' in {config_file} is '{from_file['method']}' but the command trains "

@@ -1,7 +1,7 @@
 """Built-in backbones: the InfoGAN paper's networks and two general-purpose pairs, registered like
 any third-party plugin."""
 
-from disentangle import Component, hookimpl
+from disentangle import Component, Details, hookimpl
 
 from .dcgan64 import Dcgan64Backbone
 from .mnist import MnistBackbone
@@ -14,7 +14,7 @@ def _backbone(cls, summary):
     low, high = cls.output_range
     sizes = ", ".join(f"{h}x{w}" for h, w in cls.default_for) or None
     return Component(cls.name, cls, summary,
-                     details={"default for": sizes, "range": f"({low:g}, {high:g})"})
+                     details=Details(default_for=sizes, range=f"({low:g}, {high:g})"))
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """Built-in latent-code types and Q posteriors, registered like any third-party plugin."""
 
-from disentangle import Component, hookimpl
+from disentangle import Component, Details, hookimpl
 
 from .codes import Bernoulli, Categorical, Gaussian, Uniform
 from .posteriors import (
@@ -12,8 +12,8 @@ from .posteriors import (
 
 
 def _code(cls, summary):
-    return Component(cls.kind, cls, summary, details={"posterior": cls.default_posterior,
-                                                       "discrete": cls.discrete})
+    return Component(cls.kind, cls, summary,
+                     details=Details(discrete=cls.discrete, posterior=cls.default_posterior))
 
 
 @hookimpl

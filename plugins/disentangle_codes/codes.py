@@ -33,6 +33,9 @@ class Categorical(CodeType):
     def entropy(self):
         return math.log(self.size)
 
+    def log_prob(self, values):
+        return torch.full((values.shape[0],), -math.log(self.size))
+
     def sweep(self, steps=10):
         return torch.arange(self.size, dtype=torch.float32)
 
@@ -50,7 +53,11 @@ class Uniform(CodeType):
     def entropy(self):
         return self.size * math.log(2.0)
 
-    def sweep(self, steps=10):
+    def log_prob(self, values):
+        inside = (values.abs() <= 1).all(dim=1)
+        return torch.where(inside, -self.size * math.log(2.0), -math.inf)
+
+    def sweep(self, steps=10):  # beyond the training range, as in the paper's figures
         return torch.linspace(-2.0, 2.0, steps)
 
 
@@ -67,8 +74,8 @@ class Gaussian(CodeType):
     def entropy(self):
         return 0.5 * self.size * math.log(2 * math.pi * math.e)
 
-    def sweep(self, steps=10):
-        return torch.linspace(-2.0, 2.0, steps)
+    def log_prob(self, values):
+        return torch.distributions.Normal(0.0, 1.0).log_prob(values).sum(dim=1)
 
 
 class Bernoulli(CodeType):
@@ -84,5 +91,5 @@ class Bernoulli(CodeType):
     def entropy(self):
         return self.size * math.log(2.0)
 
-    def sweep(self, steps=10):
-        return torch.tensor([0.0, 1.0])
+    def log_prob(self, values):
+        return torch.full((values.shape[0],), -self.size * math.log(2.0))

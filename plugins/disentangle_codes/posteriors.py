@@ -30,8 +30,8 @@ class CategoricalPosterior(Posterior):
     def distribution(self, head):
         return Categorical(logits=head)
 
-    def _event(self, values):
-        return values[:, 0].long()
+    def to_event(self, values):
+        return values[:, 0].long()  # Categorical.log_prob takes (n,) class indices
 
     def estimate(self, head):
         return head.argmax(dim=1, keepdim=True).float()
@@ -54,9 +54,6 @@ class GaussianPosterior(Posterior):
         mean, raw_std = head.split(self.code.dims, dim=1)
         return Independent(Normal(mean, F.softplus(raw_std) + MIN_STD), 1)
 
-    def _event(self, values):
-        return values
-
     def estimate(self, head):
         return head[:, : self.code.dims]
 
@@ -76,9 +73,6 @@ class FixedGaussianPosterior(Posterior):
 
     def distribution(self, head):
         return Independent(Normal(head, torch.ones_like(head)), 1)
-
-    def _event(self, values):
-        return values
 
     def estimate(self, head):
         return head
@@ -102,9 +96,6 @@ class BernoulliPosterior(Posterior):
 
     def distribution(self, head):
         return Independent(Bernoulli(logits=head), 1)
-
-    def _event(self, values):
-        return values
 
     def estimate(self, head):
         return torch.sigmoid(head)

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from disentangle import Component, hookimpl
+from disentangle import Component, Details, hookimpl
 
 
 def _lazy(module: str, cls: str) -> Callable[..., Any]:
@@ -23,8 +23,8 @@ def _lazy(module: str, cls: str) -> Callable[..., Any]:
     return factory
 
 
-def _details(shape: str, targets: str, files: str) -> dict:
-    return {"shape": shape, "targets": targets, "files": files}
+def _details(shape: str, targets: str, files: str) -> Details:
+    return Details(shape=shape, targets=targets, files=files)
 
 
 @hookimpl
@@ -41,7 +41,7 @@ def disentangle_datasets() -> Iterator[Component]:
                     "Fashion-MNIST clothing images, 28x28",
                     details=_details("1x28x28", "10 classes", "FashionMNIST/raw/ (IDX)"))
     yield Component("svhn", _lazy("svhn", "SVHN"), "SVHN house-number digits, 32x32 colour",
-                    details=_details("3x32x32", "10 classes", "SVHN/ (.mat)"))
+                    details=_details("3x32x32", "10 classes", "SVHN/ or flat (.mat)"))
     yield Component("celeba", _lazy("celeba", "CelebA"),
                     "CelebA aligned faces, centre crop at 32 or 64 px",
                     details=_details("3x32x32, 3x64x64", "40 attributes", "celeba/ (by hand)"))

@@ -1,7 +1,7 @@
 """CelebA aligned faces: centre-cropped and resized to 32 or 64 pixels, with 40 attributes.
 
 The files cannot be downloaded here (Google Drive quotas); place them by hand under
-DATA_DIR/celeba/ as torchvision lays them out.
+DATA_DIR/celeba/ as torchvision lays them out (or point the data dir at that folder itself).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from disentangle.data import (
     cache_dir,
     check_image_size,
     check_split,
-    find_file,
+    find_in,
     open_cache,
     read_rgb,
     read_tensors,
@@ -123,8 +123,10 @@ class CelebA(Dataset):
         how = (f"CelebA cannot be downloaded automatically (it is shared through Google Drive): "
                f"get img_align_celeba.zip, {ATTR_FILE} and {PARTITION_FILE} from {HOMEPAGE}, "
                f"unzip the images into {root / IMAGE_DIR}/ and put the two text files in {root}/")
-        attr_path = find_file(root, [ATTR_FILE], self.name, how)
-        part_path = find_file(root, [PARTITION_FILE], self.name, how)
+        # ours and torchvision's: DATA_DIR/celeba/; also DATA_DIR itself being that folder
+        attr_path = find_in([root, data_dir], [ATTR_FILE], self.name, how)
+        root = attr_path.parent
+        part_path = find_in([root], [PARTITION_FILE], self.name, how)
         image_dir = root / IMAGE_DIR
         if not image_dir.is_dir():
             raise DisentangleError(f"{self.name}: {IMAGE_DIR}/ not found in {root}; {how}")

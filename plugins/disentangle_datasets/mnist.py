@@ -1,4 +1,5 @@
-"""MNIST and Fashion-MNIST from their IDX files, laid out as torchvision does (ROOT/MNIST/raw/)."""
+"""MNIST and Fashion-MNIST from their IDX files, laid out as torchvision does (ROOT/MNIST/raw/),
+or directly in ROOT/MNIST/."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from disentangle.data import (
     check_image_size,
     check_split,
     fetch,
-    find_file,
+    find_in,
     open_cache,
     read_idx,
     read_tensors,
@@ -42,14 +43,21 @@ class MNIST(Dataset):
     def raw_dir(self, data_dir: Path) -> Path:
         return data_dir / self.folder / "raw"
 
+    def folders(self, data_dir: Path) -> list[Path]:
+        """Where the IDX files may be: ROOT/MNIST/raw/ (ours and torchvision's), ROOT/MNIST/."""
+        return [self.raw_dir(data_dir), data_dir / self.folder]
+
     def _file(self, data_dir: Path, stem: str, download: bool) -> Path:
-        raw = self.raw_dir(data_dir)
         names = (stem, f"{stem}.gz")
-        if download and not any((raw / n).is_file() for n in names):
-            self.download(data_dir)
         how = (f"run with --download (download=True) to fetch it, or place the IDX files from "
-               f"{self.homepage} (gzipped or not) there")
-        return find_file(raw, names, self.name, how)
+               f"{self.homepage} (gzipped or not) in {self.raw_dir(data_dir)}")
+        try:
+            return find_in(self.folders(data_dir), names, self.name, how)
+        except DisentangleError:
+            if not download:
+                raise
+        self.download(data_dir)
+        return find_in(self.folders(data_dir), names, self.name, how)
 
     def download(self, data_dir: Path) -> None:
         """Fetch the four gzipped IDX files from torchvision's mirrors, checking their MD5."""

@@ -1,4 +1,5 @@
-"""SVHN (Street View House Numbers), cropped 32x32 digits, from the original MATLAB files."""
+"""SVHN (Street View House Numbers), cropped 32x32 digits, from the original MATLAB files, in
+DATA_DIR/SVHN/ or, as torchvision keeps them, directly in DATA_DIR."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from disentangle.data import (
     check_split,
     expect_array,
     fetch,
-    find_file,
+    find_in,
     load_mat,
     open_cache,
     read_tensors,
@@ -45,14 +46,16 @@ class SVHN(Dataset):
         data_dir = resolve_data_dir(data_dir)
         folder = data_dir / self.folder
         filename = f"{split}_32x32.mat"
-        if download and not (folder / filename).is_file():
+        # ours: ROOT/SVHN/; torchvision keeps the .mat files flat in its root
+        folders = [folder, data_dir]
+        how = (f"run with --download (download=True) to fetch it into {folder}, or place "
+               f"{filename} from {HOMEPAGE} there")
+        if download and not any((f / filename).is_file() for f in folders):
             from torchvision.datasets import SVHN as Source
 
             url, name, md5 = Source.split_list[split]
             fetch(url, folder / name, md5)
-        path = find_file(folder, [filename], self.name,
-                         f"run with --download (download=True) to fetch it, or place "
-                         f"{filename} from {HOMEPAGE} there")
+        path = find_in(folders, [filename], self.name, how)
 
         def build(f):
             arrays = load_mat(path, ["X", "y"])

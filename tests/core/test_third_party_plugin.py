@@ -22,7 +22,8 @@ def test_installed_plugin_is_listed_like_a_builtin(site):
     env = {"PYTHONPATH": str(site)}
     codes = json.loads(run_cli("list", "codes", "--json", env=env).stdout)
     assert {"name": "vonmises", "plugin": "vonmises",
-            "summary": "d angles uniform on the circle, fed to G as cos/sin"} in codes
+            "summary": "d angles uniform on the circle, fed to G as cos/sin",
+            "discrete": False, "posterior": "vonmises"} in codes  # its Details, as columns
     plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json", env=env).stdout)}
     assert plugins["vonmises"]["distribution"] == "disentangle-vonmises"
     assert plugins["vonmises"]["registers"] == {"codes": ["vonmises"], "posteriors": ["vonmises"]}

@@ -54,7 +54,7 @@ def test_eval_on_digits_writes_every_applicable_key(runs):
 def test_eval_on_shapes_scores_disentanglement(runs):
     run = runs / "shapes-infogan"
     done = run_cli("eval", run, "--probe", *FAST_EVAL, "--intervention-points", "40",
-                   "--dci-model", "random_forest")
+                   "--intervention-pool", "500", "--dci-model", "random_forest")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert "cluster_accuracy" not in result and "probe" not in result  # no class labels

@@ -79,3 +79,14 @@ def test_hand_computed_2x2():
     # independent and identical 2x2 tables
     assert mi_matrix(np.array([[0.0], [1.0], [0.0], [1.0]]), y)[0, 0] == 0.0
     assert mi_matrix(y.astype(float), y)[0, 0] == pytest.approx(math.log(2), rel=1e-12)
+
+
+def test_float32_codes_are_binned_with_float64_edges():
+    # codes taking a few evenly spaced float32 values sit on the edges, where float32 and
+    # float64 edge arithmetic disagree; we always use the float64 edges
+    index = np.random.default_rng(0).integers(0, 3, size=(500, 2)).astype(np.float32)
+    codes = index * np.float32(0.1) - np.float32(0.35)
+    ours = discretize(codes)
+    np.testing.assert_array_equal(ours, discretize(codes.astype(np.float64)))
+    np.testing.assert_array_equal(ours, _dl_discretize(codes.astype(np.float64)) - 1)
+    assert not np.array_equal(ours, _dl_discretize(codes) - 1)  # float32 edges bin differently

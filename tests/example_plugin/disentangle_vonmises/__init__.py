@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Independent, VonMises
 
-from disentangle import Component, hookimpl
+from disentangle import Component, Details, hookimpl
 from disentangle.codes import CodeType
 from disentangle.posteriors import Posterior
 
@@ -35,6 +35,10 @@ class AngleCode(CodeType):
     def entropy(self):
         return self.size * math.log(2 * math.pi)
 
+    def log_prob(self, values):  # the prior's log-density; the contract checks entropy() with it
+        inside = (values.abs() <= math.pi).all(dim=1)
+        return torch.where(inside, -self.size * math.log(2 * math.pi), -math.inf)
+
     def sweep(self, steps=10):
         return torch.linspace(-math.pi, math.pi, steps + 1)[:-1]
 
@@ -57,9 +61,6 @@ class VonMisesPosterior(Posterior):
         loc = torch.atan2(sin, cos)
         return Independent(VonMises(loc, F.softplus(raw_kappa) + 1e-3), 1)
 
-    def _event(self, values):
-        return values
-
     def estimate(self, head):
         cos, sin, _ = head.split(self.code.size, dim=1)
         return torch.atan2(sin, cos)
@@ -67,7 +68,8 @@ class VonMisesPosterior(Posterior):
 
 @hookimpl
 def disentangle_codes():
-    yield Component("vonmises", AngleCode, "d angles uniform on the circle, fed to G as cos/sin")
+    yield Component("vonmises", AngleCode, "d angles uniform on the circle, fed to G as cos/sin",
+                    details=Details(discrete=False, posterior="vonmises"))
 
 
 @hookimpl

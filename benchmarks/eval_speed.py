@@ -1,0 +1,106 @@
+"""Time of every stage of `disentangle eval --probe` on `digits` and on `shapes` at 32 and 64 px.
+
+    python -m benchmarks.eval_speed [--cases digits,shapes32,shapes64] [--quick] [--device cpu]
+                                    [--jobs N] [--runs DIR] [--json]
+
+Each case trains a run for `--steps` steps (default 2: the networks' speed, not their quality, is
+measured) with the dataset's preset backbone, then evaluates it as `disentangle eval RUN --probe`
+does by default (or with `--quick`) and prints each stage's wall-clock seconds and this process's
+CPU seconds. On a machine shared with other work the wall clock grows with the load while the CPU
+time does not, so both are printed, with the load average before and after. `--jobs` is the
+number of worker processes for the probes and DCI's factors (`eval` uses every core, -1); the
+default here is 1, so that all the work happens in this process and the CPU column counts it all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+CASES = {  # name: (dataset, image size)
+    "digits": ("digits", None),
+    "shapes32": ("shapes", 32),
+    "shapes64": ("shapes", 64),
+}
+
+
+def make_run(root: Path, case: str, steps: int, device: str) -> Path:
+    from disentangle.training import resolve, train
+
+    dataset, size = CASES[case]
+    out = root / case
+    if not (out / "checkpoints").is_dir():
+        config = resolve("infogan", {"dataset": dataset, "image_size": size, "steps": steps,
+                                     "out": str(out), "device": device})
+        train(config, quiet=True)
+    return out
+
+
+def time_eval(run: Path, quick: bool, device: str, jobs: int) -> dict:
+    from disentangle.evaluation.pipeline import QUICK, EvalConfig, evaluate_run
+
+    cfg = EvalConfig(probe=True, device=device, jobs=jobs, **(QUICK if quick else {}))
+    start = time.perf_counter()
+    result = evaluate_run(run, cfg, show_progress=sys.stderr.isatty())
+    return {"total_s": round(time.perf_counter() - start, 1), "timings_s": result["timings_s"],
+            "cpu_s": result["cpu_s"], "test_points": _test_points(run),
+            "disentanglement": result.get("disentanglement")}
+
+
+def _test_points(run: Path) -> int:
+    import h5py
+
+    with h5py.File(run / "encoded.h5") as f:
+        return int(f["test/features"].shape[0])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES), help="comma list of " + ", ".join(CASES))
+    parser.add_argument("--quick", action="store_true", help="time `eval --quick` instead")
+    parser.add_argument("--steps", type=int, default=2, help="training steps of each run")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes for probes and DCI (eval's default: -1, every core)")
+    parser.add_argument("--runs", type=Path, default=Path("runs/eval-speed"),
+                        help="where the runs are made (and reused)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case {unknown[0]!r}; choose from {', '.join(CASES)}")
+
+    import torch
+
+    results = {}
+    for case in cases:
+        run = make_run(args.runs, case, args.steps, args.device)
+        load = os.getloadavg()[0]
+        results[case] = {**time_eval(run, args.quick, args.device, args.jobs), "load_before": load,
+                         "load_after": os.getloadavg()[0]}
+    device = ("cuda: " + torch.cuda.get_device_name()
+              if args.device != "cpu" and torch.cuda.is_available() else "cpu")
+    header = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+              "device": device, "torch": torch.__version__, "jobs": args.jobs,
+              "profile": "quick" if args.quick else "default"}
+    if args.json:
+        print(json.dumps({**header, "cases": results}, indent=2))
+        return
+    print(f"# eval --probe{' --quick' if args.quick else ''} on {header['device']} "
+          f"({header['machine']}, torch {header['torch']}, jobs {args.jobs})")
+    for case, r in results.items():
+        print(f"\n{case}: {r['total_s']} s in all, {r['test_points']} test points, load average "
+              f"{r['load_before']:.1f} -> {r['load_after']:.1f}")
+        print(f"  {'stage':<20} {'wall s':>8} {'cpu s':>8}")
+        for stage, wall in r["timings_s"].items():
+            print(f"  {stage:<20} {wall:>8.1f} {r['cpu_s'].get(stage, 0.0):>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
