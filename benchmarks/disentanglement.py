@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.infogan_vs_gan import Setting, cli, dig, evaluate, mean_std, table, train
-from disentangle.training import rundir
+from benchmarks.infogan_vs_gan import (
+    Setting,
+    add_run_arguments,
+    chosen,
+    dig,
+    machines,
+    mean_std,
+    table,
+    train_and_evaluate,
+)
 
 METHODS = ("infogan-cr", "infogan", "gan")
 CANDIDATE = "infogan-cr"
@@ -135,53 +141,38 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], seeds: tuple[int, 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short CPU runs, 2 seeds (smoke)")
-    parser.add_argument("--out", type=Path, default=Path("bench-out/disentanglement"))
-    parser.add_argument("--report", type=Path, help="also write the report here")
-    parser.add_argument("--seeds", type=int, nargs="+", help="override the plan's seeds")
-    parser.add_argument("--datasets", nargs="+", help="override the plan's datasets")
-    parser.add_argument("--steps", type=int, help="override the plan's steps")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="runs trained (then evaluated) at once")
+    add_run_arguments(parser, Path("bench-out/disentanglement"))
     args = parser.parse_args(argv)
 
     plan = QUICK if args.quick else FULL
-    seeds = tuple(args.seeds) if args.seeds else plan.seeds
-    datasets = {d: s for d, s in plan.datasets.items() if not args.datasets or d in args.datasets}
-    if args.steps:
-        datasets = {d: Setting(args.steps, s.run_args, s.eval_args) for d, s in datasets.items()}
+    seeds, datasets = chosen(args, plan.seeds, plan.datasets)
     started, sections, all_runs = time.time(), [], []
     for dataset, setting in datasets.items():
         runs = {m: [args.out / "runs" / f"{dataset}-{m}-s{s}" for s in seeds] for m in METHODS}
-        jobs = [(m, s, r) for m in METHODS for s, r in zip(seeds, runs[m])]
-        all_runs += [r for _, _, r in jobs]
-        with ThreadPoolExecutor(args.jobs) as pool:
-            cr = Setting(setting.steps, setting.run_args + plan.cr_args.get(dataset, ()),
-                         setting.eval_args)
-            for done in [pool.submit(train, r, m, dataset, s, cr if m == CANDIDATE else setting,
-                                     args.device) for m, s, r in jobs]:
-                done.result()
-            for done in [pool.submit(evaluate, r, s, setting, args.device) for _, s, r in jobs]:
-                done.result()
+        cr = Setting(setting.steps, setting.run_args + plan.cr_args.get(dataset, ()),
+                     setting.eval_args)
+        jobs = [(m, s, r, cr if m == CANDIDATE else setting)
+                for m in METHODS for s, r in zip(seeds, runs[m])]
+        all_runs += [r for _, _, r, _ in jobs]
+        train_and_evaluate(jobs, dataset, args)
         selections = {}
         if len(seeds) >= 2:
             for method in METHODS:
                 selections[f"{method} seeds"] = select(
                     runs[method], args.device, plan.votes,
                     args.out / f"select-{dataset}-{method}.json")
-        selections["all runs"] = select([r for _, _, r in jobs], args.device, plan.votes,
+        selections["all runs"] = select([r for _, _, r, _ in jobs], args.device, plan.votes,
                                         args.out / f"select-{dataset}-all.json")
         sections.append(report_dataset(dataset, runs, seeds, plan.measures[dataset], selections))
     command = "python -m benchmarks.disentanglement " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    made = "; ".join(dict.fromkeys(rundir.RunDir.open(r).read_meta().get("host", "?")
-                                   for r in all_runs))
     text = "\n".join([
         "# InfoGAN-CR vs InfoGAN vs GAN", "",
         f"Produced by `{command.strip()}` in {time.time() - started:.0f} s (runs reused where "
         f"present). Mode: {'quick' if args.quick else 'full'}; seeds "
         f"{', '.join(map(str, seeds))}; steps "
-        + ", ".join(f"{d} {s.steps}" for d, s in datasets.items()) + f". Runs made on: {made}.",
+        + ", ".join(f"{d} {s.steps}" for d, s in datasets.items())
+        + f". Runs made on: {machines(all_runs)}.",
         "", "The verdict says 'infogan-cr ahead' only when every InfoGAN-CR seed beats every seed "
         "of both other methods.", "", *sections])
     args.out.mkdir(parents=True, exist_ok=True)

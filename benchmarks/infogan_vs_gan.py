@@ -304,10 +304,9 @@ def machines(runs: list[Path]) -> str:
     return "; ".join(dict.fromkeys(made))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short runs, 2 seeds (smoke test)")
-    parser.add_argument("--out", type=Path, default=Path("bench-out/infogan_vs_gan"))
+def add_run_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
+    """The options every run-training benchmark takes (this one and its siblings)."""
+    parser.add_argument("--out", type=Path, default=out)
     parser.add_argument("--report", type=Path, help="also write the report (and figures) here")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the plan's seeds")
     parser.add_argument("--datasets", nargs="+", help="override the plan's datasets")
@@ -315,14 +314,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (training and eval)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="runs trained (then evaluated) at once (default: one per core; "
-                             "CPU training uses one thread); speed is timed alone after")
+                             "CPU training uses one thread)")
+
+
+def chosen(args: argparse.Namespace, seeds: tuple[int, ...],
+           datasets: dict[str, Setting]) -> tuple[tuple[int, ...], dict[str, Setting]]:
+    """The plan's seeds and datasets, narrowed or overridden by --seeds, --datasets, --steps."""
+    seeds = tuple(args.seeds) if args.seeds else seeds
+    datasets = {d: s for d, s in datasets.items() if not args.datasets or d in args.datasets}
+    if args.steps:
+        datasets = {d: Setting(args.steps, s.run_args, s.eval_args) for d, s in datasets.items()}
+    return seeds, datasets
+
+
+def train_and_evaluate(jobs: list[tuple[str, int, Path, Setting]], dataset: str,
+                       args: argparse.Namespace) -> None:
+    """Train every (method, seed, run, setting) missing, then evaluate each, --jobs at a time."""
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for done in [pool.submit(train, run, method, dataset, seed, setting, args.device)
+                     for method, seed, run, setting in jobs]:
+            done.result()
+        for done in [pool.submit(evaluate, run, seed, setting, args.device)
+                     for _, seed, run, setting in jobs]:
+            done.result()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, 2 seeds (smoke test)")
+    add_run_arguments(parser, Path("bench-out/infogan_vs_gan"))
     args = parser.parse_args(argv)
 
     plan = QUICK if args.quick else FULL
-    seeds = tuple(args.seeds) if args.seeds else plan.seeds
-    datasets = {d: s for d, s in plan.datasets.items() if not args.datasets or d in args.datasets}
-    if args.steps:
-        datasets = {d: Setting(args.steps, s.run_args, s.eval_args) for d, s in datasets.items()}
+    seeds, datasets = chosen(args, plan.seeds, plan.datasets)
     started = time.time()
     sections, all_runs = [], []
     figures = args.out / "figures"
@@ -330,14 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     for dataset, setting in datasets.items():
         runs = {m: [args.out / "runs" / f"{dataset}-{m}-s{seed}" for seed in seeds] for m in METHODS}
         all_runs += [run for rs in runs.values() for run in rs]
-        jobs = [(method, seed, run) for method in METHODS for seed, run in zip(seeds, runs[method])]
-        with ThreadPoolExecutor(args.jobs) as pool:  # --jobs runs train and evaluate at once
-            for done in [pool.submit(train, run, method, dataset, seed, setting, args.device)
-                         for method, seed, run in jobs]:
-                done.result()
-            for done in [pool.submit(evaluate, run, seed, setting, args.device)
-                         for _, seed, run in jobs]:
-                done.result()
+        train_and_evaluate([(method, seed, run, setting) for method in METHODS
+                            for seed, run in zip(seeds, runs[method])], dataset, args)
         speed = measure_speed(dataset, setting, plan.speed, args.device, args.out)
         sections.append(report_dataset(dataset, runs, speed, figures, "figures"))
     command = "python -m benchmarks.infogan_vs_gan " + " ".join(argv if argv is not None else sys.argv[1:])

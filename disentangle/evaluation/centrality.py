@@ -16,6 +16,7 @@ is drawn afresh for every image. Fixing a factor fixes that code exactly, as in 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -89,7 +90,7 @@ def pairwise_scores(models: Sequence[LatentModel], cfg: CentralityConfig = Centr
     for i, source in enumerate(models):
         factors = _GeneratedFactors(source, cfg)
         for j, encoder in enumerate(models):
-            calls = iter(range(1_000_000))
+            calls = itertools.count()  # the k-th call of every encoder gets the same images
 
             def sample_codes(indices, encoder=encoder, factors=factors, calls=calls):
                 images = factors.images(next(calls), indices)
