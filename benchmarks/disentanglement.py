@@ -6,23 +6,33 @@ over all runs, and writes a Markdown report with every seed's figures and a verd
 
     python -m benchmarks.disentanglement --quick                 # smoke: minutes on 2 CPU cores
     python -m benchmarks.disentanglement --device cuda --jobs 9 --report docs/disentanglement.md
+    python -m benchmarks.disentanglement --device cuda --jobs 9 --datasets shapes --minutes 5
 
-Runs already present under --out are reused; an interrupted run resumes from its checkpoint.
+`--minutes M` replaces the plan's step budget by the one that the slowest method trains in M
+minutes while all --jobs runs train together: a calibration trains every (method, seed) for a few
+hundred steps at once (CR on from the start, its dearest phase), takes the slowest steps/s and
+rounds the budget down to a multiple of 500. InfoGAN-CR's CR switches on at a fixed fraction of
+the budget. Runs already present under --out are reused; an interrupted run resumes from its
+checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmarks.infogan_vs_gan import (
     Setting,
     add_run_arguments,
     chosen,
+    cli,
     dig,
     machines,
     mean_std,
@@ -41,7 +51,8 @@ class Plan:
     # per dataset, the measures of the verdict (higher is better), as eval.json key paths
     measures: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     votes: int = 450  # `disentangle select --votes`
-    cr_args: dict[str, tuple[str, ...]] = field(default_factory=dict)  # infogan-cr's own flags
+    cr_start: float = 0.5  # infogan-cr's CR switches on at this fraction of the step budget
+    calibration: tuple[int, int] = (500, 100)  # --minutes: steps of each run, steps per window
 
 
 SHAPES_MEASURES = (("disentanglement", "mig"), ("disentanglement", "factor_vae"),
@@ -50,21 +61,24 @@ SHAPES_MEASURES = (("disentanglement", "mig"), ("disentanglement", "factor_vae")
 DIGITS_MEASURES = (("cluster_accuracy",), ("nmi",))
 DIGITS_CODES = ("--code", "categorical:10", "--code", "uniform:1", "--code", "uniform:1")
 
+# the verdicts need no probes: they cost more than the metrics and judge nothing here
 FULL = Plan(seeds=(0, 1, 2), datasets={
     # InfoGAN-CR's dSprites recipe (preset) over the whole 64-px grid; the authors switch CR on
     # at ~89 % of ~322k steps; in a GPU-minutes budget it goes on halfway
-    "shapes": Setting(20000, (), ("--n", "5000")),
+    "shapes": Setting(20000, (), ("--n", "5000"), probe=False),
     # the categorical code and two continuous ones (CR needs two codes at least)
-    "digits": Setting(1000, DIGITS_CODES, ("--bound-samples", "1000")),
-}, measures={"shapes": SHAPES_MEASURES, "digits": DIGITS_MEASURES},
-    cr_args={"shapes": ("--cr-start", "10000")})
+    "digits": Setting(1000, DIGITS_CODES, ("--bound-samples", "1000"), probe=False),
+}, measures={"shapes": SHAPES_MEASURES, "digits": DIGITS_MEASURES})
 QUICK = Plan(seeds=(0, 1), datasets={
     "shapes": Setting(40, ("--image-size", "32", "--backbone", "tiny"),
                       ("--n", "500", "--bound-samples", "300", "--intervention-points", "40",
-                       "--dci-model", "random_forest")),
-    "digits": Setting(40, (*DIGITS_CODES, "--backbone", "tiny"), ("--bound-samples", "300")),
+                       "--dci-model", "random_forest"), probe=False),
+    "digits": Setting(40, (*DIGITS_CODES, "--backbone", "tiny"), ("--bound-samples", "300"),
+                      probe=False),
 }, measures={"shapes": SHAPES_MEASURES, "digits": DIGITS_MEASURES}, votes=30,
-    cr_args={"shapes": ("--cr-start", "20")})
+    calibration=(15, 5))
+BUDGET_STEP = 500  # a calibrated budget is a multiple of this
+SAFETY = 0.85  # share of the minutes given to training steps (the rest: scores, checkpoints)
 
 
 def label(keys: tuple[str, ...]) -> str:
@@ -101,6 +115,40 @@ def select(runs: list[Path], device: str, votes: int, out: Path) -> dict:
     return json.loads(done.stdout)
 
 
+def calibrate(dataset: str, setting: Setting, seeds: tuple[int, ...], args, minutes: float,
+              calibration: tuple[int, int]) -> dict:
+    """The step budget that the slowest method trains in `minutes` with every run of the
+    dataset training at once, measured by training them all at once for a few hundred steps."""
+    saved = args.out / f"calibration-{dataset}.json"
+    if saved.is_file():
+        return json.loads(saved.read_text())
+    steps, window = calibration
+
+    def rate(method: str, seed: int) -> float:
+        run = args.out / "calibration" / f"{dataset}-{method}-s{seed}"
+        shutil.rmtree(run, ignore_errors=True)
+        cli("run", method, "--dataset", dataset, "--seed", str(seed), "--steps", str(steps),
+            "--log-every", str(window), "--score-every", "0", "--checkpoint-every", str(steps),
+            "--sample-every", str(steps), "--out", str(run), "--device", args.device, "--quiet",
+            *setting.run_args)
+        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        batch = json.loads((run / "summary.json").read_text())["batch_size"]
+        shutil.rmtree(run)
+        return statistics.median(r["images_per_s"] for r in records[1:]) / batch  # steps/s
+
+    pairs = [(m, s) for m in METHODS for s in seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rates = list(pool.map(lambda pair: rate(*pair), pairs))
+    per_method = {m: min(r for (mm, _), r in zip(pairs, rates) if mm == m) for m in METHODS}
+    slowest = min(per_method, key=per_method.get)
+    budget = int(per_method[slowest] * minutes * 60 * SAFETY) // BUDGET_STEP * BUDGET_STEP
+    result = {"minutes": minutes, "jobs": args.jobs, "steps_per_s": per_method,
+              "slowest": slowest, "steps": max(budget, BUDGET_STEP)}
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(result, indent=1))
+    return result
+
+
 def report_dataset(dataset: str, runs: dict[str, list[Path]], seeds: tuple[int, ...],
                    measures, selections: dict[str, dict]) -> str:
     evals = {m: [json.loads((r / "eval.json").read_text()) for r in rs] for m, rs in runs.items()}
@@ -121,6 +169,11 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], seeds: tuple[int, 
            f"{CANDIDATE} is ahead of both others on every seed for "
            f"{verdicts.count(CANDIDATE + ' ahead')} of {len(verdicts)} measures, behind on "
            f"{verdicts.count(CANDIDATE + ' behind')}.", ""]
+    walls = {m: [json.loads((r / "summary.json").read_text())["elapsed_s"] for r in rs]
+             for m, rs in runs.items()}
+    out += ["Training wall clock per run, seconds (runs trained --jobs at a time): "
+            + "; ".join(f"{m} " + ", ".join(f"{w:.0f}" for w in ws) for m, ws in walls.items())
+            + ".", ""]
     main = measures[0]
     sel_rows = []
     for scope, result in selections.items():
@@ -142,15 +195,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short CPU runs, 2 seeds (smoke)")
     add_run_arguments(parser, Path("bench-out/disentanglement"))
+    parser.add_argument("--minutes", type=float,
+                        help="choose the step budget that all runs, trained together, finish "
+                             "in this many minutes (a calibration measures it; overrides --steps)")
     args = parser.parse_args(argv)
 
     plan = QUICK if args.quick else FULL
     seeds, datasets = chosen(args, plan.seeds, plan.datasets)
     started, sections, all_runs = time.time(), [], []
+    budgets, used = [], {}
     for dataset, setting in datasets.items():
+        if args.minutes:
+            calibration = calibrate(dataset, setting, seeds, args, args.minutes,
+                                    plan.calibration)
+            setting = replace(setting, steps=calibration["steps"])
+            rates = ", ".join(f"{m} {r:.1f}" for m, r in calibration["steps_per_s"].items())
+            budgets.append(f"{dataset}: {setting.steps} steps, the budget that {args.jobs} runs "
+                           f"trained together finish in {args.minutes:g} minutes (calibrated "
+                           f"steps/s of the slowest seed: {rates})")
+        used[dataset] = setting.steps
         runs = {m: [args.out / "runs" / f"{dataset}-{m}-s{s}" for s in seeds] for m in METHODS}
-        cr = Setting(setting.steps, setting.run_args + plan.cr_args.get(dataset, ()),
-                     setting.eval_args)
+        cr = replace(setting, run_args=setting.run_args + (
+            "--cr-start", str(int(setting.steps * plan.cr_start))))
         jobs = [(m, s, r, cr if m == CANDIDATE else setting)
                 for m in METHODS for s, r in zip(seeds, runs[m])]
         all_runs += [r for _, _, r, _ in jobs]
@@ -171,8 +237,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Produced by `{command.strip()}` in {time.time() - started:.0f} s (runs reused where "
         f"present). Mode: {'quick' if args.quick else 'full'}; seeds "
         f"{', '.join(map(str, seeds))}; steps "
-        + ", ".join(f"{d} {s.steps}" for d, s in datasets.items())
-        + f". Runs made on: {machines(all_runs)}.",
+        + ", ".join(f"{d} {s}" for d, s in used.items())
+        + f"; infogan-cr switches CR on at {plan.cr_start:.0%} of the steps. "
+        + "".join(f"Budget of {b}. " for b in budgets)
+        + f"Runs made on: {machines(all_runs)}.",
         "", "The verdict says 'infogan-cr ahead' only when every InfoGAN-CR seed beats every seed "
         "of both other methods.", "", *sections])
     args.out.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from disentangle.training import rundir
@@ -35,6 +35,7 @@ class Setting:
     steps: int
     run_args: tuple[str, ...] = ()  # extra `disentangle run` flags
     eval_args: tuple[str, ...] = ()  # extra `disentangle eval` flags
+    probe: bool = True  # `disentangle eval --probe` (probes are not needed for every verdict)
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def train(run: Path, method: str, dataset: str, seed: int, setting: Setting, dev
 
 def evaluate(run: Path, seed: int, setting: Setting, device: str) -> None:
     if not (run / "eval.json").is_file():
-        cli("eval", str(run), "--probe", "--seed", str(seed), "--device", device,
-            *setting.eval_args)
+        cli("eval", str(run), *(("--probe",) if setting.probe else ()), "--seed", str(seed),
+            "--device", device, *setting.eval_args)
 
 
 def measure_speed(dataset: str, setting: Setting, speed: Speed, device: str,
@@ -323,7 +324,7 @@ def chosen(args: argparse.Namespace, seeds: tuple[int, ...],
     seeds = tuple(args.seeds) if args.seeds else seeds
     datasets = {d: s for d, s in datasets.items() if not args.datasets or d in args.datasets}
     if args.steps:
-        datasets = {d: Setting(args.steps, s.run_args, s.eval_args) for d, s in datasets.items()}
+        datasets = {d: replace(s, steps=args.steps) for d, s in datasets.items()}
     return seeds, datasets
 
 
