@@ -184,6 +184,8 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], seeds: tuple[int, 
         picked = by_run[str(chosen)]
         sel_rows.append([scope, chosen.name, f"{picked:.3f}", f"{best:.3f}",
                          f"{best - picked:.3f}"])
+    if not sel_rows:
+        return "\n".join(out + ["ModelCentrality (`disentangle select`): not run yet.", ""])
     out += [f"ModelCentrality (`disentangle select`, no labels) against the best run by "
             f"{label(main)}:", "",
             table(["runs compared", "chosen", f"chosen {label(main)}", "best", "gap"], sel_rows),
@@ -202,8 +204,31 @@ def main(argv: list[str] | None = None) -> None:
 
     plan = QUICK if args.quick else FULL
     seeds, datasets = chosen(args, plan.seeds, plan.datasets)
-    started, sections, all_runs = time.time(), [], []
-    budgets, used = [], {}
+    started, all_runs = time.time(), []
+    budgets, used, sections = [], {}, {}
+
+    def write_report() -> None:
+        """Written after the evaluations and again after `select`, which may run out of time."""
+        command = "python -m benchmarks.disentanglement " + " ".join(
+            argv if argv is not None else sys.argv[1:])
+        text = "\n".join([
+            "# InfoGAN-CR vs InfoGAN vs GAN", "",
+            f"Produced by `{command.strip()}` in {time.time() - started:.0f} s (runs reused where "
+            f"present). Mode: {'quick' if args.quick else 'full'}; seeds "
+            f"{', '.join(map(str, seeds))}; steps "
+            + ", ".join(f"{d} {s}" for d, s in used.items())
+            + f"; infogan-cr switches CR on at {plan.cr_start:.0%} of the steps. "
+            + "".join(f"Budget of {b}. " for b in budgets)
+            + (f"Extra run flags: {' '.join(args.run_arg)}. " if args.run_arg else "")
+            + f"Runs made on: {machines(all_runs)}.",
+            "", "The verdict says 'infogan-cr ahead' only when every InfoGAN-CR seed beats every "
+            "seed of both other methods.", "", *sections.values()])
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.md").write_text(text)
+        print(f"wrote {args.out / 'report.md'}", flush=True)
+        if args.report:
+            args.report.write_text(text)
+
     for dataset, setting in datasets.items():
         if args.minutes:
             calibration = calibrate(dataset, setting, seeds, args, args.minutes,
@@ -221,35 +246,22 @@ def main(argv: list[str] | None = None) -> None:
                 for m in METHODS for s, r in zip(seeds, runs[m])]
         all_runs += [r for _, _, r, _ in jobs]
         train_and_evaluate(jobs, dataset, args)
-        selections = {}
-        if len(seeds) >= 2:
-            for method in METHODS:
-                selections[f"{method} seeds"] = select(
-                    runs[method], args.device, plan.votes,
-                    args.out / f"select-{dataset}-{method}.json")
-        selections["all runs"] = select([r for _, _, r, _ in jobs], args.device, plan.votes,
-                                        args.out / f"select-{dataset}-all.json")
-        sections.append(report_dataset(dataset, runs, seeds, plan.measures[dataset], selections))
-    command = "python -m benchmarks.disentanglement " + " ".join(
-        argv if argv is not None else sys.argv[1:])
-    text = "\n".join([
-        "# InfoGAN-CR vs InfoGAN vs GAN", "",
-        f"Produced by `{command.strip()}` in {time.time() - started:.0f} s (runs reused where "
-        f"present). Mode: {'quick' if args.quick else 'full'}; seeds "
-        f"{', '.join(map(str, seeds))}; steps "
-        + ", ".join(f"{d} {s}" for d, s in used.items())
-        + f"; infogan-cr switches CR on at {plan.cr_start:.0%} of the steps. "
-        + "".join(f"Budget of {b}. " for b in budgets)
-        + f"Runs made on: {machines(all_runs)}.",
-        "", "The verdict says 'infogan-cr ahead' only when every InfoGAN-CR seed beats every seed "
-        "of both other methods.", "", *sections])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.md").write_text(text)
-    print(f"wrote {args.out / 'report.md'}")
+        sections[dataset] = report_dataset(dataset, runs, seeds, plan.measures[dataset], {})
+        write_report()
+        scopes = {f"{m} seeds": runs[m] for m in METHODS if len(seeds) >= 2}
+        scopes["all runs"] = [r for _, _, r, _ in jobs]
+        names = {f"{m} seeds": f"select-{dataset}-{m}.json" for m in METHODS}
+        names["all runs"] = f"select-{dataset}-all.json"
+        with ThreadPoolExecutor(len(scopes)) as pool:
+            futures = {scope: pool.submit(select, rs, args.device, plan.votes,
+                                          args.out / names[scope])
+                       for scope, rs in scopes.items()}
+            selections = {scope: future.result() for scope, future in futures.items()}
+        sections[dataset] = report_dataset(dataset, runs, seeds, plan.measures[dataset],
+                                           selections)
+        write_report()
     if args.report:
-        args.report.write_text(text)
         print(f"wrote {args.report}")
-
 
 if __name__ == "__main__":
     main()

@@ -313,6 +313,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
     parser.add_argument("--datasets", nargs="+", help="override the plan's datasets")
     parser.add_argument("--steps", type=int, help="override the plan's steps")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (training and eval)")
+    parser.add_argument("--run-arg", action="append", default=[], metavar="FLAG",
+                        help="an extra flag for every `disentangle run`, e.g. "
+                             "--run-arg=--no-cuda-graph (repeat for more)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="runs trained (then evaluated) at once (default: one per core; "
                              "CPU training uses one thread)")
@@ -325,6 +328,8 @@ def chosen(args: argparse.Namespace, seeds: tuple[int, ...],
     datasets = {d: s for d, s in datasets.items() if not args.datasets or d in args.datasets}
     if args.steps:
         datasets = {d: replace(s, steps=args.steps) for d, s in datasets.items()}
+    extra = tuple(getattr(args, "run_arg", ()))
+    datasets = {d: replace(s, run_args=s.run_args + extra) for d, s in datasets.items()}
     return seeds, datasets
 
 

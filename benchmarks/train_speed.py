@@ -5,7 +5,9 @@ digits.
 
     python -m benchmarks.train_speed                        # speed table, a few minutes
     python -m benchmarks.train_speed --threads 1 2          # the same table per thread count
-    python -m benchmarks.train_speed --device cuda --window 100   # on a GPU (docs/training.md)
+    python -m benchmarks.train_speed --device cuda --window 100   # on a GPU (docs/training.md):
+        # with and without the CUDA graph, GAN and InfoGAN, MNIST and 64-px networks, batch
+        # 64/128/1,024, the port, and the recording's cost
     python -m benchmarks.train_speed --variants --threads 1 2   # Adam kinds, bf16, channels_last
     python -m benchmarks.train_speed --quality --steps 1000 --seeds 0 1 2
 
@@ -37,20 +39,63 @@ DEFAULT_OUT = Path("bench-out")
 # --- our training loop ---------------------------------------------------------------------------
 
 def ours(method: str, precision: str, threads: int, window: int, windows: int,
-         batch_size: int = 128, out: Path | None = None, device: str = "cpu") -> list[float]:
+         batch_size: int = 128, out: Path | None = None, device: str = "cpu",
+         network: str = "mnist", cuda_graph: bool | None = None) -> list[float]:
     """images/s of each window (after a warm-up window) through `disentangle.training.train`."""
+    return ours_run(method, precision, threads, window, windows, batch_size, out, device,
+                    network, cuda_graph)[0]
+
+
+# the networks timed on a GPU: the paper's MNIST model on digits, and InfoGAN-CR's dSprites
+# recipe (64-px sprites64 networks, spectral norm, 5 codes, 2 G steps) on 64-px sprites
+NETWORKS = {
+    "mnist": {"dataset": "digits", "backbone": "mnist"},
+    "sprites64": {"dataset": "sprites-speed", "backbone": "sprites64", "spectral_norm": True,
+                  "codes": ["uniform:1"] * 5, "noise_dim": 5, "g_steps": 2},
+}
+
+
+def ours_run(method: str, precision: str, threads: int, window: int, windows: int,
+             batch_size: int, out: Path | None, device: str, network: str,
+             cuda_graph: bool | None) -> tuple[list[float], dict]:
+    """images/s of each timed window, and the run's summary."""
     from disentangle.training import RunConfig, train
     from disentangle.training.rundir import RunDir
 
     with tempfile.TemporaryDirectory(dir=out) as tmp:
-        config = RunConfig(method=method, dataset="digits", backbone="mnist",
+        config = RunConfig(method=method, **NETWORKS[network],
                            steps=window * (windows + 1), batch_size=batch_size,
                            precision=precision, threads=threads, device=device,
                            log_every=window, checkpoint_every=10**9, sample_every=10**9,
-                           out=str(Path(tmp) / "run"))
+                           score_every=0, cuda_graph=cuda_graph, out=str(Path(tmp) / "run"))
         summary = train(config)
         records = RunDir.open(Path(summary["run_dir"])).read_metrics()
-    return [r["images_per_s"] for r in records[1:]]
+    return [r["images_per_s"] for r in records[1:]], summary
+
+
+def use_sprites_for_speed() -> None:
+    """Register `sprites-speed`: the 5,000 rendered 64-px `shapes` test sprites as a training set,
+    so each timed run starts in a second instead of rendering the 737,280-image grid."""
+    import sys
+    from types import ModuleType
+
+    from disentangle import Component, hookimpl
+    from disentangle.registry import Registry, set_registry
+    from disentangle_datasets.shapes import Shapes
+
+    class SpritesForSpeed(Shapes):
+        name = "sprites-speed"
+        training_split = "test"
+
+    module = ModuleType("disentangle_speed_sprites")
+
+    @hookimpl
+    def disentangle_datasets():
+        yield Component("sprites-speed", SpritesForSpeed, "shapes' test sprites (timing only)")
+
+    module.disentangle_datasets = disentangle_datasets
+    sys.modules[module.__name__] = module
+    set_registry(Registry(plugins=[module]))
 
 
 # --- a straightforward port of the paper's MNIST model ----------------------------------------
@@ -313,6 +358,62 @@ def speed(args) -> None:
         print(f"the port's DataLoader alone: {loader_only(threads):.0f} images/s")
 
 
+def gpu_speed(args) -> None:
+    """Ours with and without the CUDA graph, GAN and InfoGAN, both networks, each batch size,
+    and the port (MNIST networks), interleaved in rounds; the recording's cost and the steps that
+    pay it back."""
+    use_sprites_for_speed()
+    print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}, window {args.window} "
+          f"steps x {args.windows} (+1 warm-up), {args.rounds} interleaved round(s)")
+    rows: dict[tuple, Row] = {}
+    records: dict[tuple, list[float]] = {}
+    for _ in range(args.rounds):
+        for network in args.networks:
+            for batch in args.batch_sizes:
+                for method in ("gan", "infogan"):
+                    for graph in (False, True):
+                        key = (network, batch, method, graph)
+                        try:
+                            rates, summary = ours_run(method, "fp32", 1, args.window,
+                                                      args.windows, batch, None, "cuda", network,
+                                                      graph)
+                        except Exception as exc:  # one broken contender must not lose the table
+                            print(f"{key} failed: {type(exc).__name__}: {exc}", flush=True)
+                            continue
+                        rows.setdefault(key, Row(str(key), [])).rates.extend(rates)
+                        if summary.get("cuda_graph"):
+                            records.setdefault(key, []).append(
+                                summary["cuda_graph"]["record_seconds"])
+                if network == "mnist":
+                    key = (network, batch, "port", False)
+                    rows.setdefault(key, Row(str(key), [])).rates.extend(
+                        port(1, max(5, args.window * 128 // batch), args.windows, batch, "cuda"))
+    print(f"\n{'network':<10} {'batch':>5} {'method':<8} {'graph':<5} {'median img/s':>12} "
+          f"{'best':>8} {'x eager':>7} {'x port':>7} {'record s':>8} {'pays back':>9}")
+    for (network, batch, method, graph), row in rows.items():
+        eager = rows.get((network, batch, method, False))
+        base = rows.get((network, batch, "port", False))
+        gain = f"{row.median / eager.median:.2f}" if graph and eager else ""
+        vs_port = f"{row.median / base.median:.2f}" if base and method != "port" else ""
+        recorded = records.get((network, batch, method, graph))
+        record_s = statistics.median(recorded) if recorded else None
+        payback = ""
+        if record_s is not None and eager and row.median > eager.median:
+            saved = batch / eager.median - batch / row.median  # seconds saved per step
+            payback = f"{record_s / saved:.0f} st"
+        print(f"{network:<10} {batch:>5} {method:<8} {'on' if graph else 'off':<5} "
+              f"{row.median:>12.0f} {row.best:>8.0f} {gain:>7} {vs_port:>7} "
+              f"{'' if record_s is None else f'{record_s:.2f}':>8} {payback:>9}")
+    for network in args.networks:
+        for batch in args.batch_sizes:
+            for graph in (False, True):
+                info, gan = rows.get((network, batch, "infogan", graph)), rows.get(
+                    (network, batch, "gan", graph))
+                if info and gan:
+                    print(f"{network} batch {batch} graph {'on' if graph else 'off'}: "
+                          f"InfoGAN/GAN time {gan.median / info.median:.3f}")
+
+
 # --- quality ---------------------------------------------------------------------------------
 
 def quality(args) -> None:
@@ -326,10 +427,12 @@ def quality(args) -> None:
     print(f"{'method':<8} {'prec':<5} {'seed':>4} {'L_I c1 (eval)':>13} {'H(c1)':>6} "
           f"{'test acc':>8} {'train acc':>9} {'img/s':>6} {'minutes':>7}")
     results: dict[tuple[str, str], list[float]] = {}
-    for precision in args.precision:
+    graphs = {"default": None, "on": True, "off": False}
+    for precision, graph in ((p, g) for p in args.precision for g in args.cuda_graph):
         for method in args.methods:
             for seed in args.seeds:
-                run = out / f"{method}-{precision}-b{args.batch_size}-s{args.steps}-seed{seed}"
+                tag = "" if graph == "default" else f"-graph{graph}"
+                run = out / f"{method}-{precision}{tag}-b{args.batch_size}-s{args.steps}-seed{seed}"
                 summary_path = run / "summary.json"
                 if summary_path.is_file():  # reuse a finished run
                     summary = json.loads(summary_path.read_text())
@@ -338,7 +441,7 @@ def quality(args) -> None:
                                        batch_size=args.batch_size, precision=precision,
                                        threads=args.threads[0], device=args.device, log_every=50,
                                        checkpoint_every=500, sample_every=args.steps,
-                                       out=str(run))
+                                       cuda_graph=graphs[graph], out=str(run))
                     summary = train(config)
                 _, model, dataset = load_run(run)
                 scores = []
@@ -349,8 +452,9 @@ def quality(args) -> None:
                     pred = estimates[0][:, 0].long().numpy()
                     scores.append(cluster_accuracy(pred, data.labels.numpy()))
                 c1 = summary["codes"][0]
-                results.setdefault((method, precision), []).append(scores[0])
-                print(f"{method:<8} {precision:<5} {seed:>4} {c1['info_eval']:>13.3f} "
+                label = precision if graph == "default" else f"{precision}, graph {graph}"
+                results.setdefault((method, label), []).append(scores[0])
+                print(f"{method:<8} {label:<5} {seed:>4} {c1['info_eval']:>13.3f} "
                       f"{c1['entropy']:>6.3f} {scores[0]:>8.3f} {scores[1]:>9.3f} "
                       f"{summary['images_per_s']:>6.0f} {summary['elapsed_s'] / 60:>7.1f}",
                       flush=True)
@@ -379,6 +483,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", nargs="+", default=["infogan", "gan"])
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128, 1024],
+                        help="--device cuda: batch sizes of the speed table")
+    parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS),
+                        help="--device cuda: networks of the speed table")
+    parser.add_argument("--cuda-graph", nargs="+", default=["default"],
+                        choices=["default", "on", "off"],
+                        help="--quality on cuda: train with and/or without the CUDA graph")
     args = parser.parse_args(argv)
     if args.quality:
         from disentangle.training import PRESETS, RunConfig
@@ -389,7 +500,10 @@ def main(argv: list[str] | None = None) -> None:
         quality(args)
     else:
         args.batch_size = args.batch_size or 128
-        (variants if args.variants else speed)(args)
+        if args.variants:
+            variants(args)
+        else:
+            (gpu_speed if args.device == "cuda" else speed)(args)
 
 
 if __name__ == "__main__":

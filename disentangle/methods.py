@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from typing import Any, ClassVar
 
 import torch
@@ -34,3 +35,13 @@ class Method(ABC):
              real: torch.Tensor, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
         """One update on a batch of real images in the backbone's range; returns detached scalars
         to log: at least 'loss_d', 'loss_g' and 'info/<code name>' (L_I per code, in nats)."""
+
+    def capture_key(self, steps_done: int) -> Hashable | None:
+        """Whether `step` can be recorded as a CUDA graph and replayed, and what its Python side
+        depends on after `steps_done` completed steps (docs/training.md, "CUDA graph"). On CUDA
+        the loop calls this before every step, records `step` once and replays the record while
+        the key stays equal; a new key runs a few steps eagerly and records again. So `step` must
+        read nothing back to the host and decide nothing in Python that the key does not name,
+        and must create its optimisers' state in those eager steps. None (the default): `step`
+        always runs eagerly."""
+        return None

@@ -81,6 +81,10 @@ def run(
     threads: Annotated[int | None, typer.Option(
         help="CPU threads for torch (default: 1 on CPU, the fastest on 2 cores).",
         rich_help_panel=_TRAINING)] = None,
+    cuda_graph: Annotated[bool | None, typer.Option(
+        "--cuda-graph/--no-cuda-graph",
+        help="Replay the training step as one CUDA graph (default: on CUDA, for methods that "
+             "allow it; docs/training.md).", rich_help_panel=_TRAINING)] = None,
     out: Annotated[Path | None, typer.Option(
         help="Run directory (default: runs/METHOD-DATASET-TIME).", rich_help_panel=_RUN)] = None,
     data_dir: Annotated[Path | None, typer.Option(
@@ -126,6 +130,7 @@ def run(
         "cr_gap_until": cr_gap_until, "cr_gap_stages": cr_gap_stages,
         "image_size": image_size,
         "seed": seed, "device": device, "precision": precision, "threads": threads,
+        "cuda_graph": cuda_graph,
         "out": str(out) if out is not None else None,
         "data_dir": str(data_dir) if data_dir is not None else None,
         "download": True if download else None, "log_every": log_every,

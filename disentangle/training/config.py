@@ -69,6 +69,7 @@ class RunConfig:
     checkpoint_minutes: float = 5.0  # also checkpoint once this much wall time passed; 0 = off
     sample_every: int = 1000  # steps between image artefacts (also written at the end)
     score_every: int = 500  # steps between held-out scores in metrics.jsonl (0 = never; monitor)
+    cuda_graph: bool | None = None  # replay the step as one CUDA graph (None: on CUDA if it can)
     tensorboard: bool = False  # also write TensorBoard events (scalars, pictures) in the run dir
 
     def to_dict(self) -> dict[str, Any]:

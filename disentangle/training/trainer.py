@@ -29,7 +29,7 @@ from disentangle.errors import DisentangleError
 from disentangle.methods import Method
 from disentangle.model import LatentModel
 from disentangle.registry import Registry, get_registry
-from disentangle.training import artefacts, monitor, tensorboard
+from disentangle.training import artefacts, graphs, monitor, tensorboard
 from disentangle.training.build import (
     _load_weights,
     build_latent,
@@ -59,7 +59,8 @@ from disentangle.training.rundir import (
 DISPLAY_SECONDS = 0.5  # the progress bar's numbers refresh at most this often
 # options that may change on --resume: they do not change what is computed
 RESUMABLE = ("steps", "log_every", "checkpoint_every", "checkpoint_minutes", "sample_every",
-             "score_every", "data_dir", "download", "device", "threads", "tensorboard")
+             "score_every", "data_dir", "download", "device", "threads", "tensorboard",
+             "cuda_graph")
 ARTEFACT_SEED_OFFSET = 1  # fixed noise for pictures: its own generator, never the training one
 EVAL_SAMPLES = 1000  # fresh samples for the final eval-mode L_I
 
@@ -80,6 +81,7 @@ class Session:
     device: torch.device
     resume_state: dict[str, Any] | None = None
     lock: RunLock | None = None  # the run directory's lock, held until fit ends
+    step_graph: graphs.StepGraph | None = None  # the step recorded as a CUDA graph, if it is
 
     def close(self) -> None:
         """Release the run directory (fit does this when it ends, however it ends)."""
@@ -365,16 +367,26 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 if last_good is not None else "no checkpoint had been written yet")
         return TrainingDiverged(f"{what} became {how} {where}; training stopped and {kept}")
 
+    def one_step() -> torch.Tensor:
+        """Batch, update, and the logged values as one vector (in `keys` order)."""
+        nonlocal keys
+        index = torch.randint(n, (cfg.batch_size,), generator=sampler, device=device)
+        real = model.to_range(images[index])  # (B, C, H, W) in the backbone's range
+        logs = method.step(model, optimizers, real, sampler)
+        if keys is None:
+            keys = list(logs)
+        return torch.stack([torch.as_tensor(logs[k], device=device).float().reshape(())
+                            for k in keys])
+
+    step_graph = _step_graph(cfg, method, device, optimizers, one_step, sampler, step, quiet)
+    session.step_graph = step_graph
     try:
         for step in range(step + 1, cfg.steps + 1):
-            index = torch.randint(n, (cfg.batch_size,), generator=sampler, device=device)
-            real = model.to_range(images[index])  # (B, C, H, W) in the backbone's range
-            logs = method.step(model, optimizers, real, sampler)
-            if keys is None:
-                keys = list(logs)
-            vector = torch.stack([torch.as_tensor(logs[k], device=device).float().reshape(())
-                                  for k in keys])
-            window_sum = vector if window_sum is None else window_sum + vector
+            if step_graph is None:
+                vector = one_step()
+            else:  # a replay returns the same tensor each time: sums must not alias it
+                vector = step_graph(method.capture_key(step - 1))
+            window_sum = vector.clone() if window_sum is None else window_sum + vector
             window_steps += 1
             if device.type == "cpu" and not bool(torch.isfinite(vector).all()):
                 bad = keys[int((~torch.isfinite(vector)).nonzero()[0])]
@@ -439,6 +451,22 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
         raise DiskFull(f"{exc}; training finished and its last checkpoint is kept") from None
 
 
+def _step_graph(cfg: RunConfig, method: Method, device: torch.device,
+                optimizers: dict[str, Any], one_step, sampler: torch.Generator,
+                steps_done: int, quiet: bool) -> graphs.StepGraph | None:
+    """The step as a CUDA graph where it can be one: on CUDA, unless --no-cuda-graph, for a
+    method whose `capture_key` is not None."""
+    wanted = cfg.cuda_graph is not False and device.type == "cuda"
+    if not wanted or method.capture_key(steps_done) is None:
+        if cfg.cuda_graph and not quiet:
+            why = (f"method '{cfg.method}' does not support it" if device.type == "cuda"
+                   else f"it needs a CUDA device, not {device.type}")
+            print(f"note: --cuda-graph ignored: {why}", file=sys.stderr)
+        return None
+    graphs.prepare_optimizers(optimizers)
+    return graphs.StepGraph(one_step, sampler)
+
+
 def _draw(session: Session, board: tensorboard.Board | None = None, step: int = 0) -> None:
     cfg, run = session.config, session.run
     records = run.read_metrics()
@@ -477,6 +505,7 @@ def _finish(session: Session, step: int, wall: float, train_seconds: float,
         "backbone": cfg.backbone, "device": str(session.device), "precision": cfg.precision,
         "run_dir": str(run.path), "steps": step, "batch_size": cfg.batch_size,
         "elapsed_s": wall, "train_s": train_seconds,
+        "cuda_graph": session.step_graph.summary() if session.step_graph else None,
         "images_per_s": images / train_seconds if train_seconds > 0 else None,
         "final": {k: last[k] for k in ("loss_d", "loss_g") if last and k in last},
         "heldout": {k[8:]: v for k, v in (last or {}).items() if k.startswith("heldout/")},

@@ -136,6 +136,12 @@ class InfoGANCR(InfoGAN):
         return self.cr_gap > 0 and step <= self.cr_gap_until and \
             self.gap_at(step) != self.gap_at(step - 1)
 
+    def capture_key(self, steps_done: int):
+        """The regime: whether α is on, and the gap. A new regime starts with eager steps (H's
+        re-initialisation among them) and is recorded afresh."""
+        self._steps_done = steps_done  # a replay does not run step()'s Python
+        return (self.weight_at(steps_done) > 0, self.gap_at(steps_done))
+
     # --- pairs ---------------------------------------------------------------------------------
 
     def sample_pairs(self, latent: Latent, n: int, gap: float, generator, device):
@@ -196,7 +202,7 @@ class InfoGANCR(InfoGAN):
             loss_g, information = self.g_step(model, optimizers["g"], fake, values, extra)
 
         self._steps_done = done + 1
-        pair_net.steps_done.fill_(done + 1)
+        pair_net.steps_done.add_(1)  # on the device: a replay counts too
         logs = self.logs(latent, loss_d, loss_g, information)
         logs["cr/loss"] = loss_h.detach()
         logs["cr/accuracy"] = (logits.detach().argmax(1) == shared).float().mean()

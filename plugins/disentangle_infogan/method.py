@@ -62,9 +62,14 @@ class InfoGAN(Method):
         return {"d": _adam(d_params, _option(config, "lr_d", 2e-4), betas),
                 "g": _adam(g_params, _option(config, "lr_g", 1e-3), betas)}
 
+    def capture_key(self, steps_done: int):
+        """Every step does the same thing: one record serves the whole run."""
+        return ()
+
     def _autocast(self, device: torch.device):
-        if self.precision == "bf16":
-            return torch.autocast(device.type, dtype=torch.bfloat16)
+        if self.precision == "bf16":  # a graph cannot keep autocast's cache of cast weights
+            capturing = device.type == "cuda" and torch.cuda.is_current_stream_capturing()
+            return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=not capturing)
         return contextlib.nullcontext()
 
     @staticmethod

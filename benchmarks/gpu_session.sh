@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# What a lent GPU is used for, as two calls of the device tool (each well under 10 minutes):
+#   learn [MINUTES]: together on the card, the GPU tests (CUDA graph vs eager, resume), 3 digits
+#       seeds with and without the graph (held-out cluster accuracy), and the InfoGAN-CR benchmark
+#       on 64-px shapes with a step budget calibrated to MINUTES of training (default 4); if its
+#       runs fail early under the graph, once more without it.
+#   speed: alone on the card, the training-speed table (graph on/off, GAN/InfoGAN, MNIST and
+#       64-px networks, batch 64/128/1,024, the plain port, the recording's cost), then the
+#       evaluation's stage times on 64-px shapes and digits.
+# Results go to $OUT (the device tool brings them back); the last lines are a short summary.
+#   OUT=/tmp/gpu bash benchmarks/gpu_session.sh learn 4
+set -u
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/gpu-session}
+MODE=${1:-learn}
+MINUTES=${2:-4}
+mkdir -p "$OUT"
+start=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
+
+python3 -m pip install -q --no-deps --no-build-isolation -e . >"$OUT/install-$MODE.log" 2>&1 \
+  || { tail -5 "$OUT/install-$MODE.log"; exit 1; }
+nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
+
+if [ "$MODE" = speed ]; then
+  stamp "speed table"
+  timeout 150 python3 -m benchmarks.train_speed --device cuda --window 40 --windows 3 \
+    --rounds 1 >"$OUT/speed.txt" 2>&1
+  stamp "speed rc=$?"
+  timeout 90 python3 -m benchmarks.eval_speed --device cuda --cases shapes64,digits --jobs -1 \
+    >"$OUT/eval-speed.txt" 2>&1
+  stamp "eval speed rc=$?"
+  echo "== speed"; grep -v "^\[\|^\$ " "$OUT/speed.txt" | tail -34
+  echo "== eval"; tail -30 "$OUT/eval-speed.txt"
+  exit 0
+fi
+
+timeout 330 python3 -m pytest -q -p no:cacheprovider tests/training/test_cuda_graph.py \
+  tests/training/test_gpu.py >"$OUT/gpu-tests.txt" 2>&1 &
+tests=$!
+timeout 330 python3 -m benchmarks.train_speed --quality --device cuda --cuda-graph on off \
+  --precision fp32 --methods infogan --seeds 0 1 2 --out bench-out >"$OUT/quality.txt" 2>&1 &
+quality=$!
+
+bench() {
+  timeout "$1" python3 -m benchmarks.disentanglement --device cuda --jobs 9 --datasets shapes \
+    --minutes "$MINUTES" --out "$2" --report "$OUT/disentanglement.md" "${@:3}" \
+    >>"$OUT/disentanglement.txt" 2>&1
+}
+stamp "shapes benchmark, $MINUTES minutes of training"
+bench 500 bench-out/disentanglement
+rc=$?
+if [ $rc -ne 0 ] && [ $(( $(date +%s) - start )) -lt 150 ]; then
+  stamp "benchmark failed (rc=$rc) early: again without the CUDA graph"
+  bench $(( 575 - ($(date +%s) - start) )) bench-out/disentanglement-eager \
+    --run-arg=--no-cuda-graph
+  rc=$?
+fi
+stamp "benchmark rc=$rc"
+wait $tests $quality
+
+tar czf "$OUT/runs.tgz" bench-out/disentanglement*/*.json bench-out/disentanglement*/report.md \
+  bench-out/disentanglement*/runs/*/*.json bench-out/disentanglement*/runs/*/metrics.jsonl \
+  bench-out/quality/*/summary.json bench-out/quality/*/metrics.jsonl 2>/dev/null
+stamp "done"
+echo "== tests";  tail -4 "$OUT/gpu-tests.txt"
+echo "== quality"; tail -4 "$OUT/quality.txt"
+echo "== shapes"; grep -A2 "^| mig\|^| factor vae" "$OUT/disentanglement.md" 2>/dev/null
+grep -o "Budget of [^(]*([^)]*)\|Training wall.*" "$OUT/disentanglement.md" 2>/dev/null
+tail -4 "$OUT/disentanglement.txt"

@@ -1,0 +1,164 @@
+"""The training step as a CUDA graph: which steps run eagerly and which replay (on CPU with a
+stand-in for the graph API), the methods' regime keys, the switch, and on CUDA (marked `gpu`)
+that a captured run follows an eager one and resumes like one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+import torch
+
+from disentangle.methods import Method
+from disentangle.training import graphs
+from disentangle.training.checkpoint import load_checkpoint
+from disentangle_infogan.cr import InfoGANCR
+from disentangle_infogan.method import GAN, InfoGAN
+
+from tests.conftest import run_cli
+
+
+class _Events:
+    def __init__(self):
+        self.calls: list[str] = []
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """The graph API replaced by a recorder: `record` when a capture starts, `replay`."""
+    events = _Events()
+
+    class Graph:
+        def register_generator_state(self, generator):
+            events.calls.append("register")
+
+        def replay(self):
+            events.calls.append("replay")
+
+    @contextlib.contextmanager
+    def capture(graph):
+        events.calls.append("record")
+        yield
+
+    class Stream:
+        def wait_stream(self, other):
+            pass
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph", capture)
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", Stream)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    return events
+
+
+def test_each_regime_runs_eagerly_then_is_recorded_once_and_replayed(fake_cuda):
+    count = iter(range(1000))
+
+    def step():
+        fake_cuda.calls.append("step")
+        return torch.tensor([float(next(count))])
+
+    graph = graphs.StepGraph(step, torch.Generator(), eager_steps=2)
+    outputs = [graph(key) for key in ["a"] * 5 + ["b"] * 4]
+    assert fake_cuda.calls == (
+        ["step", "step", "register", "record", "step", "replay", "replay", "replay"]
+        + ["step", "step", "register", "record", "step", "replay", "replay"])
+    assert graph.captures == 2
+    # after a recording every call returns the recorded output tensor itself
+    assert outputs[3] is outputs[4] and outputs[7] is outputs[8] and outputs[4] is not outputs[7]
+
+
+def test_optimizers_become_capturable_and_others_are_refused():
+    weight = torch.nn.Parameter(torch.zeros(2))
+    adam = torch.optim.Adam([weight])
+    graphs.prepare_optimizers({"g": adam})
+    assert adam.param_groups[0]["capturable"] is True
+    with pytest.raises(Exception, match="no-cuda-graph"):
+        graphs.prepare_optimizers({"g": torch.optim.LBFGS([weight])})
+
+
+def test_regime_keys_of_the_methods():
+    class Plain(Method):
+        name = "plain"
+
+        def optimizers(self, model, config):
+            return {}
+
+        def step(self, model, optimizers, real, generator):
+            return {}
+
+    assert Plain().capture_key(0) is None  # a plugin method runs eagerly unless it opts in
+    assert {InfoGAN().capture_key(s) for s in (0, 7, 10**6)} == {()}
+    assert GAN().capture_key(3) == ()
+    cr = InfoGANCR(cr_start=50, cr_gap=1.5, cr_gap_until=90, cr_gap_stages=3)
+    keys = [cr.capture_key(s) for s in range(120)]
+    changes = [s for s in range(1, 120) if keys[s] != keys[s - 1]]
+    # the key changes exactly where the schedule re-initialises H, so those steps run eagerly
+    assert changes == [s for s in range(120) if cr.resets_at(s)] == [30, 50, 60, 90]
+    assert cr._steps_done == 119  # the schedule's counter follows the loop, replayed or not
+
+
+def test_cuda_graph_flag_on_cpu_is_a_note_and_the_run_trains(tmp_path):
+    run = tmp_path / "r"
+    done = run_cli("run", "infogan", "--dataset", "digits", "--backbone", "tiny", "--steps", "3",
+                   "--device", "cpu", "--cuda-graph", "--score-every", "0", "--out", run)
+    assert done.returncode == 0, done.stderr
+    assert "--cuda-graph ignored: it needs a CUDA device, not cpu" in done.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["cuda_graph"] is None and summary["steps"] == 3
+
+
+# --- on a GPU ------------------------------------------------------------------------------------
+
+def _losses(run, keys=("loss_d", "loss_g")):
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return torch.tensor([[r[k] for k in keys] for r in lines])
+
+
+def _train(run, method, *flags, steps=40):
+    done = run_cli("run", method, "--dataset", "digits", "--steps", str(steps), "--device", "cuda",
+                   "--log-every", "5", "--score-every", "0", "--out", run, "--quiet", *flags)
+    assert done.returncode == 0, done.stderr
+    return json.loads((run / "summary.json").read_text())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method, flags", [
+    ("infogan", ()), ("gan", ()), ("infogan", ("--precision", "bf16")),
+    ("infogan-cr", ("--code", "categorical:10", "--code", "uniform:1", "--cr-start", "20")),
+    ("infogan", ("--dataset", "shapes", "--image-size", "64")),
+])
+def test_captured_run_follows_the_eager_one(tmp_path, method, flags):
+    captured = _train(tmp_path / "graph", method, *flags)
+    eager = _train(tmp_path / "eager", method, "--no-cuda-graph", *flags)
+    assert eager["cuda_graph"] is None
+    records = 2 if method == "infogan-cr" else 1  # CR: once before α switches on, once after
+    assert captured["cuda_graph"]["records"] == records
+    a, b = _losses(tmp_path / "graph"), _losses(tmp_path / "eager")
+    assert torch.isfinite(a).all()
+    # same kernels on the same inputs: equal up to cuDNN's non-deterministic reductions
+    tolerance = 0.05 if "bf16" in flags else 0.02
+    assert torch.allclose(a, b, atol=tolerance, rtol=0), (a - b).abs().max()
+    states = [load_checkpoint(tmp_path / r / "checkpoints" / "latest.pt")
+              for r in ("graph", "eager")]
+    # every replay drew fresh numbers from the run's generator, exactly as the eager steps did
+    assert torch.equal(states[0]["rng"]["sampler"], states[1]["rng"]["sampler"])
+    if method == "infogan-cr":  # the buffer counted every replayed step
+        steps = [v for k, v in states[0]["model"].items() if k.endswith("steps_done")]
+        assert [int(v) for v in steps] == [40]
+
+
+@pytest.mark.gpu
+def test_captured_run_resumes_like_an_uninterrupted_one(tmp_path):
+    whole = tmp_path / "whole"
+    _train(whole, "infogan")
+    part = tmp_path / "part"
+    _train(part, "infogan", steps=20)
+    done = run_cli("run", "infogan", "--out", part, "--resume", "--steps", "40", "--quiet")
+    assert done.returncode == 0, done.stderr
+    a, b = _losses(whole), _losses(part)
+    assert a.shape == b.shape
+    assert torch.allclose(a, b, atol=0.02, rtol=0), (a - b).abs().max()
