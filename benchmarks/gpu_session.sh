@@ -31,7 +31,7 @@ if [ "$MODE" = speed ]; then
   timeout 90 python3 -m benchmarks.eval_speed --device cuda --cases shapes64,digits --jobs -1 \
     >"$OUT/eval-speed.txt" 2>&1
   stamp "eval speed rc=$?"
-  echo "== speed"; grep -v "^\[\|^\$ " "$OUT/speed.txt" | tail -34
+  echo "== speed"; grep -v "^\[\|^\$ \|^(" "$OUT/speed.txt" | tail -34
   echo "== eval"; tail -30 "$OUT/eval-speed.txt"
   exit 0
 fi

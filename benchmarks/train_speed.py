@@ -381,6 +381,8 @@ def gpu_speed(args) -> None:
                             print(f"{key} failed: {type(exc).__name__}: {exc}", flush=True)
                             continue
                         rows.setdefault(key, Row(str(key), [])).rates.extend(rates)
+                        print(f"{key}: median {statistics.median(rates):.0f} images/s",
+                              flush=True)  # a cut-off call still brings these back
                         if summary.get("cuda_graph"):
                             records.setdefault(key, []).append(
                                 summary["cuda_graph"]["record_seconds"])
