@@ -5,6 +5,7 @@ digits.
 
     python -m benchmarks.train_speed                        # speed table, a few minutes
     python -m benchmarks.train_speed --threads 1 2          # the same table per thread count
+    python -m benchmarks.train_speed --threads 1 --port-threads 2   # our default vs the port's
     python -m benchmarks.train_speed --device cuda --window 100   # on a GPU (docs/training.md):
         # with and without the CUDA graph, GAN and InfoGAN, MNIST and 64-px networks, batch
         # 64/128/1,024, the port, and the recording's cost
@@ -337,20 +338,21 @@ def speed(args) -> None:
                 rates = ours(method, precision, threads, args.window, args.windows, args.batch_size,
                              device=args.device)
                 rows.setdefault(label, Row(label, [])).rates.extend(rates)
-            label = "PyTorch port: DataLoader + PIL transforms (fp32)"
+            port_threads = args.port_threads or threads
+            label = f"PyTorch port: DataLoader + PIL transforms (fp32, {port_threads} thr.)"
             rows.setdefault(label, Row(label, [])).rates.extend(
-                port(threads, args.window, args.windows, args.batch_size, args.device))
+                port(port_threads, args.window, args.windows, args.batch_size, args.device))
         print(f"\nthreads = {threads}")
-        print(f"{'implementation':<50} {'best img/s':>10} {'median':>8}")
+        print(f"{'implementation':<58} {'best img/s':>10} {'median':>8}")
         for row in rows.values():
-            print(f"{row.label:<50} {row.best:>10.0f} {row.median:>8.0f}")
+            print(f"{row.label:<58} {row.best:>10.0f} {row.median:>8.0f}")
         for precision in args.precision:
             info = rows.get(f"disentangle infogan ({precision})")
             gan = rows.get(f"disentangle gan ({precision})")
             if info and gan:
                 print(f"InfoGAN / GAN speed ({precision}): best {info.best / gan.best:.3f}, "
                       f"median {info.median / gan.median:.3f}")
-        base = rows["PyTorch port: DataLoader + PIL transforms (fp32)"]
+        base = rows[label]
         for label, row in rows.items():
             if row is not base:
                 print(f"{label} / port: best {row.best / base.best:.2f}x, median "
@@ -470,6 +472,9 @@ def quality(args) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()])
+    parser.add_argument("--port-threads", type=int, default=None,
+                        help="threads of the port (default: as --threads; torch's own default "
+                             f"here is {torch.get_num_threads()})")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"],
                         choices=["fp32", "bf16"])
     parser.add_argument("--batch-size", type=int, default=None,
