@@ -32,8 +32,9 @@ def run(
                                                   rich_help_panel=_MODEL)] = None,
     steps: Annotated[int | None, typer.Option(help="Training iterations (D step + G step).",
                                               rich_help_panel=_TRAINING)] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per step.",
-                                                   rich_help_panel=_TRAINING)] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Images per step (under torchrun: the global batch, split among the ranks).",
+        rich_help_panel=_TRAINING)] = None,
     lr_d: Annotated[float | None, typer.Option(help="Adam learning rate of D.",
                                                rich_help_panel=_TRAINING)] = None,
     lr_g: Annotated[float | None, typer.Option(help="Adam learning rate of G and Q's head.",

@@ -10,11 +10,15 @@ Why it is built this way:
   generator advances alike everywhere: a checkpoint resumes on any number of ranks.
 - Gradients are averaged over the ranks right before each optimiser step (a step pre-hook, one
   all-reduce per optimiser step). For losses that are means over equal shares this is the global
-  batch's gradient: DDP's semantics. torch's DistributedDataParallel wrapper itself does not fit:
-  a LatentModel has no forward (a method calls G, D's trunk and the heads directly, several
-  times per step), and each backward is limited to one optimiser's parameters
-  (backward(inputs=...)), whereas DDP's reducer waits for a gradient of every parameter that
-  took part in a forward.
+  batch's gradient: DDP's semantics. torch's DistributedDataParallel wrapper is not used: a
+  LatentModel has no forward of its own (a method calls G, D's trunk and the heads directly,
+  several times per step, each backward limited to one optimiser's parameters), so DDP would
+  have to wrap each network apart. Tried that way it kept 2 gloo ranks in step for InfoGAN, but
+  it renames every state_dict key (checkpoints), hides a network's own methods and buffers
+  (InfoGAN-CR's H resets itself), and ties correctness to each wrapped network getting all its
+  gradients in one backward per forward, which a plugin's method need not do. The hook works
+  for any method whose updates go through its optimisers; what it gives up is DDP's overlap of
+  the all-reduce with the backward.
 - Batch norm normalises with the global batch's statistics (GlobalBatchNorm), so N ranks compute
   what one does. Spectral norm's power iteration depends only on the weights, which stay
   identical; all buffers are re-sent from rank 0 at each checkpoint all the same.
