@@ -114,6 +114,7 @@ def run(
     as_json: Json = False,
 ) -> None:
     """Train a model and write a run directory: config, checkpoints, metrics, pictures, summary."""
+    from disentangle.data import show_progress
     from disentangle.training import distributed, resolve, resume as resume_run, trainer
     from disentangle.registry import get_registry
 
@@ -137,16 +138,19 @@ def run(
     if resume and config is not None:
         raise DisentangleError("--config cannot be combined with --resume: a resumed run "
                                "keeps the config.json in its run directory")
+    show_progress(not (quiet or as_json) and distributed.launched_rank() == 0)  # conversions
     try:  # under torchrun (docs/training.md, "Multi-GPU"), start and resume join its ranks
         session = (resume_run(out, method, overrides) if resume
                    else trainer.start(resolve(method, overrides, config)))
         summary = trainer.fit(session, quiet=quiet or as_json)
+        distributed.close(wait=True)
     except DisentangleError as exc:
         if distributed.launched_rank() != 0:  # other ranks' errors say which rank they are
             raise DisentangleError(f"rank {distributed.launched_rank()}: {exc}") from None
         raise
     finally:
         distributed.close()
+        show_progress(False)
     if distributed.launched_rank() != 0:
         return  # rank 0 alone prints
     if as_json:

@@ -117,10 +117,14 @@ def setup(device: torch.device, batch_size: int) -> torch.device:
     return device
 
 
-def close() -> None:
-    """Leave the process group setup() joined (a no-op otherwise)."""
+def close(wait: bool = False) -> None:
+    """Leave the process group setup() joined (a no-op otherwise). `wait`, after a run that
+    ended well: first wait for every rank, so that none tears the group down while rank 0 still
+    writes (never after an error: the other ranks may be stuck where this one failed)."""
     global _owned
     if _owned and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
     _owned = False
 
