@@ -32,8 +32,9 @@ def run(
                                                   rich_help_panel=_MODEL)] = None,
     steps: Annotated[int | None, typer.Option(help="Training iterations (D step + G step).",
                                               rich_help_panel=_TRAINING)] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per step.",
-                                                   rich_help_panel=_TRAINING)] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Images per step (under torchrun: the global batch, split among the ranks).",
+        rich_help_panel=_TRAINING)] = None,
     lr_d: Annotated[float | None, typer.Option(help="Adam learning rate of D.",
                                                rich_help_panel=_TRAINING)] = None,
     lr_g: Annotated[float | None, typer.Option(help="Adam learning rate of G and Q's head.",
@@ -117,7 +118,8 @@ def run(
     as_json: Json = False,
 ) -> None:
     """Train a model and write a run directory: config, checkpoints, metrics, pictures, summary."""
-    from disentangle.training import resolve, resume as resume_run, trainer
+    from disentangle.data import show_progress
+    from disentangle.training import distributed, resolve, resume as resume_run, trainer
     from disentangle.registry import get_registry
 
     get_registry().get("methods", method)  # an unknown method fails first, with a suggestion
@@ -138,14 +140,24 @@ def run(
         "sample_every": sample_every, "score_every": score_every,
         "tensorboard": True if tensorboard else None,
     }
-    if resume:
-        if config is not None:
-            raise DisentangleError("--config cannot be combined with --resume: a resumed run "
-                                   "keeps the config.json in its run directory")
-        session = resume_run(out, method, overrides)
-    else:
-        session = trainer.start(resolve(method, overrides, config))
-    summary = trainer.fit(session, quiet=quiet or as_json)
+    if resume and config is not None:
+        raise DisentangleError("--config cannot be combined with --resume: a resumed run "
+                               "keeps the config.json in its run directory")
+    show_progress(not (quiet or as_json) and distributed.launched_rank() == 0)  # conversions
+    try:  # under torchrun (docs/training.md, "Multi-GPU"), start and resume join its ranks
+        session = (resume_run(out, method, overrides) if resume
+                   else trainer.start(resolve(method, overrides, config)))
+        summary = trainer.fit(session, quiet=quiet or as_json)
+        distributed.close(wait=True)
+    except DisentangleError as exc:
+        if distributed.launched_rank() != 0:  # other ranks' errors say which rank they are
+            raise DisentangleError(f"rank {distributed.launched_rank()}: {exc}") from None
+        raise
+    finally:
+        distributed.close()
+        show_progress(False)
+    if distributed.launched_rank() != 0:
+        return  # rank 0 alone prints
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     elif not quiet:

@@ -5,6 +5,7 @@
 - `layout`: find a file in any of the folder layouts a dataset accepts (ours, torchvision's).
 - `grid`: factor grids (row-major image order, value <-> index, fixed train/test splits).
 - `options`: the data directory, split and image-size checks every dataset makes.
+- `progress`: a progress bar for slow conversions, when the command shows one.
 """
 
 from disentangle.data.cache import cache_dir, memmap, open_cache, read_tensors, source_identity
@@ -33,6 +34,7 @@ from disentangle.data.grid import (
 )
 from disentangle.data.layout import find_in
 from disentangle.data.options import check_image_size, check_split, resolve_data_dir
+from disentangle.data.progress import progress, show_progress
 
 __all__ = [
     "cache_dir", "memmap", "open_cache", "read_tensors", "source_identity",
@@ -40,5 +42,5 @@ __all__ = [
     "read_h5", "read_idx", "read_rgb", "find_in",
     "GridFileDataset", "GridLookup", "check_enumerates_grid", "check_indices", "grid_factors",
     "grid_index", "split_grid", "values_to_indices", "write_grid_splits",
-    "check_image_size", "check_split", "resolve_data_dir",
+    "check_image_size", "check_split", "resolve_data_dir", "progress", "show_progress",
 ]

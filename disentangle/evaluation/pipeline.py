@@ -193,10 +193,18 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                 codes[name]["bound_ratio"] = bound / codes[name]["entropy"]
     result["codes"] = codes
     if extractor is not None:
-        with stages.stage("fid_kid"):
+        real = dataset.load(cfg.split, data_dir).images
+        total = cfg.fid_samples + min(cfg.fid_samples, len(real))  # generated + real images
+        with stages.stage("fid_kid", total=total) as advance:
+            counted = 0
+
+            def progress(done: int, _total: int) -> None:  # a count of images through Inception
+                nonlocal counted
+                advance(done - counted)
+                counted = done
+
             result["sample_quality"] = quality.sample_quality(
-                model, dataset.load(cfg.split, data_dir).images, extractor, cfg.fid_samples,
-                cfg.seed)
+                model, real, extractor, cfg.fid_samples, cfg.seed, progress=progress)
 
     labels = test.data.labels
     if labels is not None and test.probs:

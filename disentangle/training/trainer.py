@@ -29,7 +29,7 @@ from disentangle.errors import DisentangleError
 from disentangle.methods import Method
 from disentangle.model import LatentModel
 from disentangle.registry import Registry, get_registry
-from disentangle.training import artefacts, graphs, monitor, tensorboard
+from disentangle.training import artefacts, distributed, graphs, monitor, tensorboard
 from disentangle.training.build import (
     _load_weights,
     build_latent,
@@ -114,7 +114,7 @@ def _prepare(config: RunConfig, registry: Registry) -> tuple[Method, Any, Any, t
     """Checks that need no data first (method, codes, device), then the data."""
     method = build_method(config, registry)
     build_latent(config, registry)
-    device = resolve_device(config.device)
+    device = distributed.setup(resolve_device(config.device), config.batch_size)  # torchrun
     tensorboard.check(config.tensorboard)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -122,7 +122,8 @@ def _prepare(config: RunConfig, registry: Registry) -> tuple[Method, Any, Any, t
         # Measured on the 2-core machines this project targets: 240 images/s with one intra-op
         # thread, 39 with two (the paper's MNIST nets, batch 64). --threads N overrides.
         torch.set_num_threads(1)
-    dataset, data = load_data(config, registry)
+    with distributed.rank0_first():  # one rank fills the dataset cache, the others read it
+        dataset, data = load_data(config, registry)
     return method, dataset, data, device
 
 
@@ -137,13 +138,19 @@ def start(config: RunConfig, registry: Registry | None = None) -> Session:
         method, dataset, data, device = _prepare(config, registry)
         shape = tuple(int(s) for s in data.images.shape[1:])
         model, backbone = build_model(config, shape, registry)
+    out = Path(distributed.from_rank0(str(out)))  # default names hold the time: rank 0's
     config = config.replace(out=str(out), backbone=backbone,
                             q_trains_trunk=getattr(method, "q_trains_trunk", config.q_trains_trunk))
+    if not distributed.is_writer():  # rank 0 alone creates, locks and writes the run directory
+        with _memory_errors(f"moving the data and networks to {device}"):
+            return Session(config, RunDir(out), model.to(device), method, data.images.to(device),
+                           device)
     existed = out.is_dir()
     run, lock = RunDir.create(out)
     try:
         run.write_config(config, image_shape=list(shape), device=str(device),
-                         dataset_size=len(data), input_width=model.latent.input_width)
+                         dataset_size=len(data), input_width=model.latent.input_width,
+                         data_parallel=distributed.describe(config.batch_size))
         with _memory_errors(f"moving the data and networks to {device}"):
             return Session(config, run, model.to(device), method, data.images.to(device), device,
                            lock=lock)
@@ -160,15 +167,17 @@ def resume(run_dir: Path | str | None, method: str | None = None,
     second process resuming the same run is refused."""
     registry = registry or get_registry()
     run = RunDir.open(Path(run_dir) if run_dir is not None else latest_run(DEFAULT_ROOT))
-    lock = run.lock()
+    # under torchrun only rank 0 locks (and writes); the others only read the run directory
+    lock = run.lock() if distributed.launched_rank() == 0 else None
     try:
         return _resume(run, lock, method, overrides, registry)
     except BaseException:
-        lock.release()
+        if lock is not None:
+            lock.release()
         raise
 
 
-def _resume(run: RunDir, lock: RunLock, method: str | None, overrides: dict[str, Any] | None,
+def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: dict[str, Any] | None,
             registry: Registry) -> Session:
     saved = run.read_config()
     if method is not None and method != saved.method:
@@ -188,7 +197,8 @@ def _resume(run: RunDir, lock: RunLock, method: str | None, overrides: dict[str,
                 f"{getattr(saved, name)!r}); only "
                 f"{', '.join(option_label(n) for n in RESUMABLE)} can")
     config = validate(saved.replace(**changes), option_label)
-    run.remove_stale_temporaries()  # a killed write's leftovers; we hold the lock
+    if lock is not None:
+        run.remove_stale_temporaries()  # a killed write's leftovers; we hold the lock
     state = None
     if run.latest.is_file():
         state = load_checkpoint(run.latest)
@@ -204,8 +214,9 @@ def _resume(run: RunDir, lock: RunLock, method: str | None, overrides: dict[str,
             raise DisentangleError(f"dataset '{config.dataset}' now gives {shape} images but the "
                                    f"run was trained on {meta.get('image_shape')}")
         model, _ = build_model(config, shape, registry)
-        if changes:
-            meta["config"] = config.to_dict()
+        parallel = distributed.describe(config.batch_size)  # this session's ranks
+        if lock is not None and (changes or meta.get("data_parallel", parallel) != parallel):
+            meta["config"], meta["data_parallel"] = config.to_dict(), parallel
             atomic_write_text(run.config, dumps(meta))
         return Session(config, run, model.to(device), method_obj, data.images.to(device), device,
                        state, lock)
@@ -311,6 +322,7 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     model.train()
     sampler = torch.Generator(device=device).manual_seed(cfg.seed)
     optimizers = method.optimizers(model, cfg)
+    writer = distributed.is_writer()  # under torchrun, rank 0 alone writes and prints
     step, wall, train_seconds = 0, 0.0, 0.0
     keys: list[str] | None = None
     window_sum: torch.Tensor | None = None  # the open log window: sums of each logged value
@@ -323,29 +335,35 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
         if isinstance(window, dict) and window.get("steps"):
             keys, window_steps = list(window["keys"]), int(window["steps"])
             window_sum, window_carried = window["sum"].to(device), float(window["seconds"])
-    run.truncate_metrics(step)  # lines after the checkpoint are logged again (all, from step 0)
+    distributed.replicate(model, optimizers)  # torchrun: rank 0's state, gradients averaged
+    if writer:
+        run.truncate_metrics(step)  # lines after the checkpoint are logged again (all, from 0)
     last_good = step if session.resume_state is not None else None
     entropies = {f"entropy/{c.name}": c.code.entropy() for c in model.latent.codes}
     window_start, window_excluded = time.perf_counter() - window_carried, 0.0
     session_start = last_checkpoint = time.perf_counter()
     every_seconds = cfg.checkpoint_minutes * 60 if cfg.checkpoint_minutes > 0 else float("inf")
     last_display, last_record = 0.0, None
-    display = _Display(session, step, quiet)
+    display = _Display(session, step, quiet or not writer)
     held_out = None
-    if cfg.score_every:
+    if cfg.score_every and writer:
         data_dir = Path(cfg.data_dir).expanduser() if cfg.data_dir else None
         try:
             held_out = monitor.HeldOutMonitor.build(open_dataset(cfg), data_dir, device, model)
         except DisentangleError as exc:  # e.g. only the training file is there: train anyway
             if not quiet:
                 print(f"note: no held-out score for this run: {exc}", file=sys.stderr)
-    board = tensorboard.open_board(cfg.tensorboard, run.path, model,
+    board = tensorboard.open_board(cfg.tensorboard and writer, run.path, model,
                                    step if session.resume_state is not None else None)
 
     def checkpoint(at: int) -> None:
         nonlocal last_good, last_checkpoint
         if not _finite_weights(model):
             raise _diverged("a weight", "not finite", at)
+        distributed.sync_buffers(model)
+        if not writer:
+            last_good, last_checkpoint = at, time.perf_counter()
+            return
         run.sync_metrics()  # the lines up to `at` reach the disk before the checkpoint does
         save_checkpoint(run.latest, {
             "step": at, "wall_seconds": wall + time.perf_counter() - session_start,
@@ -371,8 +389,10 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
         """Batch, update, and the logged values as one vector (in `keys` order)."""
         nonlocal keys
         index = torch.randint(n, (cfg.batch_size,), generator=sampler, device=device)
+        index = distributed.own_rows(index)  # torchrun: this rank's B/N of the global batch
         real = model.to_range(images[index])  # (B, C, H, W) in the backbone's range
-        logs = method.step(model, optimizers, real, sampler)
+        with distributed.global_latents(model.latent):
+            logs = method.step(model, optimizers, real, sampler)
         if keys is None:
             keys = list(logs)
         return torch.stack([torch.as_tensor(logs[k], device=device).float().reshape(())
@@ -388,15 +408,18 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 vector = step_graph(method.capture_key(step - 1))
             window_sum = vector.clone() if window_sum is None else window_sum + vector
             window_steps += 1
-            if device.type == "cpu" and not bool(torch.isfinite(vector).all()):
+            if device.type == "cpu" and not distributed.active() \
+                    and not bool(torch.isfinite(vector).all()):
                 bad = keys[int((~torch.isfinite(vector)).nonzero()[0])]
                 raise _diverged(bad, str(float(vector[keys.index(bad)])), step)
 
             log_now = step % cfg.log_every == 0 or step == cfg.steps
-            checkpoint_now = (step % cfg.checkpoint_every == 0 or step == cfg.steps
-                              or time.perf_counter() - last_checkpoint >= every_seconds)
+            timed = distributed.agree(time.perf_counter() - last_checkpoint >= every_seconds,
+                                      now=log_now)  # torchrun: all ranks decide at log steps
+            checkpoint_now = step % cfg.checkpoint_every == 0 or step == cfg.steps or timed
             sample_now = step % cfg.sample_every == 0 or step == cfg.steps
             if log_now or checkpoint_now:  # on GPU, NaNs surface here: the window's sums
+                window_sum = distributed.mean(window_sum)  # torchrun: the global batch's means
                 if not bool(torch.isfinite(window_sum).all()):
                     bad = keys[int((~torch.isfinite(window_sum)).nonzero()[0])]
                     raise _diverged(bad, "not finite", step, step - window_steps + 1)
@@ -408,7 +431,8 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                           "elapsed": wall + time.perf_counter() - session_start}
                 if held_out is not None and (step % cfg.score_every == 0 or step == cfg.steps):
                     record.update(held_out.score(model))  # before the next window starts
-                run.append_metrics(record)
+                if writer:
+                    run.append_metrics(record)
                 if board is not None:
                     board.scalars(record)
                 last_record = record
@@ -426,11 +450,13 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 if checkpoint_now:
                     checkpoint(step)
-                if sample_now:
+                if sample_now and writer:
                     _draw(session, board, step)
                 window_excluded += time.perf_counter() - t0
     except KeyboardInterrupt:
         display.stop()
+        if not writer:
+            raise
         kept = f"step {last_good}" if last_good is not None else "none yet"
         print(f"interrupted at step {step}; last checkpoint: {kept}; continue with "
               f"`disentangle run {cfg.method} --out {run.path} --resume`", file=sys.stderr)
@@ -444,6 +470,8 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
         display.stop()
         if board is not None:
             board.close()
+    if not writer:
+        return {"status": "finished", "rank": distributed.rank(), "steps": step}
     try:
         return _finish(session, step, wall + time.perf_counter() - session_start,
                        train_seconds, last_record)
@@ -456,10 +484,12 @@ def _step_graph(cfg: RunConfig, method: Method, device: torch.device,
                 steps_done: int, quiet: bool) -> graphs.StepGraph | None:
     """The step as a CUDA graph where it can be one: on CUDA, unless --no-cuda-graph, for a
     method whose `capture_key` is not None."""
-    wanted = cfg.cuda_graph is not False and device.type == "cuda"
+    parallel = distributed.world_size() > 1  # the step holds collectives: not recorded
+    wanted = cfg.cuda_graph is not False and device.type == "cuda" and not parallel
     if not wanted or method.capture_key(steps_done) is None:
         if cfg.cuda_graph and not quiet:
-            why = (f"method '{cfg.method}' does not support it" if device.type == "cuda"
+            why = ("the step of a torchrun run holds collectives" if parallel
+                   else f"method '{cfg.method}' does not support it" if device.type == "cuda"
                    else f"it needs a CUDA device, not {device.type}")
             print(f"note: --cuda-graph ignored: {why}", file=sys.stderr)
         return None
@@ -504,6 +534,7 @@ def _finish(session: Session, step: int, wall: float, train_seconds: float,
         "generator_reward": getattr(session.method, "reward_generator", True),
         "backbone": cfg.backbone, "device": str(session.device), "precision": cfg.precision,
         "run_dir": str(run.path), "steps": step, "batch_size": cfg.batch_size,
+        "data_parallel": distributed.describe(cfg.batch_size),
         "elapsed_s": wall, "train_s": train_seconds,
         "cuda_graph": session.step_graph.summary() if session.step_graph else None,
         "images_per_s": images / train_seconds if train_seconds > 0 else None,

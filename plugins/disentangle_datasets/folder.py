@@ -5,7 +5,8 @@ from them (`DIR/cat/…`, `DIR/dog/…`: classes "cat" and "dog", the first leve
 cropped to its centre square and resized to --image-size (default 32) in RGB, then cached in
 HDF5 like the other datasets, with a fixed seeded 90/10 train/test split. A file that cannot be
 decoded is skipped and reported by name on the `disentangle.data` logger, one line each, then a
-count; no readable image at all is an error.
+count; no readable image at all is an error. The first conversion shows a bar on stderr counting
+the files (`disentangle run`, unless --quiet).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from disentangle.data import (
     cache_dir,
     check_split,
     open_cache,
+    progress,
     read_rgb,
     read_tensors,
     source_identity,
@@ -142,11 +144,13 @@ class Folder(Dataset):
                 log.warning("%s; skipped", exc)  # names the file and why, one line
                 return None
 
-        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool, \
+                progress(len(files), f"folder: reading {root.name}/") as advance:
             for start in range(0, len(files), BLOCK):
                 for i, image in enumerate(pool.map(convert, files[start:start + BLOCK]), start):
                     if image is not None:
                         images[i], good[i] = image, True
+                    advance(1)
         bad = len(files) - int(good.sum())
         if bad:
             log.warning("folder: %d of %d images in %s could not be read and were skipped",

@@ -5,6 +5,7 @@ CLI."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,15 @@ def test_trains_through_the_cli_with_a_broken_jpeg(pets, tmp_path):
     assert done.stderr.strip() == ("error: dataset 'folder' reads the images under --data-dir "
                                    "DIR (data_dir= in Python); give the folder that holds them")
     assert not (tmp_path / "run2").exists()  # refused before a run directory was made
+
+
+def test_the_first_conversion_counts_the_files_on_stderr_unless_quiet(pets, tmp_path, capsys):
+    from tests.training.test_cli_run import cli
+
+    args = ["run", "infogan", "--dataset", "folder", "--data-dir", pets, "--image-size", "16",
+            "--backbone", "tiny", "--code", "categorical:2", "--steps", "1", "--batch-size", "8"]
+    code, _, err = cli(capsys, *args, "--quiet", "--out", tmp_path / "quiet")
+    assert code == 0 and "folder: reading" not in err
+    code, _, err = cli(capsys, *args, "--image-size", "20", "--out", tmp_path / "shown")
+    assert code == 0
+    assert re.search(r"folder: reading .*21/21", err), err  # a new size: converted again

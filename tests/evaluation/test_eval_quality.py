@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -205,3 +206,10 @@ def test_progress_follows_every_image(digits_run, stand_in_weights):
                                  progress=lambda done, total: seen.append((done, total)))
     assert (out["real"], out["generated"]) == (30, 30)
     assert seen == [(d, 60) for d in (8, 16, 24, 30, 38, 46, 54, 60)]  # 4 batches each
+
+
+def test_eval_shows_the_fid_stage_as_a_count_of_images(digits_run, stand_in_weights, capsys):
+    code, _, err = cli(capsys, "eval", digits_run, "--fid", "--fid-samples", "40",
+                       "--fid-weights", stand_in_weights, "--n", "100", "--bound-samples", "100")
+    assert code == 0, err
+    assert re.search(r"fid_kid.*80/80", err), err  # 40 generated + 40 real images
