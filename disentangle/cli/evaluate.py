@@ -105,9 +105,11 @@ def compare(
         selection = run / "selection.json"
         if selection.is_file():
             saved = json.loads(selection.read_text())
-            label = "ModelCentrality (rank)"
-            row[label] = Row(label, {"centrality": saved["own_centrality"], "rank": saved["rank"]},
-                             f"{saved['own_centrality']:.3f} ({saved['rank']})")
+            by = saved.get("by", "centrality")
+            score = saved.get("own_score", saved.get("own_centrality"))  # older files: the latter
+            label = "ModelCentrality (rank)" if by == "centrality" else "UDR (rank)"
+            row[label] = Row(label, {by: score, "rank": saved["rank"]},
+                             f"{score:.3f} ({saved['rank']})")
     labels = list(dict.fromkeys(label for row in rows for label in row))
     if as_json:  # numbers, not the table's text
         typer.echo(json.dumps({str(run): {label: r.value for label, r in row.items()}

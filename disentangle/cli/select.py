@@ -1,4 +1,4 @@
-"""`disentangle select RUN RUN ...`: unsupervised model selection by ModelCentrality."""
+"""`disentangle select RUN RUN ...`: unsupervised model selection by ModelCentrality or UDR."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from disentangle.cli import app
@@ -18,72 +19,119 @@ SELECTION = "selection.json"  # written into every run of the set
 @app.command("select")
 def select(
     runs: Annotated[list[Path], typer.Argument(help="Run directories of one dataset (2 or more).")],
+    by: Annotated[str, typer.Option(
+        help="centrality: ModelCentrality (Lin et al. 2020), each run's generator as the others' "
+             "factor dataset; udr: UDR (Duan et al. 2020), agreement of the runs' codes of the "
+             "same real images.")] = "centrality",
     votes: Annotated[int, typer.Option(
-        help="FactorVAE votes per pair (two thirds train the classifier, a third score it).",
-        min=3)] = 450,
-    seed: Annotated[int, typer.Option(help="Seed for the generated factors and votes.",
+        help="centrality: FactorVAE votes per pair (two thirds train the classifier, a third "
+             "score it).", min=3)] = 450,
+    points: Annotated[int, typer.Option(
+        help="udr: training images every run encodes.", min=10)] = 1000,
+    correlation: Annotated[str, typer.Option(
+        help="udr: lasso (disentanglement_lib's default) or spearman.")] = "lasso",
+    seed: Annotated[int, typer.Option(help="Seed for the generated factors, votes and images.",
                                       min=0)] = 0,
     device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda.")] = "auto",
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
-    """Rank runs by ModelCentrality (Lin et al. 2020) and name the medoid: no labels used."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from disentangle.evaluation.centrality import CentralityConfig, centrality, pairwise_scores
+    """Rank runs without labels (ModelCentrality, or UDR) and name the chosen one."""
+    from disentangle.evaluation.udr import CORRELATIONS
     from disentangle.training import load_run
     from disentangle.training.build import resolve_device
     from disentangle.training.rundir import atomic_write_text
 
+    if by not in ("centrality", "udr"):
+        raise DisentangleError(f"--by must be centrality or udr, not '{by}'")
+    if correlation not in CORRELATIONS:
+        raise DisentangleError(f"--correlation must be one of {', '.join(CORRELATIONS)}, "
+                               f"not '{correlation}'")
     if len(runs) < 2:
         raise DisentangleError("select needs at least 2 run directories to compare")
     if len(set(r.resolve() for r in runs)) != len(runs):
         raise DisentangleError("select: a run directory is named twice")
     target = resolve_device(device)
-    models, methods, datasets = [], [], set()
+    models, methods, datasets, dataset = [], [], set(), None
     for run in runs:
         if not (run / "config.json").is_file():
             raise DisentangleError(f"'{run}' is not a run directory (no config.json)")
-        config, model, _ = load_run(run, device=target)
+        config, model, dataset = load_run(run, device=target)
         models.append(model)
         methods.append(config.method)
         datasets.add((config.dataset, config.image_size))
     if len(datasets) > 1:
         names = ", ".join(sorted(f"{d}" + (f" at {s} px" if s else "") for d, s in datasets))
         raise DisentangleError(f"select compares runs of one dataset; these are of {names}")
-    cfg = CentralityConfig(num_train=votes * 2 // 3, num_eval=votes - votes * 2 // 3, seed=seed)
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("ModelCentrality"), BarColumn(), MofNCompleteColumn(),
-                  console=console, disable=quiet or as_json) as bar:
-        task = bar.add_task("pairs", total=len(models) ** 2)
-        scores = pairwise_scores(models, cfg, lambda done, _: bar.update(task, completed=done))
-    central = centrality(scores)
-    order = [int(i) for i in (-central).argsort(kind="stable")]
+    show = not (quiet or as_json)
+    if by == "centrality":
+        result, pairwise = _centrality(models, votes, seed, show)
+    else:
+        data_dir = Path(config.data_dir).expanduser() if config.data_dir else None
+        result, pairwise = _udr(models, dataset, data_dir, points, correlation, seed, show)
+    score = np.asarray(result["score"])
+    order = [int(i) for i in (-score).argsort(kind="stable")]
     chosen = order[0]
-    result = {
-        "method": "ModelCentrality (FactorVAE score, pairwise, symmetrised)",
-        "runs": [str(r) for r in runs],
-        "centrality": central.tolist(),
-        "scores": scores.tolist(),
-        "chosen": str(runs[chosen]),
-        "config": {"votes": votes, "seed": seed, "slots": cfg.slots,
-                   "group_size": cfg.group_size},
-    }
+    result = {**result, "runs": [str(r) for r in runs], "chosen": str(runs[chosen])}
     for i, run in enumerate(runs):
-        mine = {**result, "rank": order.index(i) + 1, "own_centrality": float(central[i])}
+        mine = {**result, "rank": order.index(i) + 1, "own_score": float(score[i])}
         atomic_write_text(run / SELECTION, json.dumps(mine, indent=2) + "\n")
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
+    from rich.console import Console
     from rich.table import Table
 
-    table = Table("rank", "run", "method", "centrality", "self score",
-                  title="ModelCentrality: agreement with the other runs (no labels used)")
+    name = "ModelCentrality" if by == "centrality" else "UDR"
+    table = Table("rank", "run", "method", by, *(["self score"] if by == "centrality" else []),
+                  title=f"{name}: agreement with the other runs (no labels used)")
     for rank, i in enumerate(order, start=1):
-        table.add_row(str(rank), str(runs[i]), methods[i], f"{central[i]:.3f}",
-                      f"{scores[i, i]:.3f}")
+        extra = [f"{pairwise[i, i]:.3f}"] if by == "centrality" else []
+        table.add_row(str(rank), str(runs[i]), methods[i], f"{score[i]:.3f}", *extra)
     out = Console()
     out.print(table)
     out.print(f"chosen: {runs[chosen]}")
+
+
+def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.ndarray]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from disentangle.evaluation.centrality import CentralityConfig, centrality, pairwise_scores
+
+    cfg = CentralityConfig(num_train=votes * 2 // 3, num_eval=votes - votes * 2 // 3, seed=seed)
+    with Progress(TextColumn("ModelCentrality"), BarColumn(), MofNCompleteColumn(),
+                  console=Console(stderr=True), disable=not show) as bar:
+        task = bar.add_task("pairs", total=len(models) ** 2)
+        scores = pairwise_scores(models, cfg, lambda done, _: bar.update(task, completed=done))
+    central = centrality(scores)
+    return {"by": "centrality",
+            "method": "ModelCentrality (FactorVAE score, pairwise, symmetrised)",
+            "score": central.tolist(), "centrality": central.tolist(), "scores": scores.tolist(),
+            "config": {"votes": votes, "seed": seed, "slots": cfg.slots,
+                       "group_size": cfg.group_size}}, scores
+
+
+def _udr(models, dataset, data_dir, points: int, correlation: str, seed: int,
+         show: bool) -> tuple[dict, np.ndarray]:
+    """Every run encodes the same `points` images of the dataset's train split."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from disentangle.evaluation.pipeline import _subset, encode
+    from disentangle.evaluation.udr import udr
+
+    data = _subset(dataset.load("train", data_dir), points, seed)
+    with Progress(TextColumn("UDR: encoding"), BarColumn(), MofNCompleteColumn(),
+                  console=Console(stderr=True), disable=not show) as bar:
+        task = bar.add_task("runs", total=len(models))
+        codes = []
+        for model in models:
+            names = [c.name for c in model.latent.codes]
+            codes.append(encode(model, data).probe_input(names))
+            bar.advance(task)
+    result = udr(codes, correlation, seed)
+    pairwise = np.asarray(result["pairwise"])
+    return {"by": "udr", "method": f"UDR ({correlation}, {len(data)} train images)",
+            "score": result["scores"], "udr": result["scores"], "scores": result["pairwise"],
+            "config": {"points": len(data), "correlation": correlation, "seed": seed}}, pairwise

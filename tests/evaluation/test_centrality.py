@@ -91,3 +91,81 @@ def test_select_through_the_cli(tmp_path):
     assert done.returncode != 0 and "at least 2" in done.stderr and "Traceback" not in done.stderr
     done = run_cli("select", runs[0], tmp_path / "nope")
     assert done.returncode != 0 and "not a run directory" in done.stderr
+
+
+# --- UDR (Duan et al. 2020), disentanglement_lib's definition ---------------------------------
+
+def test_relative_strength_known_answers():
+    from disentangle.evaluation.udr import relative_strength
+
+    assert relative_strength(np.eye(3)) == 1.0
+    # two entangled dimensions: columns and rows score 1/2, 1/2, 1 -> 2/3
+    assert relative_strength([[1, 1, 0], [1, 1, 0], [0, 0, 1]]) == pytest.approx(2 / 3)
+    assert relative_strength(np.ones((3, 3))) == pytest.approx(1 / 3)
+    assert relative_strength(np.zeros((3, 3))) == 0.0  # 0/0 counts as 0
+
+
+def test_spearman_matrix_is_rank_correlation():
+    from scipy.stats import spearmanr
+
+    from disentangle.evaluation.udr import spearman_matrix
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 3))
+    b = np.column_stack([np.exp(a[:, 1]), -a[:, 0] ** 3, rng.normal(size=200)])
+    got = spearman_matrix(a, b)
+    want = np.abs(spearmanr(a, b).statistic[:3, 3:])
+    assert np.allclose(got, want)
+    assert got[1, 0] == pytest.approx(1) and got[0, 1] == pytest.approx(1)  # monotone maps
+    assert np.allclose(spearman_matrix(np.ones((5, 1)), a[:5, :1]), 0)  # a constant column
+
+
+@pytest.mark.parametrize("correlation", ["lasso", "spearman"])
+def test_udr_ranks_a_noise_run_last_and_a_permuted_copy_high(correlation):
+    from disentangle.evaluation.udr import udr
+
+    rng = np.random.default_rng(0)
+    codes = rng.uniform(-1, 1, size=(1000, 4))
+    flipped = -codes[:, [2, 0, 3, 1]] * 3 + 1  # permuted, sign-flipped, rescaled: same codes
+    noise = rng.uniform(-1, 1, size=(1000, 4))
+    result = udr([codes, flipped, codes.copy(), noise], correlation)
+    scores = np.array(result["scores"])
+    assert scores[:3].min() > 0.85 and scores[3] < 0.5
+    assert int(np.argmin(scores)) == 3
+    pairwise = np.array(result["pairwise"])
+    assert pairwise[0, 1] > 0.85 and pairwise[0, 3] < 0.5
+
+
+def test_udr_bad_input():
+    from disentangle.evaluation.udr import udr
+
+    with pytest.raises(DisentangleError, match="at least 2"):
+        udr([np.zeros((10, 2))])
+    with pytest.raises(DisentangleError, match="same images"):
+        udr([np.zeros((10, 2)), np.zeros((11, 2))])
+    with pytest.raises(DisentangleError, match="lasso, spearman"):
+        udr([np.zeros((10, 2))] * 2, "pearson")
+
+
+def test_select_by_udr_through_the_cli(tmp_path):
+    fast = ("--dataset", "digits", "--backbone", "tiny", "--steps", "2", "--batch-size", "8",
+            "--quiet")
+    for seed in (0, 1, 2):
+        done = run_cli("run", "infogan", "--seed", seed, "--out", tmp_path / f"r{seed}", *fast)
+        assert done.returncode == 0, done.stderr
+    runs = [tmp_path / f"r{seed}" for seed in (0, 1, 2)]
+    done = run_cli("select", *runs, "--by", "udr", "--points", "200", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["by"] == "udr" and len(result["udr"]) == 3
+    assert result["chosen"] == result["runs"][int(np.argmax(result["udr"]))]
+    assert result["config"]["points"] == 200
+    saved = json.loads((runs[0] / "selection.json").read_text())
+    assert saved["rank"] in (1, 2, 3) and saved["own_score"] == result["udr"][0]
+    for run in runs:
+        done = run_cli("eval", run, "--n", "50", "--bound-samples", "50", "--quiet")
+        assert done.returncode == 0, done.stderr
+    done = run_cli("compare", *runs)
+    assert done.returncode == 0 and "UDR (rank)" in done.stdout, done.stderr
+    done = run_cli("select", *runs, "--by", "votes")
+    assert done.returncode != 0 and "--by must be centrality or udr" in done.stderr
