@@ -99,12 +99,15 @@ def verdict(values: dict[str, list[float]]) -> str:
     return "overlap"
 
 
-def select(runs: list[Path], device: str, votes: int, out: Path) -> dict:
-    """`disentangle select` over `runs`, kept in out (reused when present)."""
+SELECTORS = ("centrality", "udr")  # `disentangle select --by`
+
+
+def select(runs: list[Path], device: str, votes: int, out: Path, by: str = "centrality") -> dict:
+    """`disentangle select --by BY` over `runs`, kept in out (reused when present)."""
     if out.is_file():
         return json.loads(out.read_text())
     command = [sys.executable, "-m", "disentangle", "select", *map(str, runs), "--json",
-               "--device", device, "--votes", str(votes)]
+               "--device", device, "--votes", str(votes), "--by", by]
     print("$ disentangle select", " ".join(map(str, runs)), flush=True)
     import subprocess
 
@@ -176,20 +179,21 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], seeds: tuple[int, 
             + ".", ""]
     main = measures[0]
     sel_rows = []
-    for scope, result in selections.items():
+    for (scope, by), result in selections.items():
         chosen = Path(result["chosen"])
         by_run = {str(r): dig(json.loads((r / "eval.json").read_text()), *main)
                   for r in map(Path, result["runs"])}
         best = max(v for v in by_run.values() if v is not None)
         picked = by_run[str(chosen)]
-        sel_rows.append([scope, chosen.name, f"{picked:.3f}", f"{best:.3f}",
+        name = "ModelCentrality" if by == "centrality" else "UDR"
+        sel_rows.append([scope, name, chosen.name, f"{picked:.3f}", f"{best:.3f}",
                          f"{best - picked:.3f}"])
     if not sel_rows:
-        return "\n".join(out + ["ModelCentrality (`disentangle select`): not run yet.", ""])
-    out += [f"ModelCentrality (`disentangle select`, no labels) against the best run by "
-            f"{label(main)}:", "",
-            table(["runs compared", "chosen", f"chosen {label(main)}", "best", "gap"], sel_rows),
-            ""]
+        return "\n".join(out + ["Model selection (`disentangle select`): not run yet.", ""])
+    out += [f"Model selection without labels (`disentangle select --by centrality|udr`) against "
+            f"the best run by {label(main)}:", "",
+            table(["runs compared", "selector", "chosen", f"chosen {label(main)}", "best", "gap"],
+                  sel_rows), ""]
     return "\n".join(out)
 
 
@@ -250,13 +254,16 @@ def main(argv: list[str] | None = None) -> None:
         write_report()
         scopes = {f"{m} seeds": runs[m] for m in METHODS if len(seeds) >= 2}
         scopes["all runs"] = [r for _, _, r, _ in jobs]
-        names = {f"{m} seeds": f"select-{dataset}-{m}.json" for m in METHODS}
-        names["all runs"] = f"select-{dataset}-all.json"
-        with ThreadPoolExecutor(len(scopes)) as pool:
-            futures = {scope: pool.submit(select, rs, args.device, plan.votes,
-                                          args.out / names[scope])
-                       for scope, rs in scopes.items()}
-            selections = {scope: future.result() for scope, future in futures.items()}
+        names = {f"{m} seeds": f"select-{dataset}-{m}" for m in METHODS}
+        names["all runs"] = f"select-{dataset}-all"
+        suffix = {"centrality": ".json", "udr": "-udr.json"}
+        selections = {}
+        for by in SELECTORS:  # in turn: each leaves its selection.json in the runs
+            with ThreadPoolExecutor(len(scopes)) as pool:
+                futures = {(scope, by): pool.submit(select, rs, args.device, plan.votes,
+                                                    args.out / (names[scope] + suffix[by]), by)
+                           for scope, rs in scopes.items()}
+                selections.update({key: future.result() for key, future in futures.items()})
         sections[dataset] = report_dataset(dataset, runs, seeds, plan.measures[dataset],
                                            selections)
         write_report()
