@@ -43,6 +43,12 @@ def test_eval_on_digits_writes_every_applicable_key(runs):
     for kind in ("codes", "features", "pixels"):
         assert 0 <= result["probe"][kind]["accuracy"] <= 1
     assert result["probe"]["pixels"]["accuracy"] > 0.5  # raw digits are linearly separable
+    # 784 pixels probed on their top 128 principal components; the tiny D's 64 features as such
+    assert result["probe_inputs"]["pixels"]["width"] == 784
+    assert result["probe_inputs"]["pixels"]["components"] == 128
+    assert 0 < result["probe_inputs"]["pixels"]["variance_kept"] < 1
+    assert result["probe_inputs"]["features"] == {"width": 64, "components": 64,
+                                                  "variance_kept": 1.0}
     assert "disentanglement" not in result and "mi_matrix" not in result  # digits has no factors
     assert "probe_factors" not in result
     with h5py.File(run / "encoded.h5") as f:
