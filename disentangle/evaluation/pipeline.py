@@ -291,7 +291,12 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
     inputs = {kind: inputs[kind]() for kind in cfg.probe_inputs}
     widths = {}  # what each input was reduced to (docs/metrics.md, "Linear probes")
     for kind, (x_train, x_test) in inputs.items():
-        if cfg.probe_dims is not None and kind != "codes":
+        if kind == "codes":
+            continue
+        if cfg.probe_dims is None:
+            width = x_train.shape[1]
+            widths[kind] = {"width": width, "components": width, "variance_kept": 1.0}
+        else:
             x_train, x_test, widths[kind] = ev.principal_components(
                 x_train, x_test, cfg.probe_dims, seed=cfg.seed)
             inputs[kind] = (x_train, x_test)

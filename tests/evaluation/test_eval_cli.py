@@ -57,6 +57,16 @@ def test_eval_on_digits_writes_every_applicable_key(runs):
     assert (run / "confusion.png").stat().st_size > 0
 
 
+def test_probe_dims_zero_probes_at_full_width(runs):
+    done = run_cli("eval", runs / "digits-infogan", "--probe", "--probe-dims", "0", "--no-mi",
+                   *FAST_EVAL)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["probe_inputs"]["pixels"] == {"width": 784, "components": 784,
+                                                "variance_kept": 1.0}
+    assert result["eval_config"]["probe_dims"] is None
+
+
 def test_eval_on_shapes_scores_disentanglement(runs):
     run = runs / "shapes-infogan"
     done = run_cli("eval", run, "--probe", *FAST_EVAL, "--intervention-points", "40",
