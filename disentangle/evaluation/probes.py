@@ -85,13 +85,13 @@ def principal_components(train_x, test_x, dims: int = 128, *, seed: int = 0):
     their mean, seeded with ``seed``), so nothing about the test set or the labels shapes them.
     Not standardised first: that would give a nearly constant column (a border pixel) as much
     variance as the sprite's, and noise would crowd out the signal; the probe standardises the
-    components it is given. Inputs no wider than ``dims``, or with no more
-    training points than ``dims`` (whose span the probe already fits in exactly), come back
-    unchanged.
+    components it is given. Inputs no wider than ``dims``, or with no more training points than
+    ``dims`` (whose span the probe already fits in exactly), come back unchanged.
 
-    Returns ``(train, test, info)``: float32 arrays of width min(D, dims), and ``info`` =
-    ``{"width": D, "components": k, "variance_kept": fraction}`` (the share of the training
-    inputs' variance the k components hold; 1.0 when nothing was projected).
+    Returns ``(train, test, info)``: the two sets on k components (float32; the inputs as
+    float64 when nothing was projected, k = D) and ``info`` = ``{"width": D, "components": k,
+    "variance_kept": fraction}`` (the share of the training inputs' variance the k components
+    hold; 1.0 when nothing was projected).
     """
     x_tr = as_codes(train_x, "train_x")
     x_te = as_codes(test_x, "test_x")
