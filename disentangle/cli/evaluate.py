@@ -24,6 +24,9 @@ def evaluate(
                         "the class labels and each ground-truth factor, with 10, 100, 1000 and "
                         "all labels per class. Cluster accuracy is measured with or without "
                         "it.")] = False,
+    probe_dims: Annotated[int | None, typer.Option(
+        help="Probe D features and pixels wider than N on their top N principal components "
+             "(0: at full width, minutes more on a CPU) [default: 128].", min=0)] = None,
     mi: Annotated[bool, typer.Option("--mi/--no-mi", help="MI bound and code-factor MI.")] = True,
     metrics: Annotated[bool, typer.Option("--metrics/--no-metrics",
                                           help="Disentanglement metrics (datasets with factors).")] = True,
@@ -69,6 +72,8 @@ def evaluate(
     chosen = {k: v for k, v in dict(n=n, bound_samples=bound_samples, dci_model=dci_model,
                                     intervention_points=intervention_points,
                                     intervention_pool=intervention_pool).items() if v is not None}
+    if probe_dims is not None:
+        chosen["probe_dims"] = probe_dims or None  # 0: no projection
     cfg = EvalConfig(split=split, probe=probe, mi=mi, metrics=metrics, seed=seed, device=device,
                      fid=fid, fid_samples=fid_samples,
                      fid_weights=str(fid_weights) if fid_weights else None, download=download,

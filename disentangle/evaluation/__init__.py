@@ -15,7 +15,7 @@ from disentangle.evaluation.factor_vae import factor_vae_score
 from disentangle.evaluation.mig import mig
 from disentangle.evaluation.modularity import explicitness, modularity
 from disentangle.evaluation.plots import save_confusion, save_heatmap
-from disentangle.evaluation.probes import linear_probe
+from disentangle.evaluation.probes import linear_probe, principal_components
 from disentangle.evaluation.sap import sap
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "mi_matrix",
     "mig",
     "modularity",
+    "principal_components",
     "save_confusion",
     "save_heatmap",
     "sap",

@@ -62,13 +62,13 @@ def _importances(fitted, d: int) -> np.ndarray:
     return imp
 
 
-def _fit_factor(model, seed, x_train, y_train, x_test, y_test):
+def _fit_factor(j, model, seed, x_train, y_train, x_test, y_test):
     est = _make_model(model, seed)
     converged = fit_quietly(est, x_train, y_train)
     imp = _importances(est, x_train.shape[1])
     acc_train = float(np.mean(est.predict(x_train) == y_train))
     acc_test = float(np.mean(est.predict(x_test) == y_test))
-    return imp, acc_train, acc_test, converged
+    return j, imp, acc_train, acc_test, converged
 
 
 def _weighted_one_minus_entropy(importance: np.ndarray) -> tuple[float, np.ndarray]:
@@ -98,6 +98,7 @@ def dci(
     *,
     n_jobs: int | None = None,
     seed: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """DCI scores from one classifier per factor.
 
@@ -105,7 +106,8 @@ def dci(
     ``"random_forest"`` (20 trees, depth 6; fast, not comparable with published DCI), or a
     zero-argument callable returning an unfitted scikit-learn classifier with
     ``feature_importances_`` or ``coef_`` (|coef| summed over classes; standardise the codes
-    yourself for linear models). ``n_jobs`` parallelises over factors (joblib).
+    yourself for linear models). ``n_jobs`` parallelises over factors (joblib). ``progress(1)``,
+    when given, is called as each factor's classifier finishes (eval's progress line).
 
     Returns ``disentanglement``, ``completeness``, ``informativeness`` (mean test accuracy),
     ``informativeness_train``, ``importance_matrix`` (D, K), ``per_code_disentanglement`` (D,),
@@ -118,14 +120,19 @@ def dci(
     k = y_tr.shape[1]
     # Largest factors first so parallel workers finish together.
     order = sorted(range(k), key=lambda j: -np.unique(y_tr[:, j]).size)
-    jobs = [(model, seed, x_tr, y_tr[:, j], x_te, y_te[:, j]) for j in order]
+    jobs = [(j, model, seed, x_tr, y_tr[:, j], x_te, y_te[:, j]) for j in order]
     if n_jobs is None or n_jobs == 1:
-        results = [_fit_factor(*job) for job in jobs]
+        results = (_fit_factor(*job) for job in jobs)
     else:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs)(delayed(_fit_factor)(*job) for job in jobs)
-    by_factor = dict(zip(order, results))
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_fit_factor)(*job) for job in jobs)
+    by_factor = {}
+    for j, *result in results:  # as each factor finishes
+        by_factor[j] = result
+        if progress is not None:
+            progress(1)
 
     importance = np.stack([by_factor[j][0] for j in range(k)], axis=1)  # (D, K)
     acc_train = np.array([by_factor[j][1] for j in range(k)])

@@ -30,6 +30,7 @@ class EvalConfig:
     bound_samples: int = 5000  # generator samples for the MI lower bound
     budgets: tuple[int | None, ...] = (10, 100, 1000, None)  # labelled points per class
     probe_inputs: tuple[str, ...] = ("codes", "features", "pixels")  # what the probes read
+    probe_dims: int | None = 128  # wider probe inputs: their top principal components (None: all)
     intervention_points: int = 10_000  # FactorVAE/BetaVAE training votes (dl's); half to test
     intervention_pool: int | None = 10_000  # encoded grid points votes draw from; None: render
     #                                         every batch afresh, as dl does (hours on a CPU)
@@ -237,7 +238,9 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                     targets[factor.name] = (y_train, test.data.factors[:, k].numpy())
         if targets:
             with stages.stage("probe", total=len(cfg.probe_inputs) * len(targets)) as advance:
-                probes = _probes(train, test, names, targets, cfg, advance)
+                probes, widths = _probes(train, test, names, targets, cfg, advance)
+            if widths:
+                result["probe_inputs"] = widths
             if "label" in probes:
                 result["probe"] = probes.pop("label")
             if probes:
@@ -282,8 +285,10 @@ def _smaller(a: int | None, b: int | None) -> int | None:
 
 def _probes(train: Encoded, test: Encoded, names: list[str],
             targets: dict[str, tuple[np.ndarray, np.ndarray]],
-            cfg: EvalConfig, advance: Callable[[int], None]) -> dict[str, dict[str, Any]]:
-    """Linear probes from the codes, D's features and raw pixels to each target, per budget."""
+            cfg: EvalConfig, advance: Callable[[int], None]
+            ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Linear probes from the codes, D's features and raw pixels to each target, per budget;
+    also what each wide input was reduced to (``probe_dims`` principal components)."""
     from disentangle import evaluation as ev
 
     inputs = {
@@ -292,23 +297,46 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
         "pixels": lambda: (_pixels(train.data), _pixels(test.data)),
     }
     inputs = {kind: inputs[kind]() for kind in cfg.probe_inputs}
+    widths = {}  # what each input was reduced to (docs/metrics.md, "Linear probes")
+    for kind, (x_train, x_test) in inputs.items():
+        if kind == "codes":
+            continue
+        if cfg.probe_dims is None:
+            width = x_train.shape[1]
+            widths[kind] = {"width": width, "components": width, "variance_kept": 1.0}
+        else:
+            x_train, x_test, widths[kind] = ev.principal_components(
+                x_train, x_test, cfg.probe_dims, seed=cfg.seed)
+            inputs[kind] = (x_train, x_test)
     from joblib import Parallel, delayed
 
     # Every probe is single-threaded (see _checks.fit_quietly) and independent of the others:
     # one per core gives the same numbers sooner.
     def probe(target: str, kind: str):
         (x_train, x_test), (y_train, y_test) = inputs[kind], targets[target]
-        return delayed(ev.linear_probe)(x_train, y_train, x_test, y_test, budgets=cfg.budgets,
-                                        seed=cfg.seed)
+        return delayed(_tagged)((target, kind), ev.linear_probe, x_train, y_train, x_test, y_test,
+                                budgets=cfg.budgets, seed=cfg.seed)
 
     jobs = [(target, kind) for target in targets for kind in inputs]
-    fits = Parallel(n_jobs=cfg.jobs, return_as="generator")(probe(*job) for job in jobs)
+    # the widest inputs on the most classes first, so the workers finish together
+    cost = {job: np.unique(targets[job[0]][0]).size * inputs[job[1]][0].shape[1] for job in jobs}
+    fits = Parallel(n_jobs=cfg.jobs, return_as="generator_unordered")(
+        probe(*job) for job in sorted(jobs, key=lambda job: -cost[job]))
+    done = {}
+    for job, by_budget in fits:  # as each probe finishes, so the bar moves
+        done[job] = by_budget
+        advance(1)
     out: dict[str, dict[str, Any]] = {target: {} for target in targets}
-    for (target, kind), by_budget in zip(jobs, fits):
+    for target, kind in jobs:
+        by_budget = done[target, kind]
         largest = list(by_budget.values())[-1]  # budgets ascend; None ("all") is last
         out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
-        advance(1)
-    return out
+    return out, widths
+
+
+def _tagged(tag, fn, *args, **kwargs):
+    """``(tag, fn(...))``: which job a result of an unordered parallel run belongs to."""
+    return tag, fn(*args, **kwargs)
 
 
 def _disentanglement(model, dataset, data_dir, train, test, factors_train, factors_test, cfg,
@@ -318,10 +346,10 @@ def _disentanglement(model, dataset, data_dir, train, test, factors_train, facto
     out: dict[str, Any] = {}
     with stages.stage("mig"):
         out["mig"] = ev.mig(test.flat, factors_test)["score"]
-    with stages.stage("dci"):
+    with stages.stage("dci", total=factors_train.shape[1]) as advance:
         # factors fit in parallel on every core: the same numbers, sooner (GBT is most of eval)
         dci = ev.dci(train.flat, factors_train, test.flat, factors_test, model=cfg.dci_model,
-                     n_jobs=cfg.jobs)
+                     n_jobs=cfg.jobs, progress=advance)
         out["dci"] = {k: dci[k] for k in ("disentanglement", "completeness", "informativeness")}
     with stages.stage("sap"):
         out["sap"] = ev.sap(train.flat, factors_train, test.flat, factors_test)["score"]

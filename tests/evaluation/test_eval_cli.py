@@ -43,12 +43,28 @@ def test_eval_on_digits_writes_every_applicable_key(runs):
     for kind in ("codes", "features", "pixels"):
         assert 0 <= result["probe"][kind]["accuracy"] <= 1
     assert result["probe"]["pixels"]["accuracy"] > 0.5  # raw digits are linearly separable
+    # 784 pixels probed on their top 128 principal components; the tiny D's 64 features as such
+    assert result["probe_inputs"]["pixels"]["width"] == 784
+    assert result["probe_inputs"]["pixels"]["components"] == 128
+    assert 0 < result["probe_inputs"]["pixels"]["variance_kept"] < 1
+    assert result["probe_inputs"]["features"] == {"width": 64, "components": 64,
+                                                  "variance_kept": 1.0}
     assert "disentanglement" not in result and "mi_matrix" not in result  # digits has no factors
     assert "probe_factors" not in result
     with h5py.File(run / "encoded.h5") as f:
         assert f["test/codes/c1"].shape == (200, 1) and f["test/labels"].shape == (200,)
         assert f["test/features"].shape[0] == 200
     assert (run / "confusion.png").stat().st_size > 0
+
+
+def test_probe_dims_zero_probes_at_full_width(runs):
+    done = run_cli("eval", runs / "digits-infogan", "--probe", "--probe-dims", "0", "--no-mi",
+                   *FAST_EVAL)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["probe_inputs"]["pixels"] == {"width": 784, "components": 784,
+                                                "variance_kept": 1.0}
+    assert result["eval_config"]["probe_dims"] is None
 
 
 def test_eval_on_shapes_scores_disentanglement(runs):

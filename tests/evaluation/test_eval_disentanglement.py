@@ -160,6 +160,14 @@ def test_dci_random_forest_option_and_parallel(mixed):
         assert serial[key] == pytest.approx(gbt[key], abs=0.1), key
 
 
+def test_dci_reports_each_factor_as_it_finishes(mixed):
+    ct, ft, ce, fe = mixed
+    for n_jobs in (None, 2):
+        calls = []
+        dci(ct, ft, ce, fe, model="random_forest", n_jobs=n_jobs, progress=calls.append)
+        assert calls == [1] * ft.shape[1]
+
+
 def test_hand_computed_modularity():
     assert modularity(np.array([[1.0, 0.0], [1.0, 1.0]]))["score"] == pytest.approx(0.5)
     # squares (4, 1, 1): delta = (6 - 4) / (4 * 2) = 0.25

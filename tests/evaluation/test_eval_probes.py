@@ -77,3 +77,74 @@ def test_fitting_in_the_row_space_is_exact():
     full = LogisticRegression(**kw).fit(x, y).predict_proba(x_test)
     reduced = LogisticRegression(**kw).fit(x @ basis, y).predict_proba(x_test @ basis)
     np.testing.assert_allclose(reduced, full, atol=1e-5)
+
+
+def test_principal_components_keep_a_low_rank_probe_exact():
+    """Inputs of rank 6 spread over 300 columns: 10 components hold all of the training variance,
+    and the probe's predictions on them are the full-width probe's."""
+    from sklearn.linear_model import LogisticRegression
+
+    from disentangle.evaluation import principal_components
+
+    rng = np.random.default_rng(6)
+    mixing = rng.normal(size=(6, 300))
+    x_train, y_train = _blobs(rng, 400, dim=6, spread=1.0)
+    x_test, _ = _blobs(rng, 200, dim=6, spread=1.0)
+    x_train, x_test = x_train @ mixing, x_test @ mixing
+    p_train, p_test, info = principal_components(x_train, x_test, 10, seed=0)
+    assert p_train.shape == (400, 10) and p_test.shape == (200, 10)
+    assert p_train.dtype == np.float32
+    assert info["width"] == 300 and info["components"] == 10
+    assert info["variance_kept"] == pytest.approx(1.0, abs=1e-5)
+    kw = dict(C=0.1, tol=1e-10, max_iter=10000)
+    full = LogisticRegression(**kw).fit(x_train, y_train)  # all 300 columns
+    reduced = LogisticRegression(**kw).fit(p_train.astype(np.float64), y_train)
+    np.testing.assert_allclose(reduced.predict_proba(p_test.astype(np.float64)),
+                               full.predict_proba(x_test), atol=1e-4)
+
+
+def test_principal_components_keep_separable_classes_separable():
+    """Four well-separated blobs in 8 of 500 noisy columns: 16 components still separate them."""
+    from disentangle.evaluation import principal_components
+
+    rng = np.random.default_rng(7)
+    x_train, y_train = _blobs(rng, 800, dim=500, spread=0.3)
+    x_test, y_test = _blobs(rng, 400, dim=500, spread=0.3)
+    p_train, p_test, info = principal_components(x_train, x_test, 16, seed=0)
+    assert info["components"] == 16 and 0 < info["variance_kept"] < 1
+    r = linear_probe(p_train, y_train, p_test, y_test, budgets=(10, None), seed=0)
+    assert r["10"]["accuracy"] >= 0.99 and r["all"]["accuracy"] >= 0.99
+
+
+def test_principal_components_come_from_the_training_inputs_only():
+    from disentangle.evaluation import principal_components
+
+    rng = np.random.default_rng(8)
+    x_train = rng.normal(size=(300, 200))
+    a_train, a_test, _ = principal_components(x_train, rng.normal(size=(50, 200)), 20, seed=3)
+    b_train, b_test, _ = principal_components(x_train, 5 + rng.normal(size=(80, 200)), 20, seed=3)
+    np.testing.assert_array_equal(a_train, b_train)  # the test set changes nothing learnt
+    assert a_test.shape == (50, 20) and b_test.shape == (80, 20)
+
+
+def test_narrow_inputs_or_few_points_are_not_projected():
+    from disentangle.evaluation import principal_components
+
+    rng = np.random.default_rng(9)
+    x, x_test = rng.normal(size=(300, 12)), rng.normal(size=(20, 12))
+    p, p_test, info = principal_components(x, x_test, 128)
+    np.testing.assert_array_equal(p, x)
+    np.testing.assert_array_equal(p_test, x_test)
+    assert info == {"width": 12, "components": 12, "variance_kept": 1.0}
+    few = rng.normal(size=(100, 500))  # the probe fits 100 points in their own span already
+    assert principal_components(few, few[:5], 128)[2]["components"] == 500
+
+
+def test_principal_components_reject_mismatched_widths():
+    from disentangle.errors import DisentangleError
+    from disentangle.evaluation import principal_components
+
+    with pytest.raises(DisentangleError, match="test_x"):
+        principal_components(np.zeros((300, 200)), np.zeros((5, 199)), 10)
+    with pytest.raises(DisentangleError, match="dims"):
+        principal_components(np.ones((300, 200)), np.ones((5, 200)), 0)
