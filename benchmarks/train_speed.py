@@ -5,7 +5,7 @@ digits.
 
     python -m benchmarks.train_speed                        # speed table, a few minutes
     python -m benchmarks.train_speed --threads 1 2          # the same table per thread count
-    python -m benchmarks.train_speed --threads 1 --port-threads 2   # our default vs the port's
+    python -m benchmarks.train_speed --threads 0 --precision fp32   # our default vs the port's
     python -m benchmarks.train_speed --device cuda --window 100   # on a GPU (docs/training.md):
         # with and without the CUDA graph, GAN and InfoGAN, MNIST and 64-px networks, batch
         # 64/128/1,024, the port, and the recording's cost
@@ -66,7 +66,7 @@ def ours_run(method: str, precision: str, threads: int, window: int, windows: in
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         config = RunConfig(method=method, **NETWORKS[network],
                            steps=window * (windows + 1), batch_size=batch_size,
-                           precision=precision, threads=threads, device=device,
+                           precision=precision, threads=threads or None, device=device,
                            log_every=window, checkpoint_every=10**9, sample_every=10**9,
                            score_every=0, cuda_graph=cuda_graph, out=str(Path(tmp) / "run"))
         summary = train(config)
@@ -338,7 +338,7 @@ def speed(args) -> None:
                 rates = ours(method, precision, threads, args.window, args.windows, args.batch_size,
                              device=args.device)
                 rows.setdefault(label, Row(label, [])).rates.extend(rates)
-            port_threads = args.port_threads or threads
+            port_threads = args.port_threads or threads or torch.get_num_threads()
             label = f"PyTorch port: DataLoader + PIL transforms (fp32, {port_threads} thr.)"
             rows.setdefault(label, Row(label, [])).rates.extend(
                 port(port_threads, args.window, args.windows, args.batch_size, args.device))
@@ -357,7 +357,7 @@ def speed(args) -> None:
             if row is not base:
                 print(f"{label} / port: best {row.best / base.best:.2f}x, median "
                       f"{row.median / base.median:.2f}x")
-        print(f"the port's DataLoader alone: {loader_only(threads):.0f} images/s")
+        print(f"the port's DataLoader alone: {loader_only(port_threads):.0f} images/s")
 
 
 def gpu_speed(args) -> None:
@@ -471,7 +471,9 @@ def quality(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()])
+    parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()],
+                        help="torch threads of our runs (0: our default, as many as cores are "
+                             "free) and, unless --port-threads, of the port")
     parser.add_argument("--port-threads", type=int, default=None,
                         help="threads of the port (default: as --threads; torch's own default "
                              f"here is {torch.get_num_threads()})")

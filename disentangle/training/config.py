@@ -62,7 +62,7 @@ class RunConfig:
     seed: int = 0  # seeds weights, latent sampling and batch order
     device: str = "auto"  # auto (cuda if available), cpu or cuda
     precision: str = "fp32"  # fp32, or bf16 autocast for the networks (losses stay fp32)
-    threads: int | None = None  # torch CPU threads; None = 1 on CPU (faster on 2 cores; trainer)
+    threads: int | None = None  # torch CPU threads; None = the free cores on CPU (threads.py)
     out: str | None = None  # run directory; None = runs/<method>-<dataset>-<YYYYmmdd-HHMMSS>
     log_every: int = 50  # steps between metrics.jsonl lines
     checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)

@@ -29,7 +29,7 @@ from disentangle.errors import DisentangleError
 from disentangle.methods import Method
 from disentangle.model import LatentModel
 from disentangle.registry import Registry, get_registry
-from disentangle.training import artefacts, distributed, graphs, monitor, tensorboard
+from disentangle.training import artefacts, distributed, graphs, monitor, tensorboard, threads
 from disentangle.training.build import (
     _load_weights,
     build_latent,
@@ -116,14 +116,17 @@ def _prepare(config: RunConfig, registry: Registry) -> tuple[Method, Any, Any, t
     build_latent(config, registry)
     device = distributed.setup(resolve_device(config.device), config.batch_size)  # torchrun
     tensorboard.check(config.tensorboard)
+    look = None
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    elif device.type == "cpu":
-        # Measured on the 2-core machines this project targets: 240 images/s with one intra-op
-        # thread, 39 with two (the paper's MNIST nets, batch 64). --threads N overrides.
-        torch.set_num_threads(1)
+    elif device.type == "cpu" and distributed.launched_ranks() > 1:
+        torch.set_num_threads(1)  # the ranks share the cores
+    elif device.type == "cpu":  # as many threads as cores are free (threads.py says why)
+        look = threads.CoreLook.begin()
     with distributed.rank0_first():  # one rank fills the dataset cache, the others read it
         dataset, data = load_data(config, registry)
+    if look is not None:
+        torch.set_num_threads(look.threads())
     return method, dataset, data, device
 
 
@@ -536,6 +539,7 @@ def _finish(session: Session, step: int, wall: float, train_seconds: float,
         "run_dir": str(run.path), "steps": step, "batch_size": cfg.batch_size,
         "data_parallel": distributed.describe(cfg.batch_size),
         "elapsed_s": wall, "train_s": train_seconds,
+        "threads": torch.get_num_threads() if session.device.type == "cpu" else None,
         "cuda_graph": session.step_graph.summary() if session.step_graph else None,
         "images_per_s": images / train_seconds if train_seconds > 0 else None,
         "final": {k: last[k] for k in ("loss_d", "loss_g") if last and k in last},
