@@ -7,6 +7,9 @@
 #   speed: alone on the card, the training-speed table (graph on/off, GAN/InfoGAN, MNIST and
 #       64-px networks, batch 64/128/1,024, the plain port, the recording's cost), then the
 #       evaluation's stage times on 64-px shapes and digits.
+#   checks: what the open issues still ask a GPU for, in one short call: every `gpu` test (the
+#       CUDA graph, torchrun with 1 rank vs the plain path), InfoGAN/GAN time at batch 128 on the
+#       MNIST networks over 3 interleaved rounds, and `eval --probe` on 64-px shapes and digits.
 # Results go to $OUT (the device tool brings them back); the last lines are a short summary.
 #   OUT=/tmp/gpu bash benchmarks/gpu_session.sh learn 4
 set -u
@@ -22,6 +25,22 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . >"$OUT/install-$MO
   || { tail -5 "$OUT/install-$MODE.log"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
+
+if [ "$MODE" = checks ]; then
+  stamp "gpu tests"
+  timeout 200 python3 -m pytest -q -p no:cacheprovider -m gpu tests >"$OUT/gpu-tests.txt" 2>&1
+  stamp "gpu tests rc=$?"
+  timeout 120 python3 -m benchmarks.train_speed --device cuda --networks mnist --batch-sizes 128 \
+    --window 100 --windows 3 --rounds 3 >"$OUT/ratio.txt" 2>&1
+  stamp "ratio rc=$?"
+  timeout 180 python3 -m benchmarks.eval_speed --device cuda --cases shapes64,digits \
+    >"$OUT/eval-speed.txt" 2>&1
+  stamp "eval speed rc=$?"
+  echo "== tests"; tail -4 "$OUT/gpu-tests.txt"
+  echo "== ratio"; grep -v "^(" "$OUT/ratio.txt" | tail -12
+  echo "== eval"; grep -v -i "warn" "$OUT/eval-speed.txt" | tail -30
+  exit 0
+fi
 
 if [ "$MODE" = speed ]; then
   stamp "speed table"
