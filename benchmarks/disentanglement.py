@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from disentangle.training import rundir
+
 from benchmarks.infogan_vs_gan import (
     Setting,
     add_run_arguments,
@@ -134,7 +136,7 @@ def calibrate(dataset: str, setting: Setting, seeds: tuple[int, ...], args, minu
             "--log-every", str(window), "--score-every", "0", "--checkpoint-every", str(steps),
             "--sample-every", str(steps), "--out", str(run), "--device", args.device, "--quiet",
             *setting.run_args)
-        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        records = rundir.RunDir.open(run).read_metrics()
         batch = json.loads((run / "summary.json").read_text())["batch_size"]
         shutil.rmtree(run)
         return statistics.median(r["images_per_s"] for r in records[1:]) / batch  # steps/s

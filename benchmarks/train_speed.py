@@ -23,6 +23,7 @@ step on real then fake, G step with Q's losses, Adam on G+Q).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
@@ -369,29 +370,28 @@ def gpu_speed(args) -> None:
           f"steps x {args.windows} (+1 warm-up), {args.rounds} interleaved round(s)")
     rows: dict[tuple, Row] = {}
     records: dict[tuple, list[float]] = {}
-    for _ in range(args.rounds):
-        for network in args.networks:
-            for batch in args.batch_sizes:
-                for method in ("gan", "infogan"):
-                    for graph in (False, True):
-                        key = (network, batch, method, graph)
-                        try:
-                            rates, summary = ours_run(method, "fp32", 1, args.window,
-                                                      args.windows, batch, None, "cuda", network,
-                                                      graph)
-                        except Exception as exc:  # one broken contender must not lose the table
-                            print(f"{key} failed: {type(exc).__name__}: {exc}", flush=True)
-                            continue
-                        rows.setdefault(key, Row(str(key), [])).rates.extend(rates)
-                        print(f"{key}: median {statistics.median(rates):.0f} images/s",
-                              flush=True)  # a cut-off call still brings these back
-                        if summary.get("cuda_graph"):
-                            records.setdefault(key, []).append(
-                                summary["cuda_graph"]["record_seconds"])
-                if network == "mnist":
-                    key = (network, batch, "port", False)
-                    rows.setdefault(key, Row(str(key), [])).rates.extend(
-                        port(1, max(5, args.window * 128 // batch), args.windows, batch, "cuda"))
+    # per round, per network and batch: each method with and without the graph, then the port
+    contenders = [(network, batch, method, graph)
+                  for network in args.networks for batch in args.batch_sizes
+                  for method, graph in [*itertools.product(("gan", "infogan"), (False, True)),
+                                        *([("port", False)] if network == "mnist" else [])]]
+    for _, key in itertools.product(range(args.rounds), contenders):
+        network, batch, method, graph = key
+        if method == "port":
+            rows.setdefault(key, Row(str(key), [])).rates.extend(
+                port(1, max(5, args.window * 128 // batch), args.windows, batch, "cuda"))
+            continue
+        try:
+            rates, summary = ours_run(method, "fp32", 1, args.window, args.windows, batch, None,
+                                      "cuda", network, graph)
+        except Exception as exc:  # one broken contender must not lose the table
+            print(f"{key} failed: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        rows.setdefault(key, Row(str(key), [])).rates.extend(rates)
+        print(f"{key}: median {statistics.median(rates):.0f} images/s",
+              flush=True)  # a cut-off call still brings these back
+        if summary.get("cuda_graph"):
+            records.setdefault(key, []).append(summary["cuda_graph"]["record_seconds"])
     print(f"\n{'network':<10} {'batch':>5} {'method':<8} {'graph':<5} {'median img/s':>12} "
           f"{'best':>8} {'x eager':>7} {'x port':>7} {'record s':>8} {'pays back':>9}")
     for (network, batch, method, graph), row in rows.items():

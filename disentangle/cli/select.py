@@ -93,15 +93,20 @@ def select(
     out.print(f"chosen: {runs[chosen]}")
 
 
-def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.ndarray]:
+def _bar(label: str, show: bool):
+    """A counting progress bar on stderr (off with --quiet or --json)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
+                    console=Console(stderr=True), disable=not show)
+
+
+def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.ndarray]:
     from disentangle.evaluation.centrality import CentralityConfig, centrality, pairwise_scores
 
     cfg = CentralityConfig(num_train=votes * 2 // 3, num_eval=votes - votes * 2 // 3, seed=seed)
-    with Progress(TextColumn("ModelCentrality"), BarColumn(), MofNCompleteColumn(),
-                  console=Console(stderr=True), disable=not show) as bar:
+    with _bar("ModelCentrality", show) as bar:
         task = bar.add_task("pairs", total=len(models) ** 2)
         scores = pairwise_scores(models, cfg, lambda done, _: bar.update(task, completed=done))
     central = centrality(scores)
@@ -115,15 +120,11 @@ def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.nda
 def _udr(models, dataset, data_dir, points: int, correlation: str, seed: int,
          show: bool) -> tuple[dict, np.ndarray]:
     """Every run encodes the same `points` images of the dataset's train split."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from disentangle.evaluation.pipeline import _subset, encode
     from disentangle.evaluation.udr import udr
 
     data = _subset(dataset.load("train", data_dir), points, seed)
-    with Progress(TextColumn("UDR: encoding"), BarColumn(), MofNCompleteColumn(),
-                  console=Console(stderr=True), disable=not show) as bar:
+    with _bar("UDR: encoding", show) as bar:
         task = bar.add_task("runs", total=len(models))
         codes = []
         for model in models:

@@ -18,6 +18,8 @@ from disentangle_infogan.method import GAN, InfoGAN
 
 from tests.conftest import run_cli
 
+from .test_trainer import read_jsonl
+
 
 class _Events:
     def __init__(self):
@@ -114,8 +116,7 @@ def test_cuda_graph_flag_on_cpu_is_a_note_and_the_run_trains(tmp_path):
 # --- on a GPU ------------------------------------------------------------------------------------
 
 def _losses(run, keys=("loss_d", "loss_g")):
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return torch.tensor([[r[k] for k in keys] for r in lines])
+    return torch.tensor([[r[k] for k in keys] for r in read_jsonl(run, "metrics.jsonl")])
 
 
 def _train(run, method, *flags, steps=40):
