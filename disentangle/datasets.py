@@ -52,6 +52,17 @@ class ImageData:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def subset(self, n: int | None, seed: int) -> ImageData:
+        """n rows drawn without replacement by a seeded permutation (all of them when n is None or
+        not below the size): the same seed picks the same images in every caller, so evaluation
+        and `select` read one sample."""
+        if n is None or n >= len(self):
+            return self
+        index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        take = lambda t: None if t is None else t[index]  # noqa: E731
+        return ImageData(self.images[index], take(self.labels), take(self.factors),
+                         take(self.attributes))
+
 
 class Dataset(ABC):
     """An image dataset registered under `name`. Subclasses set the class attributes."""

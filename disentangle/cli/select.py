@@ -120,10 +120,10 @@ def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.nda
 def _udr(models, dataset, data_dir, points: int, correlation: str, seed: int,
          show: bool) -> tuple[dict, np.ndarray]:
     """Every run encodes the same `points` images of the dataset's train split."""
-    from disentangle.evaluation.pipeline import _subset, encode
+    from disentangle.evaluation.pipeline import encode
     from disentangle.evaluation.udr import udr
 
-    data = _subset(dataset.load("train", data_dir), points, seed)
+    data = dataset.load("train", data_dir).subset(points, seed)
     with _bar("UDR: encoding", show) as bar:
         task = bar.add_task("runs", total=len(models))
         codes = []

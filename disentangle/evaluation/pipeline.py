@@ -97,14 +97,6 @@ def encode(model: LatentModel, data: ImageData, batch_size: int = 1000,
     )
 
 
-def _subset(data: ImageData, n: int | None, seed: int) -> ImageData:
-    if n is None or n >= len(data):
-        return data
-    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
-    take = lambda t: None if t is None else t[index]  # noqa: E731
-    return ImageData(data.images[index], take(data.labels), take(data.factors), take(data.attributes))
-
-
 def save_encoded(path: Path, names: list[str], encoded: dict[str, Encoded]) -> None:
     import h5py
 
@@ -171,7 +163,7 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     with stages.stage("load data"):
         for role, split in {"train": "train", "test": cfg.split}.items():
             cap = cfg.n if role == "test" else _smaller(cfg.n, cfg.train_points)
-            loaded[role] = _subset(dataset.load(split, data_dir), cap, cfg.seed)
+            loaded[role] = dataset.load(split, data_dir).subset(cap, cfg.seed)
     with stages.stage("encode", total=sum(len(d) for d in loaded.values())) as advance:
         encoded = {role: encode(model, data, cfg.batch_size, advance)
                    for role, data in loaded.items()}

@@ -178,3 +178,19 @@ def test_shapes_render_checks_indices(registry):
     with pytest.raises(DisentangleError, match="'posY' index 32 is outside 0..31"):
         dataset.render(np.array([[0, 0, 0, 0, 32]]))
     assert dataset.render(np.array([2, 5, 0, 16, 16])).shape == (1, 1, 32, 32)
+
+
+def test_image_data_subset_keeps_rows_together_and_repeats_with_its_seed():
+    from disentangle.datasets import ImageData
+
+    n = 50
+    data = ImageData(images=torch.arange(n, dtype=torch.uint8).reshape(n, 1, 1, 1).expand(n, 1, 2, 2),
+                     labels=torch.arange(n), factors=torch.arange(n).reshape(n, 1) * 2)
+    part = data.subset(10, seed=3)
+    assert len(part) == 10 and part.attributes is None
+    assert torch.equal(part.images[:, 0, 0, 0].long(), part.labels)  # rows stay aligned
+    assert torch.equal(part.factors[:, 0], part.labels * 2)
+    assert len(set(part.labels.tolist())) == 10  # without replacement
+    assert torch.equal(data.subset(10, seed=3).labels, part.labels)
+    assert not torch.equal(data.subset(10, seed=4).labels, part.labels)
+    assert data.subset(None, seed=0) is data and data.subset(n, seed=0) is data
