@@ -80,7 +80,8 @@ def run(
         help="fp32, or bf16 autocast for the networks (default: fp32).",
         rich_help_panel=_TRAINING)] = None,
     threads: Annotated[int | None, typer.Option(
-        help="CPU threads for torch (default on CPU: as many as cores are free at the start).",
+        help="CPU threads for torch (default on CPU: as many as cores are free at the start; "
+             "a resumed run: the number it was checkpointed with).",
         rich_help_panel=_TRAINING)] = None,
     cuda_graph: Annotated[bool | None, typer.Option(
         "--cuda-graph/--no-cuda-graph",

@@ -317,6 +317,15 @@ def _restore(session: Session, model: LatentModel, optimizers: dict[str, Any],
                                f"generators ({type(exc).__name__}: {first[:200]})") from None
 
 
+def _keep_threads(cfg: RunConfig, device: torch.device, saved: Any) -> None:
+    """A resumed CPU run without --threads takes the thread count it was checkpointed with, not
+    the cores free now: sums split over another number of threads round differently, and the
+    resumed run would no longer follow the uninterrupted one bit for bit."""
+    if cfg.threads is None and device.type == "cpu" and not distributed.active() \
+            and isinstance(saved, int) and not isinstance(saved, bool) and saved >= 1:
+        torch.set_num_threads(saved)
+
+
 def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     cfg, run, model, method, device = (session.config, session.run, session.model, session.method,
                                        session.device)
@@ -333,6 +342,7 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     if session.resume_state is not None:
         state = session.resume_state
         _restore(session, model, optimizers, sampler)
+        _keep_threads(cfg, device, state.get("threads"))
         step, wall, train_seconds = state["step"], state["wall_seconds"], state["train_seconds"]
         window = state.get("window")  # absent in format-1 checkpoints: the window starts afresh
         if isinstance(window, dict) and window.get("steps"):
@@ -376,6 +386,7 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
             "model": model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "rng": rng_state(sampler),
+            "threads": torch.get_num_threads() if device.type == "cpu" else None,
         })
         last_good, last_checkpoint = at, time.perf_counter()
 

@@ -117,3 +117,26 @@ def test_a_failed_start_leaves_nothing_and_does_not_block_the_out(fast_config, t
     stale.write_text("{")
     fit(start(fast_config("mine", steps=2)))
     assert not stale.exists()
+
+
+@pytest.fixture
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_resume_keeps_the_thread_count_it_was_checkpointed_with(fast_config, monkeypatch,
+                                                                 restore_threads):
+    from disentangle.training import threads
+
+    monkeypatch.setattr(threads.CoreLook, "threads", lambda self: 2)  # two cores free at start
+    first = fit(start(fast_config(steps=3, checkpoint_every=3)))
+    assert first["threads"] == 2 and load_checkpoint(RunDir.open(first["run_dir"]).latest)[
+        "threads"] == 2
+    monkeypatch.setattr(threads.CoreLook, "threads", lambda self: 1)  # busier when resumed
+    again = fit(resume(first["run_dir"], overrides={"steps": 6}))
+    assert again["threads"] == 2  # the run's own count, not the cores free now
+    # an explicit --threads still wins (documented: the run then rounds differently)
+    told = fit(resume(first["run_dir"], overrides={"steps": 9, "threads": 1}))
+    assert told["threads"] == 1
