@@ -1,7 +1,8 @@
 """Q posteriors: how Q's head outputs become a distribution over one code.
 
 Q outputs the *parameters* of a distribution, never the code itself. Every log Q(c|x) in the
-toolkit goes through `log_prob`, backed by `torch.distributions`, so there is one way to score.
+toolkit goes through `log_prob`: `distribution(head)`'s density, or a faster closed form that the
+contract check holds to it, so there is one way to score.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ class Posterior(ABC):
         return self.to_event(values)
 
     def log_prob(self, head: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """log Q(c|x) per sample, (n,): always `distribution(head)`'s, so the two cannot differ."""
+        """log Q(c|x) per sample, (n,): `distribution(head)`'s. A subclass may override it with a
+        closed form that is cheaper per training step; the contract check requires it to agree
+        with `distribution(head).log_prob` within 1e-5 nats."""
         return self.distribution(head).log_prob(self.to_event(values))
 
     @abstractmethod

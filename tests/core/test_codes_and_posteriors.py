@@ -175,3 +175,23 @@ def test_latent_assembles_generator_input_and_splits_the_head():
     assert inputs.shape == (8, 75)
     assert torch.equal(inputs[:, 62:72].argmax(1).float(), values[0][:, 0])
     assert [h.shape[1] for h in latent.split_head(torch.zeros(8, 14))] == [10, 2, 2]
+
+
+@pytest.mark.parametrize("kind, size, post", [
+    ("categorical", 10, "categorical"),
+    ("uniform", 3, "gaussian-fixed"),
+])
+def test_closed_form_log_prob_matches_its_distribution_in_value_and_gradient(kind, size, post):
+    """The built-ins score with a closed form in training; it must be the distribution's density,
+    and it must train Q's head the same way."""
+    c = code(kind, size)
+    q = posterior(post, c)
+    g = torch.Generator().manual_seed(5)
+    values = c.sample(64, g)
+    head = (torch.randn(64, q.width, generator=g) * 3).requires_grad_()
+    fast = q.log_prob(head, values)
+    grad_fast, = torch.autograd.grad(fast.sum(), head)
+    slow = q.distribution(head).log_prob(q.to_event(values))
+    grad_slow, = torch.autograd.grad(slow.sum(), head)
+    assert type(q).log_prob is not type(q).__mro__[1].log_prob  # the override is what ran
+    assert torch.allclose(fast, slow, atol=1e-5) and torch.allclose(grad_fast, grad_slow, atol=1e-6)
