@@ -110,8 +110,12 @@ def _memory_errors(what: str):
 
 # --- starting and resuming ------------------------------------------------------------------------
 
-def _prepare(config: RunConfig, registry: Registry) -> tuple[Method, Any, Any, torch.device]:
-    """Checks that need no data first (method, codes, device), then the data."""
+def _prepare(config: RunConfig, registry: Registry,
+             kept_threads: int | None = None) -> tuple[Method, Any, Any, torch.device]:
+    """Checks that need no data first (method, codes, device), then the data. `kept_threads`: a
+    resumed CPU run's thread count from its checkpoint, used unless --threads says otherwise,
+    since sums split over another number of threads round differently and the resumed run would
+    no longer follow the uninterrupted one bit for bit."""
     method = build_method(config, registry)
     build_latent(config, registry)
     device = distributed.setup(resolve_device(config.device), config.batch_size)  # torchrun
@@ -121,6 +125,8 @@ def _prepare(config: RunConfig, registry: Registry) -> tuple[Method, Any, Any, t
         torch.set_num_threads(config.threads)
     elif device.type == "cpu" and distributed.launched_ranks() > 1:
         torch.set_num_threads(1)  # the ranks share the cores
+    elif device.type == "cpu" and kept_threads is not None:
+        torch.set_num_threads(kept_threads)
     elif device.type == "cpu":  # as many threads as cores are free (threads.py says why)
         look = threads.CoreLook.begin()
     with distributed.rank0_first():  # one rank fills the dataset cache, the others read it
@@ -209,8 +215,11 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
         if state["step"] >= config.steps:
             raise DisentangleError(f"{run.path} already reached step {state['step']} of "
                                    f"{config.steps}; pass a larger --steps to train further")
+    kept = state.get("threads") if state is not None else None  # absent in older checkpoints
+    if isinstance(kept, bool) or not isinstance(kept, int) or kept < 1:
+        kept = None
     with _memory_errors("loading the data and building the networks"):
-        method_obj, dataset, data, device = _prepare(config, registry)
+        method_obj, dataset, data, device = _prepare(config, registry, kept)
         meta = run.read_meta()
         shape = tuple(int(s) for s in data.images.shape[1:])
         if list(shape) != meta.get("image_shape"):
@@ -317,15 +326,6 @@ def _restore(session: Session, model: LatentModel, optimizers: dict[str, Any],
                                f"generators ({type(exc).__name__}: {first[:200]})") from None
 
 
-def _keep_threads(cfg: RunConfig, device: torch.device, saved: Any) -> None:
-    """A resumed CPU run without --threads takes the thread count it was checkpointed with, not
-    the cores free now: sums split over another number of threads round differently, and the
-    resumed run would no longer follow the uninterrupted one bit for bit."""
-    if cfg.threads is None and device.type == "cpu" and not distributed.active() \
-            and isinstance(saved, int) and not isinstance(saved, bool) and saved >= 1:
-        torch.set_num_threads(saved)
-
-
 def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     cfg, run, model, method, device = (session.config, session.run, session.model, session.method,
                                        session.device)
@@ -342,7 +342,6 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     if session.resume_state is not None:
         state = session.resume_state
         _restore(session, model, optimizers, sampler)
-        _keep_threads(cfg, device, state.get("threads"))
         step, wall, train_seconds = state["step"], state["wall_seconds"], state["train_seconds"]
         window = state.get("window")  # absent in format-1 checkpoints: the window starts afresh
         if isinstance(window, dict) and window.get("steps"):
