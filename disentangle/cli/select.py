@@ -93,22 +93,14 @@ def select(
     out.print(f"chosen: {runs[chosen]}")
 
 
-def _bar(label: str, show: bool):
-    """A counting progress bar on stderr (off with --quiet or --json)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                    console=Console(stderr=True), disable=not show)
-
-
 def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.ndarray]:
     from disentangle.evaluation.centrality import CentralityConfig, centrality, pairwise_scores
+    from disentangle.evaluation.progress import Stages
 
     cfg = CentralityConfig(num_train=votes * 2 // 3, num_eval=votes - votes * 2 // 3, seed=seed)
-    with _bar("ModelCentrality", show) as bar:
-        task = bar.add_task("pairs", total=len(models) ** 2)
-        scores = pairwise_scores(models, cfg, lambda done, _: bar.update(task, completed=done))
+    with Stages(show=show) as stages, \
+            stages.stage("ModelCentrality", total=len(models) ** 2) as advance:
+        scores = pairwise_scores(models, cfg, lambda done, total: advance(1))  # once per pair
     central = centrality(scores)
     return {"by": "centrality",
             "method": "ModelCentrality (FactorVAE score, pairwise, symmetrised)",
@@ -121,16 +113,16 @@ def _udr(models, dataset, data_dir, points: int, correlation: str, seed: int,
          show: bool) -> tuple[dict, np.ndarray]:
     """Every run encodes the same `points` images of the dataset's train split."""
     from disentangle.evaluation.pipeline import encode
+    from disentangle.evaluation.progress import Stages
     from disentangle.evaluation.udr import udr
 
     data = dataset.load("train", data_dir).subset(points, seed)
-    with _bar("UDR: encoding", show) as bar:
-        task = bar.add_task("runs", total=len(models))
-        codes = []
+    codes = []
+    with Stages(show=show) as stages, stages.stage("UDR: encoding", total=len(models)) as advance:
         for model in models:
             names = [c.name for c in model.latent.codes]
             codes.append(encode(model, data).probe_input(names))
-            bar.advance(task)
+            advance(1)
     result = udr(codes, correlation, seed)
     pairwise = np.asarray(result["pairwise"])
     return {"by": "udr", "method": f"UDR ({correlation}, {len(data)} train images)",
