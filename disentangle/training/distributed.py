@@ -269,8 +269,8 @@ class _SumOverRanks(torch.autograd.Function):
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm with the statistics of the global batch: per-channel sums are all-reduced over
-    the ranks by an all-reduce whose backward all-reduces the gradient, so the output, its gradient and the running statistics are those of one process holding every
-    rank's rows. torch.nn.SyncBatchNorm does this on GPUs only (torch 2.14 refuses CPU tensors);
+    the ranks by an all-reduce whose backward all-reduces the gradient, so the output, its
+    gradient and the running statistics are those of one process holding every rank's rows. torch.nn.SyncBatchNorm does this on GPUs only (torch 2.14 refuses CPU tensors);
     this one needs nothing but all-reduce, so gloo and NCCL run the same code, the code the CPU
     tests check. Same state_dict keys as nn.BatchNorm1d/2d: checkpoints move between rank counts.
     Eval mode, or a single process: plain batch norm."""
@@ -306,7 +306,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         y = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
-        if self.training and self.track_running_stats:
+        if self.track_running_stats:  # training only: eval mode returned above
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None

@@ -1,9 +1,9 @@
 """How many CPU threads a CPU run uses when `--threads` is not given.
 
 Measured on the 2-core machines this project targets (docs/training.md, "Speed"): with both cores
-free, two intra-op threads train the paper's MNIST networks ~1.85x faster than one (634 vs 342
-images/s), and faster than a plain PyTorch port at torch's default threads; with another process
-busy on one core, two threads collapse (39 images/s against 240 with one), because every
+free, two intra-op threads train the paper's MNIST networks ~1.8x faster than one (628 vs 342
+images/s, medians), and faster than a plain PyTorch port at torch's default threads; with a busy
+loop on one core, two threads collapse (96-162 images/s against 274-283 with one), because every
 operation waits for its slowest thread. So a run looks at how busy its usable cores are while it
 loads its data (other processes' CPU time, not its own) and takes as many threads as cores are
 free: at least one, at most torch's default.

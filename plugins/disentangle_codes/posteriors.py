@@ -36,7 +36,7 @@ class CategoricalPosterior(Posterior):
 
     def log_prob(self, head, values):
         """Categorical(logits=head).log_prob, as one fused log-softmax and pick: the same numbers
-        in a few kernels instead of a dozen (the term is in every training step)."""
+        without normalising the logits into a distribution object every training step."""
         return -F.cross_entropy(head, self.to_event(values), reduction="none")
 
     def estimate(self, head):
