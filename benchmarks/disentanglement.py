@@ -8,11 +8,15 @@ over all runs, and writes a Markdown report with every seed's figures and a verd
     python -m benchmarks.disentanglement --device cuda --jobs 9 --report docs/disentanglement.md
     python -m benchmarks.disentanglement --device cuda --jobs 9 --datasets shapes --minutes 5
 
+`--together` trains each method's seeds in one process (`disentangle run METHOD --seeds ...`,
+each run on its own CUDA stream) instead of one process per run; run directories are then
+runs/DATASET-METHOD/seed-S.
+
 `--minutes M` replaces the plan's step budget by the one that the slowest method trains in M
-minutes while all --jobs runs train together: a calibration trains every (method, seed) for a few
-hundred steps at once (CR on from the start, its dearest phase), takes the slowest steps/s and
-rounds the budget down to a multiple of 500. InfoGAN-CR's CR switches on at a fixed fraction of
-the budget. Runs already present under --out are reused; an interrupted run resumes from its
+minutes while all runs train at once (--jobs processes, or with --together one process per
+method): a calibration trains every (method, seed) for a few hundred steps the same way (CR on
+from the start, its dearest phase), takes the slowest steps/s and rounds the budget down to a
+multiple of 500. InfoGAN-CR's CR switches on at a fixed fraction of the budget. Runs already present under --out are reused; an interrupted run resumes from its
 checkpoint.
 """
 
@@ -39,6 +43,7 @@ from benchmarks.infogan_vs_gan import (
     machines,
     mean_std,
     table,
+    train,
     train_and_evaluate,
 )
 
@@ -136,14 +141,28 @@ def calibrate(dataset: str, setting: Setting, seeds: tuple[int, ...], args, minu
             "--log-every", str(window), "--score-every", "0", "--checkpoint-every", str(steps),
             "--sample-every", str(steps), "--out", str(run), "--device", args.device, "--quiet",
             *setting.run_args)
-        records = rundir.RunDir.open(run).read_metrics()
-        batch = json.loads((run / "summary.json").read_text())["batch_size"]
+        found = steps_per_s(run)
         shutil.rmtree(run)
-        return statistics.median(r["images_per_s"] for r in records[1:]) / batch  # steps/s
+        return found
+
+    def rates_together(method: str) -> list[float]:
+        where = args.out / "calibration" / f"{dataset}-{method}"
+        shutil.rmtree(where, ignore_errors=True)
+        cli("run", method, "--dataset", dataset, "--seeds", ",".join(map(str, seeds)),
+            "--steps", str(steps), "--log-every", str(window), "--score-every", "0",
+            "--checkpoint-every", str(steps), "--sample-every", str(steps), "--out", str(where),
+            "--device", args.device, "--quiet", *setting.run_args)
+        found = [steps_per_s(where / f"seed-{s}") for s in seeds]
+        shutil.rmtree(where)
+        return found
 
     pairs = [(m, s) for m in METHODS for s in seeds]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        rates = list(pool.map(lambda pair: rate(*pair), pairs))
+    if args.together:
+        with ThreadPoolExecutor(len(METHODS)) as pool:
+            rates = [r for rs in pool.map(rates_together, METHODS) for r in rs]
+    else:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            rates = list(pool.map(lambda pair: rate(*pair), pairs))
     per_method = {m: min(r for (mm, _), r in zip(pairs, rates) if mm == m) for m in METHODS}
     slowest = min(per_method, key=per_method.get)
     budget = int(per_method[slowest] * minutes * 60 * SAFETY) // BUDGET_STEP * BUDGET_STEP
@@ -152,6 +171,27 @@ def calibrate(dataset: str, setting: Setting, seeds: tuple[int, ...], args, minu
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(result, indent=1))
     return result
+
+
+def steps_per_s(run: Path) -> float:
+    """Median of a run's log windows after the first (which holds start-up and recording)."""
+    records = rundir.RunDir.open(run).read_metrics()
+    batch = json.loads((run / "summary.json").read_text())["batch_size"]
+    return statistics.median(r["images_per_s"] for r in records[1:]) / batch
+
+
+def train_together(method: str, runs: list[Path], seeds: tuple[int, ...], dataset: str,
+                   setting: Setting, device: str) -> None:
+    """One method's seeds in one process; a set left half-done is finished run by run."""
+    if all((r / "summary.json").is_file() for r in runs):
+        return
+    if any(r.exists() for r in runs):
+        for run, seed in zip(runs, seeds):
+            train(run, method, dataset, seed, setting, device)
+        return
+    cli("run", method, "--dataset", dataset, "--seeds", ",".join(map(str, seeds)),
+        "--steps", str(setting.steps), "--out", str(runs[0].parent), "--device", device,
+        "--quiet", *setting.run_args)
 
 
 def report_dataset(dataset: str, runs: dict[str, list[Path]], seeds: tuple[int, ...],
@@ -203,6 +243,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short CPU runs, 2 seeds (smoke)")
     add_run_arguments(parser, Path("bench-out/disentanglement"))
+    parser.add_argument("--together", action="store_true",
+                        help="train each method's seeds in one process (disentangle run "
+                             "--seeds): on a GPU, one CUDA stream per run")
     parser.add_argument("--minutes", type=float,
                         help="choose the step budget that all runs, trained together, finish "
                              "in this many minutes (a calibration measures it; overrides --steps)")
@@ -241,17 +284,27 @@ def main(argv: list[str] | None = None) -> None:
                                     plan.calibration)
             setting = replace(setting, steps=calibration["steps"])
             rates = ", ".join(f"{m} {r:.1f}" for m, r in calibration["steps_per_s"].items())
-            budgets.append(f"{dataset}: {setting.steps} steps, the budget that {args.jobs} runs "
+            arrangement = (f"{len(METHODS)} processes of {len(seeds)} runs each" if args.together
+                           else f"{args.jobs} runs")
+            budgets.append(f"{dataset}: {setting.steps} steps, the budget that {arrangement} "
                            f"trained together finish in {args.minutes:g} minutes (calibrated "
                            f"steps/s of the slowest seed: {rates})")
         used[dataset] = setting.steps
-        runs = {m: [args.out / "runs" / f"{dataset}-{m}-s{s}" for s in seeds] for m in METHODS}
+        runs = {m: [args.out / "runs" / (f"{dataset}-{m}/seed-{s}" if args.together
+                                         else f"{dataset}-{m}-s{s}") for s in seeds]
+                for m in METHODS}
         cr = replace(setting, run_args=setting.run_args + (
             "--cr-start", str(int(setting.steps * plan.cr_start))))
         jobs = [(m, s, r, cr if m == CANDIDATE else setting)
                 for m in METHODS for s, r in zip(seeds, runs[m])]
         all_runs += [r for _, _, r, _ in jobs]
-        train_and_evaluate(jobs, dataset, args)
+        if args.together:
+            with ThreadPoolExecutor(len(METHODS)) as pool:
+                for done in [pool.submit(train_together, m, runs[m], seeds, dataset,
+                                         cr if m == CANDIDATE else setting, args.device)
+                             for m in METHODS]:
+                    done.result()
+        train_and_evaluate(jobs, dataset, args)  # what is trained already is kept
         sections[dataset] = report_dataset(dataset, runs, seeds, plan.measures[dataset], {})
         write_report()
         scopes = {f"{m} seeds": runs[m] for m in METHODS if len(seeds) >= 2}

@@ -10,6 +10,9 @@
 #   checks: what the open issues still ask a GPU for, in one short call: every `gpu` test (the
 #       CUDA graph, torchrun with 1 rank vs the plain path), InfoGAN/GAN time at batch 128 on the
 #       MNIST networks over 3 interleaved rounds, and `eval --probe` on 64-px shapes and digits.
+#   together: training throughput of 9 InfoGAN-CR runs on 64-px shapes, one alone vs 9 processes
+#       vs 9 seeds in one process (`run --seeds`, one CUDA stream each); if together wins, the
+#       InfoGAN-CR benchmark can train with `benchmarks.disentanglement --together`.
 # Results go to $OUT (the device tool brings them back); the last lines are a short summary.
 #   OUT=/tmp/gpu bash benchmarks/gpu_session.sh learn 4
 set -u
@@ -39,6 +42,15 @@ if [ "$MODE" = checks ]; then
   echo "== tests"; tail -4 "$OUT/gpu-tests.txt"
   echo "== ratio"; grep -v "^(" "$OUT/ratio.txt" | tail -12
   echo "== eval"; grep -v -i "warn" "$OUT/eval-speed.txt" | tail -30
+  exit 0
+fi
+
+if [ "$MODE" = together ]; then
+  stamp "together speed"
+  timeout 300 python3 -m benchmarks.together_speed --device cuda --runs 9 --steps 600 \
+    --out bench-out/together >"$OUT/together.txt" 2>&1
+  stamp "together rc=$?"
+  tail -8 "$OUT/together.txt"
   exit 0
 fi
 

@@ -74,6 +74,11 @@ def run(
                                                    rich_help_panel=_MODEL)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for weights, samples and batches.",
                                              rich_help_panel=_TRAINING)] = None,
+    seeds: Annotated[str | None, typer.Option(
+        help="Train one run per seed together in this process, e.g. 0-4 or 0,3,7: run "
+             "directories --out DIR/seed-S (default runs/METHOD-DATASET-TIME/seed-S); on a GPU "
+             "each run's steps go to its own CUDA stream (docs/training.md).",
+        rich_help_panel=_TRAINING)] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).",
                                                rich_help_panel=_TRAINING)] = None,
     precision: Annotated[str | None, typer.Option(
@@ -144,6 +149,9 @@ def run(
     if resume and config is not None:
         raise DisentangleError("--config cannot be combined with --resume: a resumed run "
                                "keeps the config.json in its run directory")
+    if seeds is not None:
+        _run_seeds(method, overrides, config, seed_list(seeds), seed, resume, out, quiet, as_json)
+        return
     show_progress(not (quiet or as_json) and distributed.launched_rank() == 0)  # conversions
     try:  # under torchrun (docs/training.md, "Multi-GPU"), start and resume join its ranks
         session = (resume_run(out, method, overrides) if resume
@@ -163,6 +171,75 @@ def run(
         typer.echo(json.dumps(summary, indent=2))
     elif not quiet:
         print_summary(summary)
+
+
+def seed_list(text: str) -> list[int]:
+    """'0-4' or '0,3,7' (or both: '0-2,9') -> distinct seeds in the order given."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            first, last = int(low), int(high) if high else int(low)
+            if first < 0 or last < first:
+                raise ValueError
+            seeds.extend(range(first, last + 1))
+    except ValueError:
+        raise DisentangleError(f"--seeds '{text}' is not a list of seeds; write e.g. 0-4 or "
+                               "0,3,7 (non-negative, ranges from low to high)") from None
+    if len(set(seeds)) != len(seeds):
+        raise DisentangleError(f"--seeds '{text}' names a seed twice")
+    return seeds
+
+
+def _run_seeds(method: str, overrides: dict[str, Any], config: Path | None, seeds: list[int],
+               seed: int | None, resume: bool, out: Path | None, quiet: bool,
+               as_json: bool) -> None:
+    """`--seeds`: one run directory per seed under one folder, trained together."""
+    from disentangle.data import show_progress
+    from disentangle.training import RunDir, distributed, resolve, resume as resume_run, trainer
+
+    if seed is not None:
+        raise DisentangleError("--seed and --seeds cannot be combined: --seeds 3 trains seed 3")
+    if distributed.launched_ranks() > 1:
+        raise DisentangleError("--seeds cannot run under torchrun: launch one torchrun job per "
+                               "seed")
+    if resume and out is None:
+        raise DisentangleError("--resume with --seeds needs --out DIR, the folder holding the "
+                               "seed-S run directories")
+    show_progress(not (quiet or as_json))
+    sessions: list[trainer.Session] = []
+    try:
+        if resume:
+            for s in seeds:
+                sessions.append(resume_run(out / f"seed-{s}", method, overrides))
+        else:
+            base = out or RunDir.default_path(resolve(method, overrides, config))
+            for s in seeds:
+                changes = {**overrides, "seed": s, "out": str(base / f"seed-{s}")}
+                sessions.append(trainer.start(resolve(method, changes, config)))
+    except BaseException:
+        for session in sessions:  # the runs already started never trained: leave no trace
+            if resume:
+                session.close()
+            elif session.lock is not None:
+                session.run.discard(session.lock)
+        show_progress(False)
+        raise
+    try:
+        results = trainer.fit_together(sessions, quiet=quiet or as_json)
+    finally:
+        show_progress(False)
+    failed = [(s, r) for s, r in zip(seeds, results) if isinstance(r, DisentangleError)]
+    if as_json:
+        typer.echo(json.dumps([r if isinstance(r, dict) else
+                               {"status": "failed", "seed": s, "error": str(r)}
+                               for s, r in zip(seeds, results)], indent=2))
+    elif not quiet:
+        for r in results:
+            if isinstance(r, dict):
+                print_summary(r)
+    if failed:
+        raise DisentangleError("; ".join(f"seed {s}: {r}" for s, r in failed))
 
 
 def print_summary(summary: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import torch
@@ -236,31 +237,43 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
 
 # --- the loop --------------------------------------------------------------------------------
 
-class _Display:
-    """A rich progress bar on stderr with live losses and L_I; silent when quiet."""
+def _progress_bar():
+    """A rich progress bar on stderr, one line per run: step, times, live losses and L_I."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.table import Column
 
-    def __init__(self, session: Session, start_step: int, quiet: bool):
-        self.progress = None
+    keep = Column(no_wrap=True)  # never cut: the step count and the times
+    progress = Progress(  # on a narrow line (or a file: 80 columns) the stats give way
+        TextColumn("{task.description}", table_column=keep),
+        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5)),
+        MofNCompleteColumn(table_column=keep), TimeElapsedColumn(table_column=keep),
+        TimeRemainingColumn(table_column=keep),
+        TextColumn("{task.fields[stats]}",
+                   table_column=Column(no_wrap=True, overflow="ellipsis", ratio=2)),
+        console=Console(stderr=True), transient=False, expand=True,
+    )
+    progress.start()
+    return progress
+
+
+def _shared_progress(quiet: bool):
+    return None if quiet else _progress_bar()
+
+
+class _Display:
+    """One run's line of the progress bar (its own bar, or a line of one that several runs
+    share); silent when quiet."""
+
+    def __init__(self, session: Session, start_step: int, quiet: bool, shared: Any = None):
+        self.progress, self.owned = None, shared is None
         if quiet:
             return
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-        from rich.table import Column
-
         cfg = session.config
-        keep = Column(no_wrap=True)  # never cut: the step count and the times
-        self.progress = Progress(  # on a narrow line (or a file: 80 columns) the stats give way
-            TextColumn(f"[bold]{cfg.method}[/] {cfg.dataset}", table_column=keep),
-            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5)),
-            MofNCompleteColumn(table_column=keep), TimeElapsedColumn(table_column=keep),
-            TimeRemainingColumn(table_column=keep),
-            TextColumn("{task.fields[stats]}",
-                       table_column=Column(no_wrap=True, overflow="ellipsis", ratio=2)),
-            console=Console(stderr=True), transient=False, expand=True,
-        )
-        self.task = self.progress.add_task("train", total=cfg.steps, completed=start_step, stats="")
-        self.progress.start()
+        label = f"[bold]{cfg.method}[/] {cfg.dataset}" + (f" seed {cfg.seed}" if shared else "")
+        self.progress = shared if shared is not None else _progress_bar()
+        self.task = self.progress.add_task(label, total=cfg.steps, completed=start_step, stats="")
 
     @property
     def live(self) -> bool:
@@ -277,9 +290,9 @@ class _Display:
         self.progress.update(self.task, completed=step, stats=text)
 
     def stop(self) -> None:
-        if self.progress is not None:
+        if self.progress is not None and self.owned:
             self.progress.stop()
-            self.progress = None
+        self.progress = None
 
 
 @contextlib.contextmanager
@@ -305,9 +318,74 @@ def fit(session: Session, quiet: bool = True) -> dict[str, Any]:
     summary (also written to summary.json). Releases the run directory's lock when it ends."""
     try:
         with _unchecked_distributions(), _memory_errors("training"):
-            return _fit(session, quiet)
+            steps = _fit(session, quiet)
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    return done.value
     finally:
         session.close()
+
+
+def fit_together(sessions: Sequence[Session],
+                 quiet: bool = True) -> list[dict[str, Any] | DisentangleError]:
+    """Train several runs in one process, one step of each in turn; returns each run's summary,
+    or the error that ended it (a run that diverges ends alone; the others go on).
+
+    Why: a step of these networks is a few hundred small kernels, far too few to fill a large
+    GPU, and separate processes on one GPU take turns rather than overlap. Here every run's
+    steps go to its own CUDA stream (each replaying its own CUDA graph), so one run's kernels can
+    run in the gaps of the others'. Each run is exactly what `fit` makes of it alone: its own
+    generator, weights, optimisers and run directory (the same numbers on CPU; tested)."""
+    if distributed.launched_ranks() > 1:
+        raise DisentangleError("several runs in one process cannot be combined with torchrun; "
+                               "launch one run per torchrun job")
+    results: list[dict[str, Any] | DisentangleError | None] = [None] * len(sessions)
+    progress = _shared_progress(quiet)
+    live: dict[int, tuple[Any, Any]] = {}
+    try:
+        with _unchecked_distributions():
+            for i, session in enumerate(sessions):
+                live[i] = (_fit(session, quiet, progress), _own_stream(session.device))
+            while live:
+                for i in list(live):
+                    steps, stream = live[i]
+                    try:
+                        with _memory_errors("training"), _on(stream):
+                            next(steps)
+                    except StopIteration as done:
+                        results[i] = done.value
+                    except DisentangleError as exc:
+                        results[i] = exc
+                    else:
+                        continue
+                    del live[i]
+                    sessions[i].close()
+    except KeyboardInterrupt:
+        for steps, _ in live.values():  # each says where its run stopped and how to continue
+            with contextlib.suppress(KeyboardInterrupt, DisentangleError, StopIteration):
+                steps.throw(KeyboardInterrupt)
+        raise
+    finally:
+        if progress is not None:
+            progress.stop()
+        for session in sessions:
+            session.close()
+    return results  # type: ignore[return-value]
+
+
+def _own_stream(device: torch.device) -> torch.cuda.Stream | None:
+    """A CUDA stream for one run, after what is already queued (its data and weights)."""
+    if device.type != "cuda":
+        return None
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    return stream
+
+
+def _on(stream: torch.cuda.Stream | None):
+    return contextlib.nullcontext() if stream is None else torch.cuda.stream(stream)
 
 
 def _restore(session: Session, model: LatentModel, optimizers: dict[str, Any],
@@ -326,7 +404,10 @@ def _restore(session: Session, model: LatentModel, optimizers: dict[str, Any],
                                f"generators ({type(exc).__name__}: {first[:200]})") from None
 
 
-def _fit(session: Session, quiet: bool) -> dict[str, Any]:
+def _fit(session: Session, quiet: bool,
+         progress: Any = None) -> Generator[None, None, dict[str, Any]]:
+    """The loop, as a generator that pauses after every step (so `fit_together` can take turns);
+    it returns the summary. `progress`: a rich Progress shared by several runs, or None."""
     cfg, run, model, method, device = (session.config, session.run, session.model, session.method,
                                        session.device)
     images = session.images
@@ -356,7 +437,7 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
     session_start = last_checkpoint = time.perf_counter()
     every_seconds = cfg.checkpoint_minutes * 60 if cfg.checkpoint_minutes > 0 else float("inf")
     last_display, last_record = 0.0, None
-    display = _Display(session, step, quiet or not writer)
+    display = _Display(session, step, quiet or not writer, progress)
     held_out = None
     if cfg.score_every and writer:
         data_dir = Path(cfg.data_dir).expanduser() if cfg.data_dir else None
@@ -466,6 +547,7 @@ def _fit(session: Session, quiet: bool) -> dict[str, Any]:
                 if sample_now and writer:
                     _draw(session, board, step)
                 window_excluded += time.perf_counter() - t0
+            yield
     except KeyboardInterrupt:
         display.stop()
         if not writer:

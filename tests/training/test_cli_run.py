@@ -86,13 +86,18 @@ def test_resume_errors(capsys, toy_registry, tmp_path):
     assert code != 0 and "--config cannot be combined with --resume" in one_error_line(err)
 
 
-def test_nan_exits_non_zero_with_one_line(capsys, use_registry, toy_registry, tmp_path):
+@pytest.mark.parametrize("extra, expected", [
+    ((), ("loss_d became nan at step 8", "last good checkpoint (step 6)")),
+    (("--seeds", "0-1"), ("seed 0: loss_d became nan at step 8", "; seed 1: loss_d")),  # both
+])
+def test_nan_exits_non_zero_with_one_line(capsys, use_registry, toy_registry, tmp_path, extra,
+                                          expected):
     use_registry(poison_plugin())
     code, _, err = cli(capsys, "run", "poison", *FAST, "--steps", "12", "--checkpoint-every", "3",
-                       "--out", tmp_path / "r")
+                       "--out", tmp_path / "r", *extra)
     assert code != 0
     line = one_error_line(err)
-    assert "loss_d became nan at step 8" in line and "last good checkpoint (step 6)" in line
+    assert all(part in line for part in expected)
 
 
 def test_config_file_through_the_cli(capsys, toy_registry, tmp_path):

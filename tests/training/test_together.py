@@ -1,0 +1,124 @@
+"""Several runs trained together in one process (`fit_together`, `disentangle run --seeds`): each
+run is exactly the run `fit` makes alone, one failing run ends alone, and the CLI lays out one run
+directory per seed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from disentangle import DisentangleError
+from disentangle.cli.run import seed_list
+from disentangle.training import fit, fit_together, start
+from disentangle.training.checkpoint import load_checkpoint
+from disentangle.training.rundir import RunLock
+
+from .test_cli_run import FAST, cli, one_error_line
+from .test_resume_exact import without_timing
+from .test_trainer import poison_plugin, read_jsonl
+
+
+def same_run(a, b) -> None:
+    """Same log (timing aside) and bit-identical final weights."""
+    assert without_timing(read_jsonl(a, "metrics.jsonl")) == \
+        without_timing(read_jsonl(b, "metrics.jsonl"))
+    wa, wb = (load_checkpoint(f"{p}/checkpoints/latest.pt")["model"] for p in (a, b))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_runs_trained_together_equal_runs_trained_alone(fast_config):
+    # different seeds, methods and step counts: nothing may leak from one run into another
+    options = [dict(seed=1, steps=7), dict(seed=2, method="gan", steps=5),
+               dict(seed=3, method="infogan-cr", steps=6, cr_start=2)]
+    for i, o in enumerate(options):
+        fit(start(fast_config(f"alone-{i}", **o)))
+    results = fit_together([start(fast_config(f"together-{i}", **o))
+                            for i, o in enumerate(options)])
+    assert [r["steps"] for r in results] == [7, 5, 6]
+    for i in range(len(options)):
+        same_run(fast_config(f"alone-{i}").out, fast_config(f"together-{i}").out)
+
+
+def test_a_failing_run_ends_alone(fast_config, use_registry):
+    use_registry(poison_plugin())  # NaN in D after its 7th step
+    sessions = [start(fast_config("poisoned", method="poison", steps=12)),
+                start(fast_config("healthy", steps=12))]
+    results = fit_together(sessions)
+    assert isinstance(results[0], DisentangleError) and "became nan" in str(results[0])
+    assert results[1]["status"] == "finished" and results[1]["steps"] == 12
+    for session in sessions:  # both run directories are unlocked again
+        RunLock(session.run.path).release()  # a held lock would refuse this
+
+
+@pytest.mark.parametrize("text, seeds", [("0-4", [0, 1, 2, 3, 4]), ("3", [3]),
+                                         ("0,3,7", [0, 3, 7]), ("0-2, 9", [0, 1, 2, 9])])
+def test_seed_lists(text, seeds):
+    assert seed_list(text) == seeds
+
+
+@pytest.mark.parametrize("text, message", [("4-1", "not a list of seeds"),
+                                           ("a", "not a list of seeds"),
+                                           ("-1", "not a list of seeds"),
+                                           ("0-2,1", "names a seed twice")])
+def test_bad_seed_lists(text, message):
+    with pytest.raises(DisentangleError, match=message):
+        seed_list(text)
+
+
+def test_cli_trains_one_run_directory_per_seed_and_resumes_them(capsys, toy_registry, tmp_path):
+    code, out, _ = cli(capsys, "run", "infogan", *FAST, "--steps", "3", "--seeds", "0,2",
+                       "--out", tmp_path / "set", "--json")
+    assert code == 0
+    summaries = json.loads(out)
+    assert [s["run_dir"] for s in summaries] == [str(tmp_path / "set" / f"seed-{s}")
+                                                 for s in (0, 2)]
+    assert [json.loads((tmp_path / "set" / f"seed-{s}" / "config.json").read_text())["config"]
+            ["seed"] for s in (0, 2)] == [0, 2]
+    code, out, _ = cli(capsys, "run", "infogan", "--steps", "5", "--seeds", "0,2", "--resume",
+                       "--out", tmp_path / "set", "--json", "--quiet")
+    assert code == 0 and [s["steps"] for s in json.loads(out)] == [5, 5]
+    # the same seed trained alone is the same run
+    code, _, _ = cli(capsys, "run", "infogan", *FAST, "--steps", "3", "--seed", "2",
+                     "--out", tmp_path / "alone")
+    code, _, _ = cli(capsys, "run", "infogan", "--steps", "5", "--resume", "--quiet",
+                     "--out", tmp_path / "alone")
+    same_run(tmp_path / "set" / "seed-2", tmp_path / "alone")
+
+
+def test_cli_seed_errors_are_one_line(capsys, toy_registry, tmp_path):
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--seeds", "0-1", "--seed", "3")
+    assert code != 0 and "--seed and --seeds cannot be combined" in one_error_line(err)
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--seeds", "1-0")
+    assert code != 0 and "--seeds '1-0' is not a list of seeds" in one_error_line(err)
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--seeds", "0-1", "--resume")
+    assert code != 0 and "--resume with --seeds needs --out" in one_error_line(err)
+
+
+def test_cli_start_that_fails_for_one_seed_leaves_no_run_behind(capsys, toy_registry, tmp_path):
+    (tmp_path / "set" / "seed-1").mkdir(parents=True)
+    (tmp_path / "set" / "seed-1" / "notes.txt").write_text("someone else's")
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--steps", "3", "--seeds", "0-1",
+                       "--out", tmp_path / "set")
+    assert code != 0 and "seed-1" in one_error_line(err)
+    assert not (tmp_path / "set" / "seed-0").exists()  # started, never trained: removed
+    assert (tmp_path / "set" / "seed-1" / "notes.txt").read_text() == "someone else's"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_together_on_streams_follow_runs_alone_on_the_gpu(fast_config):
+    """Each run on its own stream, its step replayed as a CUDA graph, against the same runs
+    trained alone (kernels need not be bitwise deterministic: close, not equal)."""
+    options = [dict(seed=s, steps=40, log_every=10, device="cuda") for s in (1, 2)]
+    for i, o in enumerate(options):
+        fit(start(fast_config(f"alone-{i}", **o)))
+    results = fit_together([start(fast_config(f"together-{i}", **o))
+                            for i, o in enumerate(options)])
+    assert all(r["cuda_graph"] and r["cuda_graph"]["records"] >= 1 for r in results)
+    for i in range(len(options)):
+        a = read_jsonl(fast_config(f"alone-{i}").out, "metrics.jsonl")
+        b = read_jsonl(fast_config(f"together-{i}").out, "metrics.jsonl")
+        for x, y in zip(a, b):
+            assert x["loss_d"] == pytest.approx(y["loss_d"], rel=1e-3, abs=1e-4)
