@@ -82,5 +82,10 @@ def udr(representations: Sequence[np.ndarray], correlation: str = "lasso",
                           if correlation == "lasso"
                           else spearman_matrix(standardised[i], standardised[j]))
                 pairwise[i, j] = relative_strength(matrix)
-    scores = [float(np.median(np.delete(pairwise[:, i], i))) for i in range(k)]
-    return {"pairwise": pairwise.tolist(), "scores": scores}
+    return {"pairwise": pairwise.tolist(), "scores": udr_scores(pairwise)}
+
+
+def udr_scores(pairwise: np.ndarray) -> list[float]:
+    """Each run's UDR from the pair scores: the median of UDR(j, i) over the other runs j."""
+    pairwise = np.asarray(pairwise, dtype=np.float64)
+    return [float(np.median(np.delete(pairwise[:, i], i))) for i in range(len(pairwise))]

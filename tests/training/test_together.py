@@ -107,18 +107,19 @@ def test_cli_start_that_fails_for_one_seed_leaves_no_run_behind(capsys, toy_regi
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_runs_together_on_streams_follow_runs_alone_on_the_gpu(fast_config):
-    """Each run on its own stream, its step replayed as a CUDA graph, against the same runs
-    trained alone (kernels need not be bitwise deterministic: close, not equal)."""
-    options = [dict(seed=s, steps=40, log_every=10, device="cuda") for s in (1, 2)]
-    for i, o in enumerate(options):
-        fit(start(fast_config(f"alone-{i}", **o)))
-    results = fit_together([start(fast_config(f"together-{i}", **o))
-                            for i, o in enumerate(options)])
-    assert all(r["cuda_graph"] and r["cuda_graph"]["records"] >= 1 for r in results)
-    for i in range(len(options)):
-        a = read_jsonl(fast_config(f"alone-{i}").out, "metrics.jsonl")
-        b = read_jsonl(fast_config(f"together-{i}").out, "metrics.jsonl")
-        for x, y in zip(a, b):
-            assert x["loss_d"] == pytest.approx(y["loss_d"], rel=1e-3, abs=1e-4)
+def test_runs_together_on_streams_follow_runs_alone_on_the_gpu(tmp_path):
+    """Each run on its own stream, replaying its own CUDA graph, against the same seed trained
+    alone: same kernels on the same inputs, so equal up to cuDNN's reductions (the tolerance of
+    test_cuda_graph.py), and the very same draws from the run's generator."""
+    from .test_cuda_graph import _losses, _train
+
+    _train(tmp_path / "set", "infogan", "--seeds", "1-2")
+    _train(tmp_path / "alone", "infogan", "--seed", "2")
+    together, alone = tmp_path / "set" / "seed-2", tmp_path / "alone"
+    summary = json.loads((together / "summary.json").read_text())
+    assert summary["cuda_graph"]["records"] == 1
+    a, b = _losses(together), _losses(alone)
+    assert torch.isfinite(a).all() and a.shape == b.shape
+    assert torch.allclose(a, b, atol=0.02, rtol=0), (a - b).abs().max()
+    states = [load_checkpoint(r / "checkpoints" / "latest.pt") for r in (together, alone)]
+    assert torch.equal(states[0]["rng"]["sampler"], states[1]["rng"]["sampler"])
