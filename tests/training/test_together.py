@@ -17,7 +17,7 @@ from disentangle.training.rundir import RunLock
 
 from .test_cli_run import FAST, cli, one_error_line
 from .test_resume_exact import without_timing
-from .test_trainer import poison_plugin, read_jsonl
+from .test_trainer import _interrupt_at, poison_plugin, read_jsonl
 
 
 def same_run(a, b) -> None:
@@ -50,6 +50,21 @@ def test_a_failing_run_ends_alone(fast_config, use_registry):
     assert results[1]["status"] == "finished" and results[1]["steps"] == 12
     for session in sessions:  # both run directories are unlocked again
         RunLock(session.run.path).release()  # a held lock would refuse this
+
+
+def test_ctrl_c_stops_every_run_and_each_says_how_to_continue(fast_config, capsys):
+    sessions = [start(fast_config(f"run-{i}", seed=i, steps=12, checkpoint_every=2))
+                for i in range(2)]
+    _interrupt_at(sessions[1], 5)  # Ctrl-C while run-1 takes its 5th step
+    with pytest.raises(KeyboardInterrupt):
+        fit_together(sessions)
+    err = capsys.readouterr().err
+    # run-0 had taken its 5th step (its turn comes first), run-1 was in its 5th
+    for session in sessions:  # each says so, and continues from its checkpoint
+        assert (f"interrupted at step 5; last checkpoint: step 4; continue with `disentangle run "
+                f"infogan --out {session.run.path} --resume`") in err
+        RunLock(session.run.path).release()
+        assert load_checkpoint(session.run.latest)["step"] == 4
 
 
 @pytest.mark.parametrize("text, seeds", [("0-4", [0, 1, 2, 3, 4]), ("3", [3]),
