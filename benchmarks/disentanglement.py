@@ -16,8 +16,8 @@ runs/DATASET-METHOD/seed-S.
 minutes while all runs train at once (--jobs processes, or with --together one process per
 method): a calibration trains every (method, seed) for a few hundred steps the same way (CR on
 from the start, its dearest phase), takes the slowest steps/s and rounds the budget down to a
-multiple of 500. InfoGAN-CR's CR switches on at a fixed fraction of the budget. Runs already present under --out are reused; an interrupted run resumes from its
-checkpoint.
+multiple of 500. InfoGAN-CR's CR switches on at a fixed fraction of the budget. Runs already
+present under --out are reused; an interrupted run resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from benchmarks.infogan_vs_gan import (
     dig,
     machines,
     mean_std,
+    steps_per_s,
     table,
     train,
     train_and_evaluate,
@@ -134,36 +135,27 @@ def calibrate(dataset: str, setting: Setting, seeds: tuple[int, ...], args, minu
         return json.loads(saved.read_text())
     steps, window = calibration
 
-    def rate(method: str, seed: int) -> float:
-        run = args.out / "calibration" / f"{dataset}-{method}-s{seed}"
-        shutil.rmtree(run, ignore_errors=True)
-        cli("run", method, "--dataset", dataset, "--seed", str(seed), "--steps", str(steps),
-            "--log-every", str(window), "--score-every", "0", "--checkpoint-every", str(steps),
-            "--sample-every", str(steps), "--out", str(run), "--device", args.device, "--quiet",
-            *setting.run_args)
-        found = steps_per_s(run)
-        shutil.rmtree(run)
-        return found
-
-    def rates_together(method: str) -> list[float]:
-        where = args.out / "calibration" / f"{dataset}-{method}"
+    def rates(method: str, group: tuple[int, ...], where: Path) -> list[float]:
+        """Steps/s of each seed's run: one seed alone, or a group as one `--seeds` process."""
         shutil.rmtree(where, ignore_errors=True)
-        cli("run", method, "--dataset", dataset, "--seeds", ",".join(map(str, seeds)),
-            "--steps", str(steps), "--log-every", str(window), "--score-every", "0",
-            "--checkpoint-every", str(steps), "--sample-every", str(steps), "--out", str(where),
-            "--device", args.device, "--quiet", *setting.run_args)
-        found = [steps_per_s(where / f"seed-{s}") for s in seeds]
+        chosen = (("--seeds", ",".join(map(str, group))) if args.together
+                  else ("--seed", str(group[0])))
+        cli("run", method, "--dataset", dataset, *chosen, "--steps", str(steps),
+            "--log-every", str(window), "--score-every", "0", "--checkpoint-every", str(steps),
+            "--sample-every", str(steps), "--out", str(where), "--device", args.device, "--quiet",
+            *setting.run_args)
+        found = ([steps_per_s(where / f"seed-{s}") for s in group] if args.together
+                 else [steps_per_s(where)])
         shutil.rmtree(where)
         return found
 
     pairs = [(m, s) for m in METHODS for s in seeds]
-    if args.together:
-        with ThreadPoolExecutor(len(METHODS)) as pool:
-            rates = [r for rs in pool.map(rates_together, METHODS) for r in rs]
-    else:
-        with ThreadPoolExecutor(args.jobs) as pool:
-            rates = list(pool.map(lambda pair: rate(*pair), pairs))
-    per_method = {m: min(r for (mm, _), r in zip(pairs, rates) if mm == m) for m in METHODS}
+    base = args.out / "calibration"
+    jobs = ([(m, seeds, base / f"{dataset}-{m}") for m in METHODS] if args.together  # pairs' order
+            else [(m, (s,), base / f"{dataset}-{m}-s{s}") for m, s in pairs])
+    with ThreadPoolExecutor(len(METHODS) if args.together else args.jobs) as pool:
+        measured = [r for rs in pool.map(lambda job: rates(*job), jobs) for r in rs]
+    per_method = {m: min(r for (mm, _), r in zip(pairs, measured) if mm == m) for m in METHODS}
     slowest = min(per_method, key=per_method.get)
     budget = int(per_method[slowest] * minutes * 60 * SAFETY) // BUDGET_STEP * BUDGET_STEP
     result = {"minutes": minutes, "jobs": args.jobs, "steps_per_s": per_method,
@@ -171,13 +163,6 @@ def calibrate(dataset: str, setting: Setting, seeds: tuple[int, ...], args, minu
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(result, indent=1))
     return result
-
-
-def steps_per_s(run: Path) -> float:
-    """Median of a run's log windows after the first (which holds start-up and recording)."""
-    records = rundir.RunDir.open(run).read_metrics()
-    batch = json.loads((run / "summary.json").read_text())["batch_size"]
-    return statistics.median(r["images_per_s"] for r in records[1:]) / batch
 
 
 def train_together(method: str, runs: list[Path], seeds: tuple[int, ...], dataset: str,

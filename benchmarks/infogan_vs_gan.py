@@ -96,6 +96,14 @@ def evaluate(run: Path, seed: int, setting: Setting, device: str) -> None:
             "--device", device, *setting.eval_args)
 
 
+def steps_per_s(run: Path) -> float:
+    """Median steps/s of a run's log windows after the first (start-up and CUDA-graph
+    recording fall in the first); a run of one window is measured by that window."""
+    records = rundir.RunDir.open(run).read_metrics()
+    batch = json.loads((run / "summary.json").read_text())["batch_size"]
+    return statistics.median(r["images_per_s"] for r in records[1:] or records) / batch
+
+
 def measure_speed(dataset: str, setting: Setting, speed: Speed, device: str,
                   out: Path) -> dict[str, dict]:
     """images/s of each method alone on this dataset's backbone; kept in out/speed-DATASET.json."""

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.infogan_vs_gan import steps_per_s
+
 ARRANGEMENTS = ("alone", "processes", "together")
 
 
@@ -33,24 +35,13 @@ def command(args: argparse.Namespace, out: Path, seed: str, flag: str = "--seed"
             "--quiet", *args.run_arg]
 
 
-def rates(run: Path) -> float:
-    """Median steps/s of a run's log windows after the first."""
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    batch = json.loads((run / "summary.json").read_text())["batch_size"]
-    windows = records[1:] or records
-    return statistics.median(r["images_per_s"] for r in windows) / batch
-
-
 def arrange(kind: str, args: argparse.Namespace) -> dict:
     out = args.out / kind
     shutil.rmtree(out, ignore_errors=True)
     seeds = [str(s) for s in range(args.runs if kind != "alone" else 1)]
-    if kind == "together":
-        commands = [command(args, out, f"0-{args.runs - 1}", "--seeds")]
-        runs = [out / f"seed-{s}" for s in seeds]
-    else:
-        commands = [command(args, out / f"seed-{s}", s) for s in seeds]
-        runs = [out / f"seed-{s}" for s in seeds]
+    runs = [out / f"seed-{s}" for s in seeds]
+    commands = ([command(args, out, f"0-{args.runs - 1}", "--seeds")] if kind == "together"
+                else [command(args, run, s) for run, s in zip(runs, seeds)])
     print(f"$ {kind}: {len(runs)} run(s)", flush=True)
     started = time.perf_counter()
     processes = [subprocess.Popen(c, stderr=subprocess.PIPE, text=True) for c in commands]
@@ -59,7 +50,7 @@ def arrange(kind: str, args: argparse.Namespace) -> dict:
         if p.returncode != 0:
             sys.exit(f"benchmark step failed ({kind}): {err.strip()[-500:]}")
     wall = time.perf_counter() - started
-    per_run = [rates(r) for r in runs]
+    per_run = [steps_per_s(r) for r in runs]
     shutil.rmtree(out, ignore_errors=True)
     return {"arrangement": kind, "runs": len(runs), "wall_s": wall,
             "per_run": per_run, "total": sum(per_run)}

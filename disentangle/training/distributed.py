@@ -270,9 +270,10 @@ class _SumOverRanks(torch.autograd.Function):
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm with the statistics of the global batch: per-channel sums are all-reduced over
     the ranks by an all-reduce whose backward all-reduces the gradient, so the output, its
-    gradient and the running statistics are those of one process holding every rank's rows. torch.nn.SyncBatchNorm does this on GPUs only (torch 2.14 refuses CPU tensors);
-    this one needs nothing but all-reduce, so gloo and NCCL run the same code, the code the CPU
-    tests check. Same state_dict keys as nn.BatchNorm1d/2d: checkpoints move between rank counts.
+    gradient and the running statistics are those of one process holding every rank's rows.
+    torch.nn.SyncBatchNorm does this on GPUs only (torch 2.14 refuses CPU tensors); this one
+    needs nothing but all-reduce, so gloo and NCCL run the same code, the code the CPU tests
+    check. Same state_dict keys as nn.BatchNorm1d/2d: checkpoints move between rank counts.
     Eval mode, or a single process: plain batch norm."""
 
     def _check_input_dim(self, x: torch.Tensor) -> None:

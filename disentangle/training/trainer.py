@@ -18,9 +18,9 @@ import contextlib
 import re
 import sys
 import time
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Generator, Sequence
 from typing import Any
 
 import torch
@@ -258,10 +258,6 @@ def _progress_bar():
     return progress
 
 
-def _shared_progress(quiet: bool):
-    return None if quiet else _progress_bar()
-
-
 class _Display:
     """One run's line of the progress bar (its own bar, or a line of one that several runs
     share); silent when quiet."""
@@ -342,7 +338,7 @@ def fit_together(sessions: Sequence[Session],
         raise DisentangleError("several runs in one process cannot be combined with torchrun; "
                                "launch one run per torchrun job")
     results: list[dict[str, Any] | DisentangleError | None] = [None] * len(sessions)
-    progress = _shared_progress(quiet)
+    progress = None if quiet else _progress_bar()  # one bar, a line per run
     live: dict[int, tuple[Any, Any]] = {}
     try:
         with _unchecked_distributions():

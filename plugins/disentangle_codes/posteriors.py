@@ -11,7 +11,6 @@ from torch.distributions import Bernoulli, Categorical, Independent, Normal
 
 from disentangle.posteriors import Posterior
 
-LOG_2PI = math.log(2 * math.pi)
 MIN_STD = 1e-3  # keeps a learned std from collapsing to zero and the bound from exploding
 
 
@@ -83,13 +82,13 @@ class FixedGaussianPosterior(Posterior):
     def log_prob(self, head, values):
         """The unit-σ Normal's log-density summed over the code's dims, written out: what
         `distribution(head).log_prob` gives, without building a distribution every step."""
-        return -0.5 * (values - head).square().sum(dim=1) - 0.5 * self.code.dims * LOG_2PI
+        return self.max_log_density() - 0.5 * (values - head).square().sum(dim=1)
 
     def estimate(self, head):
         return head
 
     def max_log_density(self):
-        return -0.5 * self.code.dims * LOG_2PI  # the mean exactly on the value
+        return -0.5 * self.code.dims * math.log(2 * math.pi)  # the mean exactly on the value
 
 
 class BernoulliPosterior(Posterior):
