@@ -208,15 +208,16 @@ def _run_seeds(method: str, overrides: dict[str, Any], config: Path | None, seed
                                "seed-S run directories")
     show_progress(not (quiet or as_json))
     sessions: list[trainer.Session] = []
+    shared = trainer.SharedData()  # the seeds' runs load and hold their training data once
     try:
         if resume:
             for s in seeds:
-                sessions.append(resume_run(out / f"seed-{s}", method, overrides))
+                sessions.append(resume_run(out / f"seed-{s}", method, overrides, shared=shared))
         else:
             base = out or RunDir.default_path(resolve(method, overrides, config))
             for s in seeds:
                 changes = {**overrides, "seed": s, "out": str(base / f"seed-{s}")}
-                sessions.append(trainer.start(resolve(method, changes, config)))
+                sessions.append(trainer.start(resolve(method, changes, config), shared=shared))
     except BaseException:
         for session in sessions:  # the runs already started never trained: leave no trace
             if resume:

@@ -5,6 +5,7 @@ from disentangle.training.build import load_run
 from disentangle.training.config import PRESETS, RunConfig, load_toml, resolve
 from disentangle.training.rundir import RunDir, latest_run
 from disentangle.training.trainer import (
+    SharedData,
     TrainingDiverged,
     fit,
     fit_together,
@@ -13,5 +14,6 @@ from disentangle.training.trainer import (
     train,
 )
 
-__all__ = ["PRESETS", "RunConfig", "RunDir", "TrainingDiverged", "fit", "fit_together",
-           "latest_run", "load_run", "load_toml", "resolve", "resume", "start", "train"]
+__all__ = ["PRESETS", "RunConfig", "RunDir", "SharedData", "TrainingDiverged", "fit",
+           "fit_together", "latest_run", "load_run", "load_toml", "resolve", "resume", "start",
+           "train"]

@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +111,25 @@ def _memory_errors(what: str):
 
 # --- starting and resuming ------------------------------------------------------------------------
 
-def _prepare(config: RunConfig, registry: Registry,
-             kept_threads: int | None = None) -> tuple[Method, Any, Any, torch.device]:
+@dataclass
+class SharedData:
+    """Training data loaded once for several runs started in one process (`--seeds`): runs of one
+    dataset, image size and data directory on one device read the very same images tensor
+    (training only indexes it), so nine 64-px `shapes` runs render and hold the 3 GB grid once,
+    not nine times."""
+
+    held: dict[tuple, tuple[Any, Any]] = field(default_factory=dict)
+
+    def load(self, config: RunConfig, registry: Registry, device: torch.device):
+        key = (config.dataset, config.image_size, config.data_dir, str(device))
+        if key not in self.held:
+            dataset, data = load_data(config, registry)
+            self.held[key] = dataset, replace(data, images=data.images.to(device))
+        return self.held[key]
+
+
+def _prepare(config: RunConfig, registry: Registry, kept_threads: int | None = None,
+             shared: SharedData | None = None) -> tuple[Method, Any, Any, torch.device]:
     """Checks that need no data first (method, codes, device), then the data. `kept_threads`: a
     resumed CPU run's thread count from its checkpoint, used unless --threads says otherwise,
     since sums split over another number of threads round differently and the resumed run would
@@ -130,22 +147,27 @@ def _prepare(config: RunConfig, registry: Registry,
         torch.set_num_threads(kept_threads)
     elif device.type == "cpu":  # as many threads as cores are free (threads.py says why)
         look = threads.CoreLook.begin()
-    with distributed.rank0_first():  # one rank fills the dataset cache, the others read it
-        dataset, data = load_data(config, registry)
+    if shared is not None:
+        dataset, data = shared.load(config, registry, device)
+    else:
+        with distributed.rank0_first():  # one rank fills the dataset cache, the others read it
+            dataset, data = load_data(config, registry)
     if look is not None:
         torch.set_num_threads(look.threads())
     return method, dataset, data, device
 
 
-def start(config: RunConfig, registry: Registry | None = None) -> Session:
+def start(config: RunConfig, registry: Registry | None = None,
+          shared: SharedData | None = None) -> Session:
     """A fresh run: build everything, then create and lock the run directory (refusing one that
-    holds another run). A start that fails after that removes what it made."""
+    holds another run). A start that fails after that removes what it made. Runs started with
+    one `shared` load their common training data once."""
     registry = registry or get_registry()
     validate(config, option_label)
     out = Path(config.out) if config.out else RunDir.default_path(config, DEFAULT_ROOT)
     RunDir.check_unused(out)  # refuse before spending time on data and networks
     with _memory_errors("loading the data and building the networks"):
-        method, dataset, data, device = _prepare(config, registry)
+        method, dataset, data, device = _prepare(config, registry, shared=shared)
         shape = tuple(int(s) for s in data.images.shape[1:])
         model, backbone = build_model(config, shape, registry)
     out = Path(distributed.from_rank0(str(out)))  # default names hold the time: rank 0's
@@ -170,7 +192,8 @@ def start(config: RunConfig, registry: Registry | None = None) -> Session:
 
 
 def resume(run_dir: Path | str | None, method: str | None = None,
-           overrides: dict[str, Any] | None = None, registry: Registry | None = None) -> Session:
+           overrides: dict[str, Any] | None = None, registry: Registry | None = None,
+           shared: SharedData | None = None) -> Session:
     """Continue a run from checkpoints/latest.pt with its saved config (from step 0 if it was
     stopped before its first checkpoint). Only RESUMABLE fields may change (e.g. a larger
     --steps); any other option that differs is an error. The run directory is locked first: a
@@ -180,7 +203,7 @@ def resume(run_dir: Path | str | None, method: str | None = None,
     # under torchrun only rank 0 locks (and writes); the others only read the run directory
     lock = run.lock() if distributed.launched_rank() == 0 else None
     try:
-        return _resume(run, lock, method, overrides, registry)
+        return _resume(run, lock, method, overrides, registry, shared)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -188,7 +211,7 @@ def resume(run_dir: Path | str | None, method: str | None = None,
 
 
 def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: dict[str, Any] | None,
-            registry: Registry) -> Session:
+            registry: Registry, shared: SharedData | None) -> Session:
     saved = run.read_config()
     if method is not None and method != saved.method:
         raise DisentangleError(f"{run.path} was trained with method '{saved.method}'; resume it "
@@ -220,7 +243,7 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
     if isinstance(kept, bool) or not isinstance(kept, int) or kept < 1:
         kept = None
     with _memory_errors("loading the data and building the networks"):
-        method_obj, dataset, data, device = _prepare(config, registry, kept)
+        method_obj, dataset, data, device = _prepare(config, registry, kept, shared)
         meta = run.read_meta()
         shape = tuple(int(s) for s in data.images.shape[1:])
         if list(shape) != meta.get("image_shape"):

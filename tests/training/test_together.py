@@ -11,7 +11,7 @@ import torch
 
 from disentangle import DisentangleError
 from disentangle.cli.run import seed_list
-from disentangle.training import fit, fit_together, start
+from disentangle.training import SharedData, fit, fit_together, start
 from disentangle.training.checkpoint import load_checkpoint
 from disentangle.training.rundir import RunLock
 
@@ -34,11 +34,26 @@ def test_runs_trained_together_equal_runs_trained_alone(fast_config):
                dict(seed=3, method="infogan-cr", steps=6, cr_start=2)]
     for i, o in enumerate(options):
         fit(start(fast_config(f"alone-{i}", **o)))
-    results = fit_together([start(fast_config(f"together-{i}", **o))
-                            for i, o in enumerate(options)])
+    shared = SharedData()  # as `--seeds` starts them: the data loaded once, one tensor read
+    sessions = [start(fast_config(f"together-{i}", **o), shared=shared)
+                for i, o in enumerate(options)]
+    assert all(s.images is sessions[0].images for s in sessions)
+    results = fit_together(sessions)
     assert [r["steps"] for r in results] == [7, 5, 6]
     for i in range(len(options)):
         same_run(fast_config(f"alone-{i}").out, fast_config(f"together-{i}").out)
+
+
+def test_shared_data_is_shared_only_by_runs_of_the_same_data(fast_config, tmp_path):
+    shared = SharedData()
+    a, b = (start(fast_config(name), shared=shared) for name in ("a", "b"))
+    other = start(fast_config("c", data_dir=str(tmp_path / "elsewhere")), shared=shared)
+    alone = start(fast_config("d"))
+    assert a.images is b.images
+    assert other.images is not a.images and alone.images is not a.images
+    assert torch.equal(other.images, a.images) and torch.equal(alone.images, a.images)
+    for session in (a, b, other, alone):
+        session.close()
 
 
 def test_a_failing_run_ends_alone(fast_config, use_registry):
