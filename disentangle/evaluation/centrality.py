@@ -12,6 +12,12 @@ As the factors of model i, each of its codes is one factor whose values are `slo
 from the code's own prior (every code type can be sampled, so every code type works); the noise z
 is drawn afresh for every image. Fixing a factor fixes that code exactly, as in the authors' data
 (one code held, everything else resampled).
+
+As an encoder, model j's categorical code enters one-hot, as one voting unit whose spread in a
+batch is its Gini impurity (`factor_vae_score`'s `blocks`): which index a class gets is
+arbitrary, and as a number a class split over categories 0 and 3 would vary more, and lose more
+votes, than the same split over 0 and 1. The paper's codes are all continuous; this is our
+extension.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from disentangle.errors import DisentangleError
 from disentangle.evaluation.factor_vae import factor_vae_score
@@ -68,12 +75,22 @@ class _GeneratedFactors:
         return self.calls[-1]
 
 
+def _blocks(model: LatentModel) -> list[int]:
+    """Each code's width as the FactorVAE score reads it (a categorical code: one-hot)."""
+    return [c.posterior.width if c.posterior.kind == "categorical" else c.code.dims
+            for c in model.latent.codes]
+
+
 @torch.no_grad()
 def _codes(model: LatentModel, images: torch.Tensor, batch_size: int) -> np.ndarray:
+    """The encoder's point estimates, a categorical code's class one-hot."""
     parts = []
     for start in range(0, len(images), batch_size):
         estimates, _, _ = model.encode(images[start:start + batch_size])
-        parts.append(torch.cat(estimates, dim=1).float().cpu())
+        values = [F.one_hot(e[:, 0].long(), c.posterior.width).float()
+                  if c.posterior.kind == "categorical" else e
+                  for c, e in zip(model.latent.codes, estimates, strict=True)]
+        parts.append(torch.cat(values, dim=1).float().cpu())
     return torch.cat(parts).numpy()
 
 
@@ -100,7 +117,8 @@ def pairwise_scores(models: Sequence[LatentModel], cfg: CentralityConfig = Centr
                                       np.random.default_rng(cfg.seed),
                                       batch_size=cfg.group_size, num_train=cfg.num_train,
                                       num_eval=cfg.num_eval,
-                                      num_variance_estimate=cfg.num_variance_estimate)
+                                      num_variance_estimate=cfg.num_variance_estimate,
+                                      blocks=_blocks(encoder))
             scores[i, j] = result["eval_accuracy"]
             done += 1
             if progress is not None:

@@ -9,6 +9,11 @@ Variances are normalised by the global variance of each dimension, so dimensions
 scales compete fairly; dimensions whose global std is below ``prune_threshold`` (0.05, as in
 disentanglement_lib's config) are collapsed to the prior and cannot vote. If every dimension is
 pruned the score is 0 rather than undefined.
+
+Our extension, ``blocks``: consecutive dimensions that vote as one unit, their variances summed
+(the trace of the block's covariance). A categorical code as a one-hot block then varies by its
+Gini impurity, 1 - Σ_k p_k², whatever order its classes have; disentanglement_lib has no such
+codes, and without ``blocks`` every dimension is its own unit, as there.
 """
 
 from __future__ import annotations
@@ -26,25 +31,30 @@ from disentangle.evaluation._sampling import chunks, encode, random_factors
 from disentangle.evaluation.pool import CodePool, check_source
 
 
-def _winners(codes: np.ndarray, global_var: np.ndarray, active_idx: np.ndarray) -> np.ndarray:
-    """(n, batch, D) codes -> the active dimension of least normalised variance per batch."""
+def _winners(codes: np.ndarray, global_var: np.ndarray, active_idx: np.ndarray,
+             starts: np.ndarray | None = None) -> np.ndarray:
+    """(n, batch, D) codes -> the active unit (dimension or block) of least normalised variance
+    per batch."""
     local_var = codes.var(axis=1, ddof=1)
+    if starts is not None:
+        local_var = np.add.reduceat(local_var, starts, axis=1)  # (n, units)
     ratio = local_var[:, active_idx] / global_var[active_idx]
     return active_idx[np.argmin(ratio, axis=1)]
 
 
 def _votes(
-    sample_codes, sizes, rng, batch_size, num_votes, global_var, active, points_per_call, dim
+    sample_codes, sizes, rng, batch_size, num_votes, global_var, active, points_per_call, dim,
+    starts
 ):
     k = sizes.size
     fixed = rng.integers(0, k, size=num_votes)
     active_idx = np.flatnonzero(active)
-    votes = np.zeros((k, dim), dtype=np.int64)
+    votes = np.zeros((k, global_var.size), dtype=np.int64)
     if isinstance(sample_codes, CodePool):
         winners = np.empty(num_votes, dtype=np.int64)
         for sl in chunks(num_votes, batch_size, points_per_call):
             codes = sample_codes.fixed_batches(rng, fixed[sl], batch_size)
-            winners[sl] = _winners(codes, global_var, active_idx)
+            winners[sl] = _winners(codes, global_var, active_idx, starts)
         np.add.at(votes, (fixed, winners), 1)
         return votes
     factors = random_factors(rng, sizes, (num_votes, batch_size))
@@ -55,7 +65,7 @@ def _votes(
         block = factors[sl]
         codes = encode(sample_codes, block.reshape(-1, k), dim)
         winners[sl] = _winners(codes.reshape(block.shape[0], batch_size, dim), global_var,
-                               active_idx)
+                               active_idx, starts)
     np.add.at(votes, (fixed, winners), 1)
     return votes
 
@@ -71,6 +81,7 @@ def factor_vae_score(
     *,
     prune_threshold: float = 0.05,
     points_per_call: int = 8192,
+    blocks: Sequence[int] | None = None,
 ) -> dict:
     """FactorVAE score of the representation that ``sample_codes`` computes.
 
@@ -83,8 +94,12 @@ def factor_vae_score(
     drawn from the pool (``pool.py`` says why that keeps each batch's distribution), the global
     variance is the pool's own, and ``num_variance_estimate`` is not used.
 
+    ``blocks``: the widths of consecutive dimensions that vote as one unit (summing to D), e.g.
+    ``[10, 1, 1]`` for a one-hot categorical code then two scalars; None: every dimension alone.
+
     Returns ``score`` (= ``eval_accuracy``), ``train_accuracy``, ``eval_accuracy``,
-    ``num_active_dims`` and the majority-vote ``classifier`` (factor per dim, -1 if pruned).
+    ``num_active_dims`` (active units) and the majority-vote ``classifier`` (factor per unit,
+    -1 if pruned).
     """
     sizes = check_source(sample_codes, factor_sizes)
     rng = as_rng(rng)
@@ -107,6 +122,9 @@ def factor_vae_score(
             dim = parts[-1].shape[1]
         global_codes = np.concatenate(parts)
     global_var = global_codes.var(axis=0, ddof=1)
+    starts = _block_starts(blocks, dim)
+    if starts is not None:
+        global_var = np.add.reduceat(global_var, starts)  # (units,)
     active = np.sqrt(global_var) >= prune_threshold
     if not active.any():
         return {
@@ -114,14 +132,14 @@ def factor_vae_score(
             "train_accuracy": 0.0,
             "eval_accuracy": 0.0,
             "num_active_dims": 0,
-            "classifier": np.full(dim, -1),
+            "classifier": np.full(global_var.size, -1),
         }
 
     args = (sample_codes, sizes, rng, batch_size)
-    tail = (global_var, active, points_per_call, dim)
+    tail = (global_var, active, points_per_call, dim, starts)
     train_votes = _votes(*args, num_train, *tail)
-    classifier = np.argmax(train_votes, axis=0)  # (D,): each dim's most frequent factor
-    cols = np.arange(dim)
+    classifier = np.argmax(train_votes, axis=0)  # (units,): each unit's most frequent factor
+    cols = np.arange(global_var.size)
     train_acc = train_votes[classifier, cols].sum() / train_votes.sum()
     eval_votes = _votes(*args, num_eval, *tail)
     eval_acc = eval_votes[classifier, cols].sum() / eval_votes.sum()
@@ -133,3 +151,14 @@ def factor_vae_score(
         "num_active_dims": int(active.sum()),
         "classifier": classifier,
     }
+
+
+def _block_starts(blocks: Sequence[int] | None, dim: int) -> np.ndarray | None:
+    if blocks is None:
+        return None
+    widths = list(blocks)
+    if not widths or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1
+                         for w in widths) or sum(widths) != dim:
+        raise DisentangleError(f"blocks must be positive widths summing to the codes' {dim} "
+                               f"dimensions; got {widths}")
+    return np.cumsum([0, *widths[:-1]])

@@ -63,6 +63,40 @@ def test_a_permuted_copy_is_the_same_model_and_a_noise_run_is_left_out():
     assert int(np.argmax(central)) in perfect
 
 
+def categorical_model(split_into: int | None = None) -> LatentModel:
+    """c1 = categorical:4 and c2 = U(-1, 1), one noise dim, on a 4x4 image: G writes c1 one-hot
+    to pixels 0-3, c2 to pixel 4 and z to pixel 5; Q reads them back. split_into=j: Q sends the
+    images of class 0 to class 0 or class j by the sign of the noise (a split class, as a digits
+    run that draws two styles of 1 under two categories)."""
+    latent = Latent.from_specs(["categorical:4", "uniform:1"], noise_dim=1,
+                               registry=get_registry())
+    g, q = nn.Linear(6, 16, bias=False), nn.Linear(16, 5, bias=False)
+    with torch.no_grad():
+        g.weight.zero_()
+        q.weight.zero_()
+        g.weight[5, 0] = 1.0  # z
+        for k in range(4):
+            g.weight[k, 1 + k] = 1.0
+            q.weight[k, k] = 10.0  # logits
+        g.weight[4, 5] = q.weight[4, 4] = 1.0
+        if split_into is not None:
+            q.weight[split_into, 0] = 10.0
+            q.weight[0, 5], q.weight[split_into, 5] = 3.0, -3.0
+    nets = Networks(generator=nn.Sequential(g, nn.Unflatten(1, (1, 4, 4))), trunk=nn.Flatten(),
+                    d_head=nn.Linear(16, 1), q_head=q)
+    return LatentModel(latent, nets)
+
+
+def test_a_split_class_costs_the_same_whichever_category_it_lands_in():
+    """Which index a category gets is arbitrary, so a categorical code votes one-hot, as one
+    unit: splitting class 0 into category 1 or into category 3 scores the same (as a class index,
+    0/3 would vary far more than 0/1 and lose votes that 0/1 wins)."""
+    scores = pairwise_scores([categorical_model(), categorical_model(split_into=1),
+                              categorical_model(split_into=3)], FAST)
+    assert scores[0, 1] == scores[0, 2]
+    assert scores[0, 0] == 1.0
+
+
 def test_centrality_known_answer_and_bad_input():
     scores = np.array([[1.0, 0.8, 0.2], [0.6, 1.0, 0.4], [0.2, 0.0, 1.0]])
     # similarities: (0,1) 0.7, (0,2) 0.2, (1,2) 0.2

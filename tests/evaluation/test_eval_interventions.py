@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from disentangle.errors import DisentangleError
 from disentangle.evaluation import beta_vae_score, factor_vae_score
 
 SIZES = (3, 6, 8, 5)
@@ -64,6 +65,44 @@ def test_factor_vae_batches_calls_and_chunking_does_not_change_result():
     for key in ("score", "train_accuracy", "num_active_dims"):
         assert small[key] == big[key]
     np.testing.assert_array_equal(small["classifier"], big["classifier"])
+
+
+def one_hot_codes(seed=0, order=(0, 1, 2, 3)):
+    """Factor 0 one-hot over categories `order[:3]` (3 values), and a fourth category that takes
+    1 % of the points at random; factors 1-3 as scalars: a categorical code that is right 99 % of
+    the time, as a (n, 7) array."""
+    rng = np.random.default_rng(seed)
+
+    def codes(f):
+        category = np.asarray(order)[f[:, 0]]
+        category[rng.random(len(f)) < 0.01] = order[3]
+        return np.concatenate([np.eye(4)[category], f[:, 1:] + 1e-3 * rng.normal(size=(len(f), 3))],
+                              axis=1)
+    return codes
+
+
+def test_factor_vae_blocks_vote_a_one_hot_code_as_one_unit():
+    r = factor_vae_score(one_hot_codes(), SIZES, 0, num_variance_estimate=2000, blocks=[4, 1, 1, 1],
+                         **SMALL)
+    assert r["score"] == 1.0 and r["num_active_dims"] == 4
+    np.testing.assert_array_equal(r["classifier"], [0, 1, 2, 3])
+    # the categories' order does not matter: the same votes, the same answer
+    shuffled = factor_vae_score(one_hot_codes(order=(3, 1, 0, 2)), SIZES, 0,
+                                num_variance_estimate=2000, blocks=[4, 1, 1, 1], **SMALL)
+    assert shuffled["score"] == r["score"]
+    # dimension by dimension, the rare category is absent from a batch of 64 with p = 0.99^64 =
+    # 0.53, and then its column stops varying and wins the vote whichever factor is fixed; the
+    # classifier gives that column to one factor, so two of the other three lose about half their
+    # votes: 1 - 2/4 * 0.53 = 0.74
+    per_dim = factor_vae_score(one_hot_codes(), SIZES, 0, num_variance_estimate=2000, **SMALL)
+    assert 0.65 < per_dim["score"] < 0.8
+
+
+def test_factor_vae_bad_blocks():
+    for blocks in ([4, 1, 1], [0, 4, 1, 1, 1], [4.0, 1, 1, 1]):
+        with pytest.raises(DisentangleError, match="blocks must be positive widths"):
+            factor_vae_score(one_hot_codes(), SIZES, 0, num_variance_estimate=100,
+                             blocks=blocks, **SMALL)
 
 
 def test_beta_vae_identity_is_perfect():
