@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from disentangle.errors import DisentangleError
 from disentangle.evaluation.factor_vae import factor_vae_score
@@ -75,10 +74,14 @@ class _GeneratedFactors:
         return self.calls[-1]
 
 
+def _one_hot(latent_code) -> bool:
+    """A categorical code is read as the one-hot its code type feeds G (`to_input`)."""
+    return latent_code.posterior.kind == "categorical"
+
+
 def _blocks(model: LatentModel) -> list[int]:
-    """Each code's width as the FactorVAE score reads it (a categorical code: one-hot)."""
-    return [c.posterior.width if c.posterior.kind == "categorical" else c.code.dims
-            for c in model.latent.codes]
+    """Each code's width as the FactorVAE score reads it."""
+    return [c.code.width if _one_hot(c) else c.code.dims for c in model.latent.codes]
 
 
 @torch.no_grad()
@@ -87,8 +90,7 @@ def _codes(model: LatentModel, images: torch.Tensor, batch_size: int) -> np.ndar
     parts = []
     for start in range(0, len(images), batch_size):
         estimates, _, _ = model.encode(images[start:start + batch_size])
-        values = [F.one_hot(e[:, 0].long(), c.posterior.width).float()
-                  if c.posterior.kind == "categorical" else e
+        values = [c.code.to_input(e) if _one_hot(c) else e
                   for c, e in zip(model.latent.codes, estimates, strict=True)]
         parts.append(torch.cat(values, dim=1).float().cpu())
     return torch.cat(parts).numpy()
