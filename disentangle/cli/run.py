@@ -92,6 +92,9 @@ def run(
         "--cuda-graph/--no-cuda-graph",
         help="Replay the training step as one CUDA graph (default: on CUDA, for methods that "
              "allow it; docs/training.md).", rich_help_panel=_TRAINING)] = None,
+    deterministic: Annotated[bool, typer.Option(
+        "--deterministic", help="Only deterministic kernels, so that a GPU run repeats exactly "
+                                "(slower; docs/training.md).", rich_help_panel=_TRAINING)] = False,
     out: Annotated[Path | None, typer.Option(
         help="Run directory (default: runs/METHOD-DATASET-TIME).", rich_help_panel=_RUN)] = None,
     data_dir: Annotated[Path | None, typer.Option(
@@ -138,7 +141,7 @@ def run(
         "cr_gap_until": cr_gap_until, "cr_gap_stages": cr_gap_stages,
         "image_size": image_size,
         "seed": seed, "device": device, "precision": precision, "threads": threads,
-        "cuda_graph": cuda_graph,
+        "cuda_graph": cuda_graph, "deterministic": True if deterministic else None,
         "out": str(out) if out is not None else None,
         "data_dir": str(data_dir) if data_dir is not None else None,
         "download": True if download else None, "log_every": log_every,
@@ -218,6 +221,7 @@ def _run_seeds(method: str, overrides: dict[str, Any], config: Path | None, seed
             for s in seeds:
                 changes = {**overrides, "seed": s, "out": str(base / f"seed-{s}")}
                 sessions.append(trainer.start(resolve(method, changes, config), shared=shared))
+        streams = trainer.own_streams([session.device for session in sessions])
     except BaseException:
         for session in sessions:  # the runs already started never trained: leave no trace
             if resume:
@@ -227,7 +231,7 @@ def _run_seeds(method: str, overrides: dict[str, Any], config: Path | None, seed
         show_progress(False)
         raise
     try:
-        results = trainer.fit_together(sessions, quiet=quiet or as_json)
+        results = trainer.fit_together(sessions, quiet=quiet or as_json, streams=streams)
     finally:
         show_progress(False)
     failed = [(s, r) for s, r in zip(seeds, results) if isinstance(r, DisentangleError)]

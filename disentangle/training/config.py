@@ -71,6 +71,7 @@ class RunConfig:
     score_every: int = 500  # steps between held-out scores in metrics.jsonl (0 = never; monitor)
     cuda_graph: bool | None = None  # replay the step as one CUDA graph (None: on CUDA if it can)
     tensorboard: bool = False  # also write TensorBoard events (scalars, pictures) in the run dir
+    deterministic: bool = False  # GPU: only deterministic kernels (slower; CPU runs already are)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -16,6 +16,15 @@ cost of one call. What makes a step replayable:
 
 A replay runs the same kernels on the same inputs as the eager step, so a captured run follows
 an uncaptured one step for step where those kernels are deterministic.
+
+Each StepGraph runs its eager steps and records on one stream of its own, never a stream that
+another run's graphs use: torch keeps cuBLAS's workspace per stream, so graphs recorded on one
+stream write to one workspace (and, in torch 2.11, destroying any of them frees it under the
+others: pytorch/pytorch#193402). Runs replaying at once on their own streams (`fit_together`)
+must not share it. On one H200 (torch 2.11), three InfoGAN-CR runs in one process, all recorded
+on torch's one shared capture stream and warmed up on streams drawn afresh from torch's pool,
+ended in a GPU memory fault; whether these hazards were its cause is not known until this code
+runs on a GPU.
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ class StepGraph:
                                    "draws from its own generator; train with --no-cuda-graph or "
                                    "upgrade torch")
         self.step, self.generator, self.eager_steps = step, generator, eager_steps
+        self.stream = _work_stream()  # this graph's eager steps and recordings, and no other's
         self.key: Hashable | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
         self.output: torch.Tensor | None = None
@@ -72,12 +82,16 @@ class StepGraph:
         return self.output
 
     def _eager(self) -> torch.Tensor:
-        """On a side stream, as recording needs of the steps before it."""
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+        """On the stream the recording will use, as recording needs of the steps before it."""
+        current = torch.cuda.current_stream()
+        if current == self.stream:
+            return self.step()
+        self.stream.wait_stream(current)
+        with torch.cuda.stream(self.stream):
             output = self.step()
-        torch.cuda.current_stream().wait_stream(side)
+        current.wait_stream(self.stream)
+        if output.is_cuda:  # read on `current`: not reused on our stream before that
+            output.record_stream(current)
         return output
 
     def _record(self) -> None:
@@ -85,7 +99,7 @@ class StepGraph:
         started = time.perf_counter()
         graph = torch.cuda.CUDAGraph()
         graph.register_generator_state(self.generator)
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, stream=self.stream):
             self.output = self.step()
         torch.cuda.synchronize()
         self.record_seconds += time.perf_counter() - started
@@ -94,3 +108,10 @@ class StepGraph:
 
     def summary(self) -> dict[str, float]:
         return {"records": self.captures, "record_seconds": self.record_seconds}
+
+
+def _work_stream() -> torch.cuda.Stream:
+    """The current stream when the caller gave this run one of its own (`fit_together` does),
+    else a side stream kept for this graph: recording cannot use the default stream."""
+    current = torch.cuda.current_stream()
+    return torch.cuda.Stream() if current == torch.cuda.default_stream() else current

@@ -15,6 +15,7 @@ resume) to the end of fit.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 import time
@@ -61,7 +62,7 @@ DISPLAY_SECONDS = 0.5  # the progress bar's numbers refresh at most this often
 # options that may change on --resume: they do not change what is computed
 RESUMABLE = ("steps", "log_every", "checkpoint_every", "checkpoint_minutes", "sample_every",
              "score_every", "data_dir", "download", "device", "threads", "tensorboard",
-             "cuda_graph")
+             "cuda_graph", "deterministic")
 ARTEFACT_SEED_OFFSET = 1  # fixed noise for pictures: its own generator, never the training one
 EVAL_SAMPLES = 1000  # fresh samples for the final eval-mode L_I
 
@@ -138,6 +139,8 @@ def _prepare(config: RunConfig, registry: Registry, kept_threads: int | None = N
     build_latent(config, registry)
     device = distributed.setup(resolve_device(config.device), config.batch_size)  # torchrun
     tensorboard.check(config.tensorboard)
+    if config.deterministic:
+        _deterministic_kernels()
     look = None
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -155,6 +158,18 @@ def _prepare(config: RunConfig, registry: Registry, kept_threads: int | None = N
     if look is not None:
         torch.set_num_threads(look.threads())
     return method, dataset, data, device
+
+
+def _deterministic_kernels() -> None:
+    """Why: on a GPU, cuDNN's fastest backward kernels add in a varying order, so two runs of one
+    seed part after a few steps (on one H200, losses 5e-3 apart by step 4 at batch 64) and no
+    test can tell a real difference from that. For this whole process: cuDNN's deterministic
+    algorithms, torch's deterministic implementations (a warning, not an error, where an op has
+    none), and cuBLAS's fixed workspace (CUBLAS_WORKSPACE_CONFIG, read when cuBLAS first runs)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def start(config: RunConfig, registry: Registry | None = None,
@@ -347,8 +362,8 @@ def fit(session: Session, quiet: bool = True) -> dict[str, Any]:
         session.close()
 
 
-def fit_together(sessions: Sequence[Session],
-                 quiet: bool = True) -> list[dict[str, Any] | DisentangleError]:
+def fit_together(sessions: Sequence[Session], quiet: bool = True,
+                 streams: Sequence[Any] | None = None) -> list[dict[str, Any] | DisentangleError]:
     """Train several runs in one process, one step of each in turn; returns each run's summary,
     or the error that ended it (a run that diverges ends alone; the others go on).
 
@@ -356,7 +371,8 @@ def fit_together(sessions: Sequence[Session],
     GPU, and separate processes on one GPU take turns rather than overlap. Here every run's
     steps go to its own CUDA stream (each replaying its own CUDA graph), so one run's kernels can
     run in the gaps of the others'. Each run is exactly what `fit` makes of it alone: its own
-    generator, weights, optimisers and run directory (the same numbers on CPU; tested)."""
+    generator, weights, optimisers and run directory (the same numbers on CPU; tested).
+    `streams`: each run's, from `own_streams` (drawn here when not given)."""
     if distributed.launched_ranks() > 1:
         raise DisentangleError("several runs in one process cannot be combined with torchrun; "
                                "launch one run per torchrun job")
@@ -365,8 +381,10 @@ def fit_together(sessions: Sequence[Session],
     live: dict[int, tuple[Any, Any]] = {}
     try:
         with _unchecked_distributions():
+            if streams is None:
+                streams = own_streams([session.device for session in sessions])
             for i, session in enumerate(sessions):
-                live[i] = (_fit(session, quiet, progress), _own_stream(session.device))
+                live[i] = (_fit(session, quiet, progress), streams[i])
             while live:
                 for i in list(live):
                     steps, stream = live[i]
@@ -394,13 +412,21 @@ def fit_together(sessions: Sequence[Session],
     return results  # type: ignore[return-value]
 
 
-def _own_stream(device: torch.device) -> torch.cuda.Stream | None:
-    """A CUDA stream for one run, after what is already queued (its data and weights)."""
-    if device.type != "cuda":
-        return None
-    stream = torch.cuda.Stream(device)
-    stream.wait_stream(torch.cuda.current_stream(device))
-    return stream
+def own_streams(devices: Sequence[torch.device]) -> list[torch.cuda.Stream | None]:
+    """A CUDA stream for each run on a GPU, after what is already queued (its data and weights),
+    and no two alike: a run's CUDA graphs are recorded on its stream (graphs.py says why that
+    must be its own). torch hands out streams from a fixed pool, round robin."""
+    streams = [torch.cuda.Stream(d) if d.type == "cuda" else None for d in devices]
+    handles = [(s.device, s.cuda_stream) for s in streams if s is not None]
+    if len(set(handles)) < len(handles):
+        raise DisentangleError(f"{len(handles)} runs on a GPU in one process need as many CUDA "
+                               f"streams of their own, and torch's pool gave "
+                               f"{len(set(handles))} distinct ones; train at most "
+                               f"{len(set(handles))} seeds per command")
+    for stream, device in zip(streams, devices):
+        if stream is not None:
+            stream.wait_stream(torch.cuda.current_stream(device))
+    return streams
 
 
 def _on(stream: torch.cuda.Stream | None):

@@ -27,7 +27,9 @@ STEPS = 80
 ARGS = ["infogan", "--dataset", "digits", "--backbone", "tiny", "--batch-size", "16",
         "--noise-dim", "8", "--code", "categorical:10", "--code", "uniform:1",
         "--steps", str(STEPS), "--log-every", "3", "--checkpoint-every", "2",
-        "--sample-every", "1000", "--device", "cpu", "--quiet"]
+        "--sample-every", "1000", "--device", "cpu", "--threads", "1", "--quiet"]
+# --threads 1: without it each start takes the cores free at that moment, and the run never
+# stopped could pick another count than the killed one (sums then round differently)
 # the same command, with the rename that publishes a checkpoint held up until the test kills it
 SLOW_RENAME = """
 import os, sys, time

@@ -24,11 +24,25 @@ from .test_trainer import read_jsonl
 class _Events:
     def __init__(self):
         self.calls: list[str] = []
+        self.default = _Stream("default")
+        self.current = self.default
+        self.streams: list[_Stream] = []  # every stream made, in order
+        self.recorded_on: list[_Stream] = []  # the stream of each recording
+        self.steps_on: list[_Stream] = []  # the current stream of each eager step
+
+
+class _Stream:
+    def __init__(self, name: str):
+        self.name = name
+
+    def wait_stream(self, other):
+        pass
 
 
 @pytest.fixture
 def fake_cuda(monkeypatch):
-    """The graph API replaced by a recorder: `record` when a capture starts, `replay`."""
+    """The graph API replaced by a recorder: `record` when a capture starts, `replay`; streams
+    are named objects, and `torch.cuda.stream(s)` makes `s` current."""
     events = _Events()
 
     class Graph:
@@ -39,19 +53,30 @@ def fake_cuda(monkeypatch):
             events.calls.append("replay")
 
     @contextlib.contextmanager
-    def capture(graph):
-        events.calls.append("record")
-        yield
+    def on(stream):
+        before, events.current = events.current, stream
+        try:
+            yield
+        finally:
+            events.current = before
 
-    class Stream:
-        def wait_stream(self, other):
-            pass
+    @contextlib.contextmanager
+    def capture(graph, stream=None):
+        events.calls.append("record")
+        events.recorded_on.append(stream)
+        with on(stream):
+            yield
+
+    def new_stream():
+        events.streams.append(_Stream(f"side-{len(events.streams)}"))
+        return events.streams[-1]
 
     monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
     monkeypatch.setattr(torch.cuda, "graph", capture)
-    monkeypatch.setattr(torch.cuda, "Stream", Stream)
-    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
-    monkeypatch.setattr(torch.cuda, "current_stream", Stream)
+    monkeypatch.setattr(torch.cuda, "Stream", new_stream)
+    monkeypatch.setattr(torch.cuda, "stream", on)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda: events.current)
+    monkeypatch.setattr(torch.cuda, "default_stream", lambda: events.default)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
     return events
 
@@ -71,6 +96,64 @@ def test_each_regime_runs_eagerly_then_is_recorded_once_and_replayed(fake_cuda):
     assert graph.captures == 2
     # after a recording every call returns the recorded output tensor itself
     assert outputs[3] is outputs[4] and outputs[7] is outputs[8] and outputs[4] is not outputs[7]
+
+
+def _stepper(events):
+    def step():
+        events.steps_on.append(events.current)
+        return torch.zeros(1)
+    return step
+
+
+def test_a_run_alone_records_on_a_side_stream_of_its_own(fake_cuda):
+    """Not the default stream (recording refuses it), and not one another graph records on:
+    graphs recorded on one stream share cuBLAS's workspace (graphs.py)."""
+    first = graphs.StepGraph(_stepper(fake_cuda), torch.Generator(), eager_steps=2)
+    second = graphs.StepGraph(_stepper(fake_cuda), torch.Generator(), eager_steps=2)
+    for _ in range(4):
+        first("a")
+    for _ in range(4):
+        second("a")
+    assert first.stream is not second.stream
+    assert fake_cuda.default not in (first.stream, second.stream)
+    # the eager steps warm up the stream that is then recorded on
+    assert fake_cuda.steps_on == [first.stream] * 3 + [second.stream] * 3
+    assert fake_cuda.recorded_on == [first.stream, second.stream]
+    first("b")  # a new regime: back on the same stream
+    assert fake_cuda.steps_on[-1] is first.stream and len(fake_cuda.streams) == 2
+
+
+def test_a_run_given_a_stream_steps_and_records_on_it(fake_cuda):
+    """fit_together makes each run's own stream current: its graph uses that one."""
+    own = _Stream("run")
+    with torch.cuda.stream(own):
+        graph = graphs.StepGraph(_stepper(fake_cuda), torch.Generator(), eager_steps=1)
+        for _ in range(3):
+            graph("a")
+    assert graph.stream is own and fake_cuda.streams == []
+    assert fake_cuda.steps_on == [own, own] and fake_cuda.recorded_on == [own]
+
+
+def test_runs_together_need_distinct_streams(monkeypatch):
+    """torch draws streams from a fixed pool, round robin: a repeat is refused, not shared."""
+    from disentangle.errors import DisentangleError
+    from disentangle.training import trainer
+
+    class Pooled:
+        def __init__(self, handle):
+            self.device, self.cuda_stream = torch.device("cuda", 0), handle
+
+        def wait_stream(self, other):
+            pass
+
+    pool = iter([1, 2, 3, 3])
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: Pooled(next(pool)))
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: None)
+    cuda = torch.device("cuda", 0)
+    streams = trainer.own_streams([cuda, cuda, torch.device("cpu")])
+    assert [s and s.cuda_stream for s in streams] == [1, 2, None]
+    with pytest.raises(DisentangleError, match="2 runs on a GPU .* gave 1 distinct"):
+        trainer.own_streams([cuda, cuda])
 
 
 def test_optimizers_become_capturable_and_others_are_refused():
@@ -120,8 +203,11 @@ def _losses(run, keys=("loss_d", "loss_g")):
 
 
 def _train(run, method, *flags, steps=40):
+    """A 40-step GPU run with deterministic kernels: without them two runs of one seed part by
+    5e-3 within 4 steps (H200), and the comparisons below could not tell a bug from that."""
     done = run_cli("run", method, "--dataset", "digits", "--steps", str(steps), "--device", "cuda",
-                   "--log-every", "5", "--score-every", "0", "--out", run, "--quiet", *flags)
+                   "--log-every", "5", "--score-every", "0", "--deterministic", "--out", run,
+                   "--quiet", *flags)
     assert done.returncode == 0, done.stderr
     summary = run / "summary.json"  # absent for --seeds: the runs are run/seed-S
     return json.loads(summary.read_text()) if summary.is_file() else None
@@ -145,8 +231,8 @@ def test_captured_run_follows_the_eager_one(tmp_path, method, flags, all_windows
     assert torch.isfinite(a).all()
     # the first window (3 eager steps, the recording, a replay) is the same computation
     assert torch.allclose(a[0], b[0], atol=1e-3, rtol=0), (a[0] - b[0]).abs().max()
-    if all_windows:  # same kernels on the same inputs: equal up to cuDNN's reductions
-        assert torch.allclose(a, b, atol=0.02, rtol=0), (a - b).abs().max()
+    if all_windows:  # same deterministic kernels on the same inputs
+        assert torch.allclose(a, b, atol=1e-3, rtol=0), (a - b).abs().max()
     states = [load_checkpoint(tmp_path / r / "checkpoints" / "latest.pt")
               for r in ("graph", "eager")]
     # every replay drew fresh numbers from the run's generator, exactly as the eager steps did
@@ -166,4 +252,4 @@ def test_captured_run_resumes_like_an_uninterrupted_one(tmp_path):
     assert done.returncode == 0, done.stderr
     a, b = _losses(whole), _losses(part)
     assert a.shape == b.shape
-    assert torch.allclose(a, b, atol=0.02, rtol=0), (a - b).abs().max()
+    assert torch.allclose(a, b, atol=1e-3, rtol=0), (a - b).abs().max()

@@ -24,6 +24,7 @@ from .test_cli_run import cli, one_error_line
 
 STEPS = 3
 TOLERANCE = 1e-4
+GPU_TOLERANCE = 1e-3  # with --deterministic; a real difference (rows, latents) is far larger
 ARGS = ["--dataset", "digits", "--backbone", "tiny", "--batch-size", "16", "--log-every", "1",
         "--score-every", "0", "--device", "cpu"]  # tiny has batch norm in G and D
 
@@ -43,12 +44,13 @@ def losses(run: Path) -> list[dict[str, float]]:
              or k.startswith("info/")} for line in lines]
 
 
-def assert_close(got: list[dict[str, float]], want: list[dict[str, float]]) -> None:
+def assert_close(got: list[dict[str, float]], want: list[dict[str, float]],
+                 tolerance: float = TOLERANCE) -> None:
     assert [r["step"] for r in got] == [r["step"] for r in want]
     for g, w in zip(got, want):
         assert g.keys() == w.keys()
         for key in w:
-            assert abs(g[key] - w[key]) <= TOLERANCE, (g["step"], key, g[key], w[key])
+            assert abs(g[key] - w[key]) <= tolerance, (g["step"], key, g[key], w[key])
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +116,17 @@ def test_batch_that_does_not_divide_among_ranks_is_one_error(capsys, tmp_path, m
 
 @pytest.mark.gpu
 def test_torchrun_with_one_rank_matches_the_plain_path_on_cuda(tmp_path):
+    # deterministic kernels: without them two plain runs of this command were 5e-3 apart in
+    # loss_d by step 4 on an H200, and this 1-rank run was as far from the plain one
     args = ["run", "infogan", "--dataset", "digits", "--steps", "5", "--batch-size", "64",
-            "--log-every", "1", "--score-every", "0", "--device", "cuda", "--quiet"]
+            "--log-every", "1", "--score-every", "0", "--device", "cuda", "--deterministic",
+            "--quiet"]
     plain = subprocess.run([sys.executable, "-m", "disentangle", *args, "--out", "plain"],
                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert plain.returncode == 0, plain.stderr
     done = torchrun(1, *args, "--out", "ranked", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert_close(losses(tmp_path / "ranked"), losses(tmp_path / "plain"))
+    assert_close(losses(tmp_path / "ranked"), losses(tmp_path / "plain"), GPU_TOLERANCE)
     meta = json.loads((tmp_path / "ranked" / "config.json").read_text())
     assert meta["data_parallel"]["world_size"] == 1
 

@@ -137,19 +137,25 @@ def test_cli_start_that_fails_for_one_seed_leaves_no_run_behind(capsys, toy_regi
 
 
 @pytest.mark.gpu
-def test_runs_together_on_streams_follow_runs_alone_on_the_gpu(tmp_path):
-    """Each run on its own stream, replaying its own CUDA graph, against the same seed trained
-    alone: same kernels on the same inputs, so equal up to cuDNN's reductions (the tolerance of
+@pytest.mark.parametrize("method, flags, records", [
+    ("infogan", (), 1),
+    # CR switches on at step 20: each run records a second graph and drops its first while the
+    # other run's graph lives on (the case that faulted when all recorded on one stream)
+    ("infogan-cr", ("--code", "categorical:10", "--code", "uniform:1", "--cr-start", "20"), 2),
+])
+def test_runs_together_on_streams_follow_runs_alone_on_the_gpu(tmp_path, method, flags, records):
+    """Each run on its own stream, replaying its own CUDA graphs, against the same seed trained
+    alone: the same deterministic kernels on the same inputs (the tolerance of
     test_cuda_graph.py), and the very same draws from the run's generator."""
     from .test_cuda_graph import _losses, _train
 
-    _train(tmp_path / "set", "infogan", "--seeds", "1-2")
-    _train(tmp_path / "alone", "infogan", "--seed", "2")
+    _train(tmp_path / "set", method, "--seeds", "1-2", *flags)
+    _train(tmp_path / "alone", method, "--seed", "2", *flags)
     together, alone = tmp_path / "set" / "seed-2", tmp_path / "alone"
     summary = json.loads((together / "summary.json").read_text())
-    assert summary["cuda_graph"]["records"] == 1
+    assert summary["cuda_graph"]["records"] == records
     a, b = _losses(together), _losses(alone)
     assert torch.isfinite(a).all() and a.shape == b.shape
-    assert torch.allclose(a, b, atol=0.02, rtol=0), (a - b).abs().max()
+    assert torch.allclose(a, b, atol=1e-3, rtol=0), (a - b).abs().max()
     states = [load_checkpoint(r / "checkpoints" / "latest.pt") for r in (together, alone)]
     assert torch.equal(states[0]["rng"]["sampler"], states[1]["rng"]["sampler"])
