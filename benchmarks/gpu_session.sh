@@ -7,12 +7,14 @@
 #   speed: alone on the card, the training-speed table (graph on/off, GAN/InfoGAN, MNIST and
 #       64-px networks, batch 64/128/1,024, the plain port, the recording's cost), then the
 #       evaluation's stage times on 64-px shapes and digits.
-#   checks: what the open issues still ask a GPU for, in one short call: every `gpu` test (the
-#       CUDA graph, torchrun with 1 rank vs the plain path), InfoGAN/GAN time at batch 128 on the
-#       MNIST networks over 3 interleaved rounds, and `eval --probe` on 64-px shapes and digits.
-#   together: training throughput of 9 InfoGAN-CR runs on 64-px shapes, one alone vs 9 processes
-#       vs 9 seeds in one process (`run --seeds`, one CUDA stream each); if together wins, the
-#       InfoGAN-CR benchmark can train with `benchmarks.disentanglement --together`.
+#   throughput: alone on the card (about 5 minutes), training throughput of 9 InfoGAN-CR runs
+#       on 64-px shapes (one alone vs 9 processes vs 9 seeds in one process, `run --seeds`, one
+#       CUDA stream each; if together wins, the InfoGAN-CR benchmark can train with
+#       `benchmarks.disentanglement --together`), then InfoGAN/GAN time with the graph at
+#       batch 128 on the MNIST networks (1,000-step windows, 3 interleaved rounds).
+#   checks: every `gpu` test, one file at a time (the CUDA graph against the eager step, a
+#       resumed graph run, torchrun with 1 rank vs the plain path, train+eval on CUDA, seeds on
+#       streams vs alone, infogan-cr across its switch included): about 8 minutes.
 # Results go to $OUT (the device tool brings them back); the last lines are a short summary.
 #   OUT=/tmp/gpu bash benchmarks/gpu_session.sh learn 4
 set -u
@@ -29,28 +31,32 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . >"$OUT/install-$MO
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 
-if [ "$MODE" = checks ]; then
-  stamp "gpu tests"
-  timeout 200 python3 -m pytest -q -p no:cacheprovider -m gpu tests >"$OUT/gpu-tests.txt" 2>&1
-  stamp "gpu tests rc=$?"
-  timeout 120 python3 -m benchmarks.train_speed --device cuda --networks mnist --batch-sizes 128 \
-    --window 100 --windows 3 --rounds 3 >"$OUT/ratio.txt" 2>&1
+if [ "$MODE" = throughput ]; then
+  stamp "together speed"
+  timeout 220 python3 -m benchmarks.together_speed --device cuda --runs 9 --steps 1000 \
+    --out bench-out/together >"$OUT/together.txt" 2>&1
+  stamp "together rc=$?"
+  timeout 150 python3 -m benchmarks.train_speed --device cuda --networks mnist --batch-sizes 128 \
+    --cuda-graph on --window 1000 --windows 4 --rounds 3 >"$OUT/ratio.txt" 2>&1
   stamp "ratio rc=$?"
-  timeout 180 python3 -m benchmarks.eval_speed --device cuda --cases shapes64,digits \
-    >"$OUT/eval-speed.txt" 2>&1
-  stamp "eval speed rc=$?"
-  echo "== tests"; tail -4 "$OUT/gpu-tests.txt"
-  echo "== ratio"; grep -v "^(" "$OUT/ratio.txt" | tail -12
-  echo "== eval"; grep -v -i "warn" "$OUT/eval-speed.txt" | tail -30
+  echo "== together"; tail -8 "$OUT/together.txt"
+  echo "== ratio"; grep -v "^(" "$OUT/ratio.txt" | tail -6
   exit 0
 fi
 
-if [ "$MODE" = together ]; then
-  stamp "together speed"
-  timeout 300 python3 -m benchmarks.together_speed --device cuda --runs 9 --steps 600 \
-    --out bench-out/together >"$OUT/together.txt" 2>&1
-  stamp "together rc=$?"
-  tail -8 "$OUT/together.txt"
+if [ "$MODE" = checks ]; then
+  # one pytest per file, each with its own limit, so that one slow file cannot hide the
+  # failures of the others (pytest prints them only at its end)
+  for case in cuda_graph:240 distributed:60 gpu:60 together:150; do
+    file=${case%%:*}
+    stamp "gpu tests: $file"
+    timeout "${case##*:}" python3 -m pytest -q -rA --tb=short -p no:cacheprovider -m gpu \
+      "tests/training/test_$file.py" >"$OUT/gpu-tests-$file.txt" 2>&1
+    stamp "$file rc=$?"
+  done
+  for f in "$OUT"/gpu-tests-*.txt; do
+    echo "== $f"; grep -E "^(PASSED|FAILED|ERROR)|passed|failed|Error" "$f" | tail -12
+  done
   exit 0
 fi
 

@@ -45,11 +45,18 @@ def arrange(kind: str, args: argparse.Namespace) -> dict:
     print(f"$ {kind}: {len(runs)} run(s)", flush=True)
     started = time.perf_counter()
     processes = [subprocess.Popen(c, stderr=subprocess.PIPE, text=True) for c in commands]
+    failures = []
     for p in processes:
         _, err = p.communicate()
-        if p.returncode != 0:
-            sys.exit(f"benchmark step failed ({kind}): {err.strip()[-500:]}")
+        if p.returncode != 0:  # a crash prints nothing under --quiet: say how it ended
+            how = (f"killed by signal {-p.returncode}" if p.returncode < 0
+                   else f"exit {p.returncode}")
+            failures.append(f"{how}: {err.strip()[-300:]}")
     wall = time.perf_counter() - started
+    if failures:  # the other arrangements still get their row
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"{kind} failed: {'; '.join(failures)}", flush=True)
+        return {"arrangement": kind, "runs": len(runs), "wall_s": wall, "failed": failures}
     per_run = [steps_per_s(r) for r in runs]
     shutil.rmtree(out, ignore_errors=True)
     return {"arrangement": kind, "runs": len(runs), "wall_s": wall,
@@ -77,18 +84,25 @@ def main(argv: list[str] | None = None) -> None:
         args.steps, args.window, args.device = 6, 2, "cpu"
         args.run_arg = [*args.run_arg, "--threads", "1"]
     results = [arrange(kind, args) for kind in args.arrangements]
-    alone = next((r["total"] for r in results if r["arrangement"] == "alone"), None)
+    alone = next((r["total"] for r in results
+                  if r["arrangement"] == "alone" and "failed" not in r), None)
     print(f"\n{args.method} on {args.dataset}"
           + (f" at {args.image_size} px" if args.image_size else "")
           + f", {args.steps} steps per run, device {args.device}")
     print("| arrangement | runs | steps/s per run (median) | steps/s in all | × alone | wall s |")
     print("|---|---|---|---|---|---|")
     for r in results:
+        if "failed" in r:
+            print(f"| {r['arrangement']} | {r['runs']} | failed: {r['failed'][0][:60]} | | | "
+                  f"{r['wall_s']:.0f} |")
+            continue
         ratio = f"{r['total'] / alone:.2f}" if alone else "-"
         print(f"| {r['arrangement']} | {r['runs']} | {statistics.median(r['per_run']):.1f} | "
               f"{r['total']:.1f} | {ratio} | {r['wall_s']:.0f} |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "together_speed.json").write_text(json.dumps(results, indent=1))
+    if any("failed" in r for r in results):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
