@@ -53,12 +53,11 @@ def arrange(kind: str, args: argparse.Namespace) -> dict:
                    else f"exit {p.returncode}")
             failures.append(f"{how}: {err.strip()[-300:]}")
     wall = time.perf_counter() - started
+    per_run = None if failures else [steps_per_s(r) for r in runs]
+    shutil.rmtree(out, ignore_errors=True)
     if failures:  # the other arrangements still get their row
-        shutil.rmtree(out, ignore_errors=True)
         print(f"{kind} failed: {'; '.join(failures)}", flush=True)
         return {"arrangement": kind, "runs": len(runs), "wall_s": wall, "failed": failures}
-    per_run = [steps_per_s(r) for r in runs]
-    shutil.rmtree(out, ignore_errors=True)
     return {"arrangement": kind, "runs": len(runs), "wall_s": wall,
             "per_run": per_run, "total": sum(per_run)}
 

@@ -90,8 +90,9 @@ class StepGraph:
         with torch.cuda.stream(self.stream):
             output = self.step()
         current.wait_stream(self.stream)
-        if output.is_cuda:  # read on `current`: not reused on our stream before that
-            output.record_stream(current)
+        # `output` is read on `current` yet needs no record_stream: whatever next reuses its
+        # memory on our stream comes after those reads (an eager step waits on `current` first,
+        # a recording synchronises the device)
         return output
 
     def _record(self) -> None:
