@@ -47,7 +47,7 @@ def pair_scores(runs: list[Path], by: str, args: argparse.Namespace) -> np.ndarr
     if saved.is_file() and json.loads(saved.read_text())["runs"] == [str(r) for r in runs]:
         return np.asarray(json.loads(saved.read_text())["scores"])
     command = [sys.executable, "-m", "disentangle", "select", *map(str, runs), "--by", by,
-               "--json", "--votes", str(args.votes), "--device", args.device]
+               "--json", "--no-write", "--votes", str(args.votes), "--device", args.device]
     print(f"$ disentangle select --by {by} ({len(runs)} runs)", flush=True)
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:

@@ -33,6 +33,9 @@ def select(
     seed: Annotated[int, typer.Option(help="Seed for the generated factors, votes and images.",
                                       min=0)] = 0,
     device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda.")] = "auto",
+    write: Annotated[bool, typer.Option(
+        "--write/--no-write", help="Record the ranking in every run's selection.json (compare "
+        "shows it); --no-write leaves the runs untouched.")] = True,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -73,7 +76,7 @@ def select(
     order = [int(i) for i in (-score).argsort(kind="stable")]
     chosen = order[0]
     result = {**result, "runs": [str(r) for r in runs], "chosen": str(runs[chosen])}
-    for i, run in enumerate(runs):
+    for i, run in enumerate(runs if write else []):
         mine = {**result, "rank": order.index(i) + 1, "own_score": float(score[i])}
         atomic_write_text(run / SELECTION, json.dumps(mine, indent=2) + "\n")
     if as_json:

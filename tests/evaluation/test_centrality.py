@@ -121,6 +121,10 @@ def test_select_through_the_cli(tmp_path):
     for run in runs:
         saved = json.loads((run / "selection.json").read_text())
         assert saved["rank"] in (1, 2) and saved["chosen"] == result["chosen"]
+        (run / "selection.json").unlink()
+    done = run_cli("select", *runs, "--votes", "30", "--no-write", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["chosen"] == result["chosen"]
+    assert not any((run / "selection.json").exists() for run in runs)
     done = run_cli("select", runs[0])
     assert done.returncode != 0 and "at least 2" in done.stderr and "Traceback" not in done.stderr
     done = run_cli("select", runs[0], tmp_path / "nope")
