@@ -10,7 +10,7 @@ dataset's preset networks, except `shapes32` (the preset's `sprites64` is 64-px 
 `svhn32`) and `shapes64-dcgan` (`dcgan64`, whose 8,192 D features are the widest probe input).
 On a machine shared with other work the wall clock grows with the load while the CPU time does
 not, so both are printed, with the load average before and after. `--jobs` is the number of
-worker processes for the probes and DCI's factors; the default, -1 (every core), is `eval`'s.
+worker processes for the probes and threads for GBT DCI; the default, -1 (every core), is `eval`'s.
 Worker processes' CPU time is not in the per-stage column; it is printed as one total
 (`workers`), read once the workers have exited. `--jobs 1` keeps all the work in this process.
 """
@@ -85,7 +85,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=2, help="training steps of each run")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--jobs", type=int, default=-1,
-                        help="worker processes for probes and DCI (-1, eval's default: every core)")
+                        help="probe processes, DCI threads (-1, eval's default: every core)")
     parser.add_argument("--runs", type=Path, default=Path("runs/eval-speed"),
                         help="where the runs are made (and reused)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")

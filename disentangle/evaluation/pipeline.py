@@ -36,7 +36,7 @@ class EvalConfig:
     #                                         every batch afresh, as dl does (hours on a CPU)
     dci_model: str = "gbt"  # disentanglement_lib's gradient-boosted trees, or "random_forest"
     batch_size: int = 1000  # images encoded per forward pass
-    jobs: int | None = -1  # worker processes for the probes and DCI's factors (-1: every core)
+    jobs: int | None = -1  # probes' worker processes, GBT DCI's threads (-1: every core)
     seed: int = 0
     device: str = "auto"  # auto = cuda when available
     fid: bool = False  # FID and KID of generated images against `split` (evaluation/quality.py)

@@ -3,7 +3,8 @@
 Every stage is also timed into dicts (eval.json's `timings_s`, wall clock, and `cpu_s`, this
 process's CPU time over all its threads), so the display and the recorded timings can never
 disagree about where the time went. On a machine shared with other work the wall clock grows with
-the load while the CPU time does not; worker processes (the probes', DCI's) are not in `cpu_s`.
+the load while the CPU time does not; worker processes (the probes') are not in `cpu_s`, threads
+(GBT DCI's) are.
 Quiet mode (`--quiet`, `--json`) keeps the timings and shows nothing.
 """
 
