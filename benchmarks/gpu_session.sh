@@ -6,7 +6,7 @@
 #       runs fail early under the graph, once more without it.
 #   speed: alone on the card, the training-speed table (graph on/off, GAN/InfoGAN, MNIST and
 #       64-px networks, batch 64/128/1,024, the plain port, the recording's cost), then the
-#       evaluation's stage times on 64-px shapes and digits.
+#       evaluation's stage times on 64-px shapes and digits (`eval`: those alone).
 #   throughput: alone on the card (about 5 minutes), training throughput of 9 InfoGAN-CR runs
 #       on 64-px shapes (one alone vs 9 processes vs 9 seeds in one process, `run --seeds`, one
 #       CUDA stream each; if together wins, the InfoGAN-CR benchmark can train with
@@ -60,16 +60,18 @@ if [ "$MODE" = checks ]; then
   exit 0
 fi
 
-if [ "$MODE" = speed ]; then
-  stamp "speed table"
-  timeout 150 python3 -m benchmarks.train_speed --device cuda --window 40 --windows 3 \
-    --rounds 1 >"$OUT/speed.txt" 2>&1
-  stamp "speed rc=$?"
-  timeout 90 python3 -m benchmarks.eval_speed --device cuda --cases shapes64,digits --jobs -1 \
+if [ "$MODE" = speed ] || [ "$MODE" = eval ]; then
+  if [ "$MODE" = speed ]; then
+    stamp "speed table"
+    timeout 150 python3 -m benchmarks.train_speed --device cuda --window 40 --windows 3 \
+      --rounds 1 >"$OUT/speed.txt" 2>&1
+    stamp "speed rc=$?"
+    echo "== speed"; grep -v "^\[\|^\$ \|^(" "$OUT/speed.txt" | tail -34
+  fi
+  timeout 180 python3 -m benchmarks.eval_speed --device cuda --cases shapes64,digits --jobs -1 \
     >"$OUT/eval-speed.txt" 2>&1
   stamp "eval speed rc=$?"
-  echo "== speed"; grep -v "^\[\|^\$ \|^(" "$OUT/speed.txt" | tail -34
-  echo "== eval"; tail -30 "$OUT/eval-speed.txt"
+  echo "== eval"; tail -36 "$OUT/eval-speed.txt"
   exit 0
 fi
 
