@@ -110,10 +110,9 @@ def test_centrality_known_answer_and_bad_input():
 def test_select_through_the_cli(tmp_path):
     fast = ("--dataset", "digits", "--backbone", "tiny", "--steps", "2", "--batch-size", "8",
             "--quiet")
-    for seed in (0, 1):
-        done = run_cli("run", "infogan", "--seed", seed, "--out", tmp_path / f"r{seed}", *fast)
-        assert done.returncode == 0, done.stderr
-    runs = [tmp_path / "r0", tmp_path / "r1"]
+    done = run_cli("run", "infogan", "--seeds", "0,1", "--out", tmp_path, *fast)  # one process
+    assert done.returncode == 0, done.stderr
+    runs = [tmp_path / "seed-0", tmp_path / "seed-1"]
     done = run_cli("select", *runs, "--votes", "30", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -188,10 +187,9 @@ def test_udr_bad_input():
 def test_select_by_udr_through_the_cli(tmp_path):
     fast = ("--dataset", "digits", "--backbone", "tiny", "--steps", "2", "--batch-size", "8",
             "--quiet")
-    for seed in (0, 1, 2):
-        done = run_cli("run", "infogan", "--seed", seed, "--out", tmp_path / f"r{seed}", *fast)
-        assert done.returncode == 0, done.stderr
-    runs = [tmp_path / f"r{seed}" for seed in (0, 1, 2)]
+    done = run_cli("run", "infogan", "--seeds", "0-2", "--out", tmp_path, *fast)  # one process
+    assert done.returncode == 0, done.stderr
+    runs = [tmp_path / f"seed-{seed}" for seed in (0, 1, 2)]
     done = run_cli("select", *runs, "--by", "udr", "--points", "200", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
