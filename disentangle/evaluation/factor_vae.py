@@ -110,6 +110,7 @@ def factor_vae_score(
     if not isinstance(prune_threshold, (int, float)) or not prune_threshold >= 0:
         raise DisentangleError(f"prune_threshold must be a number >= 0; got {prune_threshold!r}")
     points_per_call = positive_int(points_per_call, "points_per_call")
+    widths = _block_widths(blocks)  # their sum is checked once D is known
 
     if isinstance(sample_codes, CodePool):
         global_codes, dim = sample_codes.codes, sample_codes.dim
@@ -122,7 +123,7 @@ def factor_vae_score(
             dim = parts[-1].shape[1]
         global_codes = np.concatenate(parts)
     global_var = global_codes.var(axis=0, ddof=1)
-    starts = _block_starts(blocks, dim)
+    starts = _block_starts(widths, dim)
     if starts is not None:
         global_var = np.add.reduceat(global_var, starts)  # (units,)
     active = np.sqrt(global_var) >= prune_threshold
@@ -153,12 +154,21 @@ def factor_vae_score(
     }
 
 
-def _block_starts(blocks: Sequence[int] | None, dim: int) -> np.ndarray | None:
+def _block_widths(blocks: Sequence[int] | None) -> list[int] | None:
     if blocks is None:
         return None
     widths = list(blocks)
     if not widths or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1
-                         for w in widths) or sum(widths) != dim:
+                         for w in widths):
+        raise DisentangleError(f"blocks must be positive widths summing to the codes' "
+                               f"dimensions; got {widths}")
+    return widths
+
+
+def _block_starts(widths: list[int] | None, dim: int) -> np.ndarray | None:
+    if widths is None:
+        return None
+    if sum(widths) != dim:
         raise DisentangleError(f"blocks must be positive widths summing to the codes' {dim} "
                                f"dimensions; got {widths}")
     return np.cumsum([0, *widths[:-1]])

@@ -103,6 +103,15 @@ def test_factor_vae_bad_blocks():
         with pytest.raises(DisentangleError, match="blocks must be positive widths"):
             factor_vae_score(one_hot_codes(), SIZES, 0, num_variance_estimate=100,
                              blocks=blocks, **SMALL)
+    calls = []
+
+    def counted(f):
+        calls.append(len(f))
+        return one_hot_codes()(f)
+    for blocks in ([0, 4, 1, 1, 1], [4.0, 1, 1, 1], []):  # wrong whatever D is: before any encoding
+        with pytest.raises(DisentangleError, match="blocks must be positive widths"):
+            factor_vae_score(counted, SIZES, 0, num_variance_estimate=100, blocks=blocks, **SMALL)
+    assert calls == []
 
 
 def test_beta_vae_identity_is_perfect():
