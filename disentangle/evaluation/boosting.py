@@ -28,11 +28,12 @@ RAND_R_MAX = 2**31 - 1  # a tree's splitter draws its own seed as randint(0, RAN
 class _Drawn(np.random.RandomState):
     """Hands a tree the seed drawn for it in advance. A tree draws once from the RandomState it
     is given; in GradientBoostingClassifier every tree shares one, in fitting order, so trees
-    fitted out of order need their draws made beforehand."""
+    fitted out of order need their draws made beforehand. One per class, reused every round (a
+    round's trees are done before the next round's draws are set)."""
 
-    def __init__(self, value: int):
+    def __init__(self):
         super().__init__(0)
-        self._value = value
+        self._value = 0
 
     def randint(self, low, high=None, size=None, dtype=int):
         if (low, high, size) != (0, RAND_R_MAX, None):
@@ -70,13 +71,15 @@ class ThreadedGradientBoosting:
         self._start = deviance.link.link(np.clip(prior, eps, 1 - eps)[None, :])[0]
         raw = np.tile(self._start, (x.shape[0], 1))  # (N, K) raw predictions
         draws = np.random.RandomState(self.random_state)
+        drawn, weights = [_Drawn() for _ in range(k)], np.ones(x.shape[0])
         self._trees = []
         with ThreadPoolExecutor(self.n_threads) as pool:
             for _ in range(N_ROUNDS):
                 residual = -deviance.gradient(y_true=target, raw_prediction=raw)  # (N, K)
-                seeds = [int(draws.randint(0, RAND_R_MAX)) for _ in range(k)]
-                fits = [pool.submit(self._fit_tree, x, residual[:, c], onehot[:, c], seeds[c], k)
-                        for c in range(k)]
+                for seed in drawn:  # in the order the sequential fit draws them
+                    seed._value = int(draws.randint(0, RAND_R_MAX))
+                fits = [pool.submit(self._fit_tree, x, weights, residual[:, c], onehot[:, c],
+                                    drawn[c], k) for c in range(k)]
                 trees = [fit.result() for fit in fits]
                 for c, (tree, leaves) in enumerate(trees):
                     raw[:, c] += LEARNING_RATE * tree.tree_.value[:, 0, 0].take(leaves)
@@ -84,22 +87,22 @@ class ThreadedGradientBoosting:
         return self
 
     @staticmethod
-    def _fit_tree(x, residual, target, seed, k):
+    def _fit_tree(x, weights, residual, target, seed, k):
         """One class's tree of a round, its leaves set by one Newton step of the deviance (with
         Friedman's (K - 1)/K factor, as scikit-learn keeps it)."""
         from sklearn.tree import DecisionTreeRegressor
 
         tree = DecisionTreeRegressor(criterion="squared_error", max_depth=MAX_DEPTH,
-                                     random_state=_Drawn(seed))
-        tree.fit(x, residual, sample_weight=np.ones(x.shape[0]), check_input=False)
+                                     random_state=seed)
+        tree.fit(x, residual, sample_weight=weights, check_input=False)
         leaves = tree.tree_.apply(x)
         values = tree.tree_.value
         for leaf in np.flatnonzero(tree.tree_.children_left == -1):
             members = np.flatnonzero(leaves == leaf)
             step = residual.take(members)
             prob = target.take(members) - step
-            numerator = np.mean(step) * ((k - 1) / k)
-            denominator = np.mean(prob * (1 - prob))
+            numerator = step.sum() / step.size * ((k - 1) / k)  # np.mean's sum and division
+            denominator = (prob * (1 - prob)).sum() / step.size
             values[leaf, 0, 0] = 0.0 if abs(denominator) < 1e-150 else \
                 float(numerator) / float(denominator)
         return tree, leaves
