@@ -131,7 +131,7 @@ def test_resume_keeps_the_thread_count_it_was_checkpointed_with(fast_config, mon
     from disentangle.training import threads
 
     monkeypatch.setattr(threads.CoreLook, "threads", lambda self: 2)  # two cores free at start
-    first = fit(start(fast_config(steps=3, checkpoint_every=3)))
+    first = fit(start(fast_config(steps=3, checkpoint_every=3, threads=None)))
     assert first["threads"] == 2 and load_checkpoint(RunDir.open(first["run_dir"]).latest)[
         "threads"] == 2
     monkeypatch.setattr(threads.CoreLook, "threads", lambda self: 1)  # busier when resumed
