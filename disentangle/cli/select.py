@@ -76,9 +76,10 @@ def select(
     order = [int(i) for i in (-score).argsort(kind="stable")]
     chosen = order[0]
     result = {**result, "runs": [str(r) for r in runs], "chosen": str(runs[chosen])}
-    for i, run in enumerate(runs if write else []):
-        mine = {**result, "rank": order.index(i) + 1, "own_score": float(score[i])}
-        atomic_write_text(run / SELECTION, json.dumps(mine, indent=2) + "\n")
+    if write:
+        for i, run in enumerate(runs):
+            mine = {**result, "rank": order.index(i) + 1, "own_score": float(score[i])}
+            atomic_write_text(run / SELECTION, json.dumps(mine, indent=2) + "\n")
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -65,7 +65,7 @@ class ThreadedGradientBoosting:
         # near-tie between two splits
         from sklearn._loss.loss import HalfMultinomialLoss
 
-        deviance, target = HalfMultinomialLoss(n_classes=k), encoded.astype(np.float64)
+        deviance, labels = HalfMultinomialLoss(n_classes=k), encoded.astype(np.float64)
         prior = np.bincount(encoded, minlength=k) / encoded.size
         eps = np.finfo(np.float64).eps
         self._start = deviance.link.link(np.clip(prior, eps, 1 - eps)[None, :])[0]
@@ -75,7 +75,7 @@ class ThreadedGradientBoosting:
         self._trees = []
         with ThreadPoolExecutor(self.n_threads) as pool:
             for _ in range(N_ROUNDS):
-                residual = -deviance.gradient(y_true=target, raw_prediction=raw)  # (N, K)
+                residual = -deviance.gradient(y_true=labels, raw_prediction=raw)  # (N, K)
                 for seed in drawn:  # in the order the sequential fit draws them
                     seed._value = int(draws.randint(0, RAND_R_MAX))
                 fits = [pool.submit(self._fit_tree, x, weights, residual[:, c], onehot[:, c],
@@ -87,9 +87,10 @@ class ThreadedGradientBoosting:
         return self
 
     @staticmethod
-    def _fit_tree(x, weights, residual, target, seed, k):
-        """One class's tree of a round, its leaves set by one Newton step of the deviance (with
-        Friedman's (K - 1)/K factor, as scikit-learn keeps it)."""
+    def _fit_tree(x, weights, residual, is_class, seed, k):
+        """One class's tree of a round (`is_class`: 1 where a point is of that class), its leaves
+        set by one Newton step of the deviance (with Friedman's (K - 1)/K factor, as scikit-learn
+        keeps it)."""
         from sklearn.tree import DecisionTreeRegressor
 
         tree = DecisionTreeRegressor(criterion="squared_error", max_depth=MAX_DEPTH,
@@ -100,7 +101,7 @@ class ThreadedGradientBoosting:
         for leaf in np.flatnonzero(tree.tree_.children_left == -1):
             members = np.flatnonzero(leaves == leaf)
             step = residual.take(members)
-            prob = target.take(members) - step
+            prob = is_class.take(members) - step
             numerator = step.sum() / step.size * ((k - 1) / k)  # np.mean's sum and division
             denominator = (prob * (1 - prob)).sum() / step.size
             values[leaf, 0, 0] = 0.0 if abs(denominator) < 1e-150 else \

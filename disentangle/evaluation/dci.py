@@ -126,8 +126,7 @@ def dci(
     if model == "gbt":  # the largest factor's rounds hold the most trees to share out
         from joblib import effective_n_jobs
 
-        threads = effective_n_jobs(n_jobs) if n_jobs is not None else 1
-        results = (_fit_factor(*job, threads=threads) for job in jobs)
+        results = (_fit_factor(*job, threads=effective_n_jobs(n_jobs)) for job in jobs)
     elif n_jobs is None or n_jobs == 1:
         results = (_fit_factor(*job) for job in jobs)
     else:
