@@ -50,7 +50,7 @@ if [ "$MODE" = checks ]; then
   for case in cuda_graph:240 distributed:60 gpu:60 together:150; do
     file=${case%%:*}
     stamp "gpu tests: $file"
-    timeout "${case##*:}" python3 -m pytest -q -rA --tb=short -p no:cacheprovider -m gpu \
+    timeout "${case##*:}" python3 -m pytest -q -rA --tb=short -p no:cacheprovider -o addopts= -m gpu \
       "tests/training/test_$file.py" >"$OUT/gpu-tests-$file.txt" 2>&1
     stamp "$file rc=$?"
   done
@@ -75,8 +75,8 @@ if [ "$MODE" = speed ] || [ "$MODE" = eval ]; then
   exit 0
 fi
 
-timeout 330 python3 -m pytest -q -p no:cacheprovider tests/training/test_cuda_graph.py \
-  tests/training/test_gpu.py >"$OUT/gpu-tests.txt" 2>&1 &
+timeout 330 python3 -m pytest -q -p no:cacheprovider -o 'addopts=-m "not slow"' \
+  tests/training/test_cuda_graph.py tests/training/test_gpu.py >"$OUT/gpu-tests.txt" 2>&1 &
 tests=$!
 for graph in on off; do
   timeout 400 python3 -m benchmarks.train_speed --quality --device cuda --cuda-graph $graph \
