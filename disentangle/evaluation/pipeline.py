@@ -229,8 +229,11 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                 if np.unique(y_train).size > 1:  # a factor fixed in this split has nothing to find
                     targets[factor.name] = (y_train, test.data.factors[:, k].numpy())
         if targets:
-            with stages.stage("probe", total=len(cfg.probe_inputs) * len(targets)) as advance:
-                probes, widths = _probes(train, test, names, targets, cfg, advance)
+            plans = _probe_plans(targets, cfg)
+            fits = len(cfg.probe_inputs) * sum(
+                label == first for plan in plans.values() for label, _, _, first in plan)
+            with stages.stage("probe", total=fits) as advance:
+                probes, widths = _probes(train, test, names, targets, plans, cfg, advance)
             if widths:
                 result["probe_inputs"] = widths
             if "label" in probes:
@@ -275,8 +278,26 @@ def _smaller(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
 
+def _probe_plans(targets: dict[str, tuple[np.ndarray, np.ndarray]], cfg: EvalConfig
+                 ) -> dict[str, list[tuple[str, np.ndarray, int, str]]]:
+    """Per target, each budget's label, training subset, CV seed, and the label of the first
+    budget with that very subset (itself, or the one whose fit it reuses: with 10 balanced classes
+    1,000 per class *is* the whole 10,000-point set). Drawn as ``linear_probe`` draws them, so
+    fitting the budgets apart gives its numbers."""
+    from disentangle.evaluation.probes import budget_subsets
+
+    plans = {}
+    for target, (y_train, _) in targets.items():
+        plan = budget_subsets(y_train, cfg.budgets, cfg.seed)
+        plans[target] = [(label, subset, seed,
+                          next(lb for lb, s, _ in plan if np.array_equal(s, subset)))
+                         for label, subset, seed in plan]
+    return plans
+
+
 def _probes(train: Encoded, test: Encoded, names: list[str],
             targets: dict[str, tuple[np.ndarray, np.ndarray]],
+            plans: dict[str, list[tuple[str, np.ndarray, int, str]]],
             cfg: EvalConfig, advance: Callable[[int], None]
             ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Linear probes from the codes, D's features and raw pixels to each target, per budget;
@@ -302,27 +323,46 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
             inputs[kind] = (x_train, x_test)
     from joblib import Parallel, delayed
 
-    # Every probe is single-threaded (see _checks.fit_quietly) and independent of the others:
-    # one per core gives the same numbers sooner.
-    def probe(target: str, kind: str):
-        (x_train, x_test), (y_train, y_test) = inputs[kind], targets[target]
-        return delayed(_tagged)((target, kind), ev.linear_probe, x_train, y_train, x_test, y_test,
-                                budgets=cfg.budgets, seed=cfg.seed)
+    from disentangle.evaluation._checks import as_codes, as_labels
+    from disentangle.evaluation.probes import probe_budget
 
-    jobs = [(target, kind) for target in targets for kind in inputs]
-    # the widest inputs on the most classes first, so the workers finish together
-    cost = {job: np.unique(targets[job[0]][0]).size * inputs[job[1]][0].shape[1] for job in jobs}
-    fits = Parallel(n_jobs=cfg.jobs, return_as="generator_unordered")(
-        probe(*job) for job in sorted(jobs, key=lambda job: -cost[job]))
+    # as linear_probe checks them (float64 inputs, int64 classes), once instead of per job
+    inputs = {kind: (as_codes(x_train, f"{kind} (train)"), as_codes(x_test, f"{kind} (test)"))
+              for kind, (x_train, x_test) in inputs.items()}
+    targets = {target: (as_labels(y_train, target), as_labels(y_test, target))
+               for target, (y_train, y_test) in targets.items()}
+    # Every probe is single-threaded (see _checks.fit_quietly) and independent of the others, and
+    # so is every budget of one: each (target, input, budget) is a job, so many cores finish
+    # together instead of waiting on one target's budgets fitted in turn.
+    fits = []
+    for target, plan in plans.items():
+        classes = np.unique(targets[target][0]).size
+        for label, subset, split_seed, first in plan:
+            if first != label:
+                continue
+            for kind, (x_train, _) in inputs.items():
+                cost = classes * x_train.shape[1] * (10 * min(subset.size, 1000) + subset.size)
+                fits.append((cost, (target, kind, label), subset, split_seed))
+
+    def fit(target: str, kind: str, label: str, subset: np.ndarray, split_seed: int):
+        (x_train, x_test), (y_train, y_test) = inputs[kind], targets[target]
+        return delayed(_tagged)((target, kind, label), probe_budget, x_train, y_train, x_test,
+                                y_test, subset, split_seed)
+
+    # the costliest fits first (most classes, widest input, most points), so workers end together
+    fits.sort(key=lambda job: -job[0])
+    results = Parallel(n_jobs=cfg.jobs, return_as="generator_unordered")(
+        fit(*job, subset, seed) for _, job, subset, seed in fits)
     done = {}
-    for job, by_budget in fits:  # as each probe finishes, so the bar moves
-        done[job] = by_budget
+    for job, result in results:  # as each fit finishes, so the bar moves
+        done[job] = result
         advance(1)
     out: dict[str, dict[str, Any]] = {target: {} for target in targets}
-    for target, kind in jobs:
-        by_budget = done[target, kind]
-        largest = list(by_budget.values())[-1]  # budgets ascend; None ("all") is last
-        out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
+    for target, plan in plans.items():
+        for kind in inputs:
+            by_budget = {label: dict(done[target, kind, first]) for label, _, _, first in plan}
+            largest = by_budget[plan[-1][0]]  # budgets ascend; None ("all") is last
+            out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
     return out, widths
 
 

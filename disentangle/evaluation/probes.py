@@ -191,33 +191,57 @@ def linear_probe(
 
     results = {}
     done: list[tuple[np.ndarray, dict]] = []
-    for budget in budgets:
-        subset = _balanced_subset(y_tr, budget, rng)
-        split_seed = int(rng.integers(2**31 - 1))
+    for label, subset, split_seed in budget_subsets(y_tr, budgets, rng):
         # With 10 balanced classes, 1,000 per class *is* the whole 10,000-point set: reuse the fit.
         same = next((r for s, r in done if np.array_equal(s, subset)), None)
         if same is None:
-            x, y = x_tr[subset], y_tr[subset]
-            mean, std = x.mean(axis=0), x.std(axis=0)
-            std[std == 0] = 1.0
-            # float32 halves the memory traffic that dominates lbfgs on wide features; the
-            # accuracy is unaffected at the solver's tolerance.
-            x = (x - mean) / std
-            x_eval = (x_te - mean) / std
-            basis = _row_space(x)
-            if basis is not None:
-                x, x_eval = x @ basis, x_eval @ basis
-            x, x_eval = x.astype(np.float32), x_eval.astype(np.float32)
-            model, c, used_folds, converged = _fit_probe(
-                x, y, folds, Cs, max_iter, tol, n_jobs, split_seed, cv_max_points, blas_threads
-            )
-            same = {
-                "accuracy": float(np.mean(model.predict(x_eval) == y_te)),
-                "n_train": int(subset.size),
-                "C": c,
-                "folds": used_folds,
-                "converged": converged,
-            }
+            same = probe_budget(x_tr, y_tr, x_te, y_te, subset, split_seed, folds=folds, Cs=Cs,
+                                max_iter=max_iter, tol=tol, n_jobs=n_jobs,
+                                cv_max_points=cv_max_points, blas_threads=blas_threads)
             done.append((subset, same))
-        results[_budget_label(budget)] = dict(same)
+        results[label] = dict(same)
     return results
+
+
+def budget_subsets(train_y: np.ndarray, budgets: Sequence[int | None],
+                   seed: int | np.random.Generator = 0) -> list[tuple[str, np.ndarray, int]]:
+    """Each budget's label, its balanced training subset and its CV split seed.
+
+    Drawn in budget order from one generator, so fitting the budgets apart (eval spreads them
+    over worker processes) gives what ``linear_probe`` gives fitting them in turn.
+    """
+    rng = as_rng(seed)
+    plan = []
+    for budget in budgets:
+        subset = _balanced_subset(train_y, budget, rng)
+        plan.append((_budget_label(budget), subset, int(rng.integers(2**31 - 1))))
+    return plan
+
+
+def probe_budget(x_tr, y_tr, x_te, y_te, subset: np.ndarray, split_seed: int, *, folds: int = 5,
+                 Cs: int | Sequence[float] = 10, max_iter: int = 100, tol: float = 1e-4,
+                 n_jobs: int | None = None, cv_max_points: int | None = 1000,
+                 blas_threads: int | None = 1) -> dict:
+    """One budget of ``linear_probe``: the probe trained on ``x_tr[subset]``, scored on the test
+    set. Takes arrays ``linear_probe`` has already checked."""
+    x, y = x_tr[subset], y_tr[subset]
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std == 0] = 1.0
+    x = (x - mean) / std
+    x_eval = (x_te - mean) / std
+    basis = _row_space(x)
+    if basis is not None:
+        x, x_eval = x @ basis, x_eval @ basis
+    # float32 halves the memory traffic that dominates lbfgs on wide features; the accuracy is
+    # unaffected at the solver's tolerance.
+    x, x_eval = x.astype(np.float32), x_eval.astype(np.float32)
+    model, c, used_folds, converged = _fit_probe(
+        x, y, folds, Cs, max_iter, tol, n_jobs, split_seed, cv_max_points, blas_threads
+    )
+    return {
+        "accuracy": float(np.mean(model.predict(x_eval) == y_te)),
+        "n_train": int(subset.size),
+        "C": c,
+        "folds": used_folds,
+        "converged": converged,
+    }

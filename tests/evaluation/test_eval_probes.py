@@ -148,3 +148,28 @@ def test_principal_components_reject_mismatched_widths():
         principal_components(np.zeros((300, 200)), np.zeros((5, 199)), 10)
     with pytest.raises(DisentangleError, match="dims"):
         principal_components(np.ones((300, 200)), np.ones((5, 200)), 0)
+
+
+def test_eval_fits_each_budget_apart_and_gets_linear_probes_numbers():
+    """eval spreads (target, input, budget) fits over workers; the subsets and CV seeds must be
+    the ones linear_probe draws in turn, and a budget equal to the whole set fitted once."""
+    from types import SimpleNamespace
+
+    from disentangle.evaluation.pipeline import EvalConfig, _probe_plans, _probes
+
+    rng = np.random.default_rng(5)
+    xt, yt = _blobs(rng, 300, classes=3, spread=1.5)
+    xe, ye = _blobs(rng, 120, classes=3, spread=1.5)
+    balanced = np.repeat(np.arange(10), 30)  # 30 per class: budget 30 is the whole set
+    targets = {"three": (yt, ye), "ten": (balanced, np.repeat(np.arange(10), 12))}
+    train = SimpleNamespace(probe_input=lambda names: xt)
+    test = SimpleNamespace(probe_input=lambda names: xe)
+    cfg = EvalConfig(probe=True, probe_inputs=("codes",), budgets=(5, 30, None), jobs=2, seed=3)
+    plans = _probe_plans(targets, cfg)
+    fits = []
+    out, widths = _probes(train, test, ["c"], targets, plans, cfg, fits.append)
+    assert widths == {} and len(fits) == 3 + 2  # "ten": 30 per class and all share one fit
+    for name, (y_train, y_test) in targets.items():
+        alone = linear_probe(xt, y_train, xe, y_test, budgets=cfg.budgets, seed=cfg.seed)
+        assert out[name]["codes"]["budgets"] == alone
+        assert out[name]["codes"]["accuracy"] == alone["all"]["accuracy"]
