@@ -229,10 +229,14 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                 if np.unique(y_train).size > 1:  # a factor fixed in this split has nothing to find
                     targets[factor.name] = (y_train, test.data.factors[:, k].numpy())
         if targets:
-            plans = _probe_plans(targets, cfg)
-            fits = len(cfg.probe_inputs) * sum(
+            from disentangle.evaluation.probes import budget_subsets
+
+            # each budget's subset and CV seed, drawn as linear_probe draws them
+            plans = {target: budget_subsets(y_train, cfg.budgets, cfg.seed)
+                     for target, (y_train, _) in targets.items()}
+            jobs = len(cfg.probe_inputs) * sum(
                 label == first for plan in plans.values() for label, _, _, first in plan)
-            with stages.stage("probe", total=fits) as advance:
+            with stages.stage("probe", total=jobs) as advance:
                 probes, widths = _probes(train, test, names, targets, plans, cfg, advance)
             if widths:
                 result["probe_inputs"] = widths
@@ -278,23 +282,6 @@ def _smaller(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
 
-def _probe_plans(targets: dict[str, tuple[np.ndarray, np.ndarray]], cfg: EvalConfig
-                 ) -> dict[str, list[tuple[str, np.ndarray, int, str]]]:
-    """Per target, each budget's label, training subset, CV seed, and the label of the first
-    budget with that very subset (itself, or the one whose fit it reuses: with 10 balanced classes
-    1,000 per class *is* the whole 10,000-point set). Drawn as ``linear_probe`` draws them, so
-    fitting the budgets apart gives its numbers."""
-    from disentangle.evaluation.probes import budget_subsets
-
-    plans = {}
-    for target, (y_train, _) in targets.items():
-        plan = budget_subsets(y_train, cfg.budgets, cfg.seed)
-        plans[target] = [(label, subset, seed,
-                          next(lb for lb, s, _ in plan if np.array_equal(s, subset)))
-                         for label, subset, seed in plan]
-    return plans
-
-
 def _probes(train: Encoded, test: Encoded, names: list[str],
             targets: dict[str, tuple[np.ndarray, np.ndarray]],
             plans: dict[str, list[tuple[str, np.ndarray, int, str]]],
@@ -324,7 +311,7 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
     from joblib import Parallel, delayed
 
     from disentangle.evaluation._checks import as_codes, as_labels
-    from disentangle.evaluation.probes import probe_budget
+    from disentangle.evaluation.probes import fit_cost, probe_budget
 
     # as linear_probe checks them (float64 inputs, int64 classes), once instead of per job
     inputs = {kind: (as_codes(x_train, f"{kind} (train)"), as_codes(x_test, f"{kind} (test)"))
@@ -341,7 +328,7 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
             if first != label:
                 continue
             for kind, (x_train, _) in inputs.items():
-                cost = classes * x_train.shape[1] * (10 * min(subset.size, 1000) + subset.size)
+                cost = fit_cost(classes, x_train.shape[1], subset.size)
                 fits.append((cost, (target, kind, label), subset, split_seed))
 
     def fit(target: str, kind: str, label: str, subset: np.ndarray, split_seed: int):
@@ -349,8 +336,7 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
         return delayed(_tagged)((target, kind, label), probe_budget, x_train, y_train, x_test,
                                 y_test, subset, split_seed)
 
-    # the costliest fits first (most classes, widest input, most points), so workers end together
-    fits.sort(key=lambda job: -job[0])
+    fits.sort(key=lambda job: -job[0])  # costliest first, so the workers finish together
     results = Parallel(n_jobs=cfg.jobs, return_as="generator_unordered")(
         fit(*job, subset, seed) for _, job, subset, seed in fits)
     done = {}

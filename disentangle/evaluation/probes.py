@@ -189,23 +189,18 @@ def linear_probe(
         if b is not None:
             positive_int(b, "each budget")
 
-    results = {}
-    done: list[tuple[np.ndarray, dict]] = []
-    for label, subset, split_seed in budget_subsets(y_tr, budgets, rng):
-        # With 10 balanced classes, 1,000 per class *is* the whole 10,000-point set: reuse the fit.
-        same = next((r for s, r in done if np.array_equal(s, subset)), None)
-        if same is None:
-            same = probe_budget(x_tr, y_tr, x_te, y_te, subset, split_seed, folds=folds, Cs=Cs,
-                                max_iter=max_iter, tol=tol, n_jobs=n_jobs,
-                                cv_max_points=cv_max_points, blas_threads=blas_threads)
-            done.append((subset, same))
-        results[label] = dict(same)
-    return results
+    plan = budget_subsets(y_tr, budgets, rng)
+    fitted = {label: probe_budget(x_tr, y_tr, x_te, y_te, subset, split_seed, folds=folds, Cs=Cs,
+                                  max_iter=max_iter, tol=tol, n_jobs=n_jobs,
+                                  cv_max_points=cv_max_points, blas_threads=blas_threads)
+              for label, subset, split_seed, first in plan if first == label}
+    return {label: dict(fitted[first]) for label, _, _, first in plan}
 
 
 def budget_subsets(train_y: np.ndarray, budgets: Sequence[int | None],
-                   seed: int | np.random.Generator = 0) -> list[tuple[str, np.ndarray, int]]:
-    """Each budget's label, its balanced training subset and its CV split seed.
+                   seed: int | np.random.Generator = 0) -> list[tuple[str, np.ndarray, int, str]]:
+    """Each budget's label, its balanced training subset, its CV split seed, and the label of the
+    first budget with that very subset: itself, or the one whose fit it reuses.
 
     Drawn in budget order from one generator, so fitting the budgets apart (eval spreads them
     over worker processes) gives what ``linear_probe`` gives fitting them in turn.
@@ -213,9 +208,19 @@ def budget_subsets(train_y: np.ndarray, budgets: Sequence[int | None],
     rng = as_rng(seed)
     plan = []
     for budget in budgets:
-        subset = _balanced_subset(train_y, budget, rng)
-        plan.append((_budget_label(budget), subset, int(rng.integers(2**31 - 1))))
+        label, subset = _budget_label(budget), _balanced_subset(train_y, budget, rng)
+        # With 10 balanced classes, 1,000 per class *is* the whole 10,000-point set: one fit.
+        first = next((lb for lb, s, _, _ in plan if np.array_equal(s, subset)), label)
+        plan.append((label, subset, int(rng.integers(2**31 - 1)), first))
     return plan
+
+
+def fit_cost(classes: int, width: int, points: int, Cs: int = 10,
+             cv_max_points: int = 1000) -> int:
+    """How long ``probe_budget`` takes, up to a constant, with its defaults: ``Cs`` fits on at
+    most ``cv_max_points`` points, then one on all of them, each about classes × width per point.
+    eval orders its fits by it, costliest first, so the workers finish together."""
+    return classes * width * (Cs * min(points, cv_max_points) + points)
 
 
 def probe_budget(x_tr, y_tr, x_te, y_te, subset: np.ndarray, split_seed: int, *, folds: int = 5,

@@ -155,7 +155,8 @@ def test_eval_fits_each_budget_apart_and_gets_linear_probes_numbers():
     the ones linear_probe draws in turn, and a budget equal to the whole set fitted once."""
     from types import SimpleNamespace
 
-    from disentangle.evaluation.pipeline import EvalConfig, _probe_plans, _probes
+    from disentangle.evaluation.pipeline import EvalConfig, _probes
+    from disentangle.evaluation.probes import budget_subsets
 
     rng = np.random.default_rng(5)
     xt, yt = _blobs(rng, 300, classes=3, spread=1.5)
@@ -165,7 +166,7 @@ def test_eval_fits_each_budget_apart_and_gets_linear_probes_numbers():
     train = SimpleNamespace(probe_input=lambda names: xt)
     test = SimpleNamespace(probe_input=lambda names: xe)
     cfg = EvalConfig(probe=True, probe_inputs=("codes",), budgets=(5, 30, None), jobs=2, seed=3)
-    plans = _probe_plans(targets, cfg)
+    plans = {name: budget_subsets(y, cfg.budgets, cfg.seed) for name, (y, _) in targets.items()}
     fits = []
     out, widths = _probes(train, test, ["c"], targets, plans, cfg, fits.append)
     assert widths == {} and len(fits) == 3 + 2  # "ten": 30 per class and all share one fit
