@@ -35,6 +35,10 @@ class _Drawn(np.random.RandomState):
         super().__init__(0)
         self._value = 0
 
+    def set(self, value: int) -> None:
+        """The seed the next tree will draw."""
+        self._value = value
+
     def randint(self, low, high=None, size=None, dtype=int):
         if (low, high, size) != (0, RAND_R_MAX, None):
             raise RuntimeError("scikit-learn's tree drew its seed in an unexpected way; "
@@ -77,7 +81,7 @@ class ThreadedGradientBoosting:
             for _ in range(N_ROUNDS):
                 residual = -deviance.gradient(y_true=labels, raw_prediction=raw)  # (N, K)
                 for seed in drawn:  # in the order the sequential fit draws them
-                    seed._value = int(draws.randint(0, RAND_R_MAX))
+                    seed.set(int(draws.randint(0, RAND_R_MAX)))
                 fits = [pool.submit(self._fit_tree, x, weights, residual[:, c], onehot[:, c],
                                     drawn[c], k) for c in range(k)]
                 trees = [fit.result() for fit in fits]
