@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,34 @@ def test_resume_on_two_ranks_continues_a_one_rank_run(tmp_path, one_rank):
     assert meta["data_parallel"]["world_size"] == 2  # the resumed session's ranks
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["steps"] == STEPS and summary["data_parallel"]["batch_size_per_rank"] == 8
+
+
+# a process of its own: torch._dynamo must not be imported yet when the group is made
+NO_THREADS_LEFT = textwrap.dedent("""
+    import os, socket, torch
+    from disentangle.training import distributed
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1")
+    distributed._join_group(torch.device("cpu"))
+    weight = torch.nn.Parameter(torch.ones(2))
+    weight.grad = torch.ones(2)
+    torch.optim.Adam([weight], fused=True).step()  # imports torch._dynamo, as training does
+    distributed.close(wait=True)
+    tasks = "/proc/self/task"
+    print(" ".join(sorted(open(f"{tasks}/{t}/comm").read().strip() for t in os.listdir(tasks))))
+""")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads threads from /proc")
+def test_no_gloo_thread_outlives_the_process_group():
+    """Threads the group started must end with close(), not at interpreter shutdown
+    (distributed._join_group says why: measured, they did once Adam's step had run)."""
+    done = subprocess.run([sys.executable, "-c", NO_THREADS_LEFT], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "gloo" not in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize("rank, prefix", [("0", ""), ("1", "rank 1: ")])
