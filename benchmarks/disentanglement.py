@@ -16,8 +16,9 @@ runs/DATASET-METHOD/seed-S.
 minutes while all runs train at once (--jobs processes, or with --together one process per
 method): a calibration trains every (method, seed) for a few hundred steps the same way (CR on
 from the start, its dearest phase), takes the slowest steps/s and rounds the budget down to a
-multiple of 500. InfoGAN-CR's CR switches on at a fixed fraction of the budget. Runs already
-present under --out are reused; an interrupted run resumes from its checkpoint.
+multiple of 500. InfoGAN-CR's CR switches on at a fixed fraction of the budget (`--cr-start`,
+default 0.5). Runs already present under --out are reused; an interrupted run resumes from its
+checkpoint.
 """
 
 from __future__ import annotations
@@ -234,9 +235,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float,
                         help="choose the step budget that all runs, trained together, finish "
                              "in this many minutes (a calibration measures it; overrides --steps)")
+    parser.add_argument("--cr-start", type=float, metavar="FRACTION",
+                        help="switch infogan-cr's CR on at this fraction of the step budget "
+                             "(default 0.5; 0: from the first step)")
     args = parser.parse_args(argv)
 
     plan = QUICK if args.quick else FULL
+    if args.cr_start is not None:
+        if not 0 <= args.cr_start < 1:
+            parser.error(f"--cr-start must be in [0, 1), got {args.cr_start}")
+        plan = replace(plan, cr_start=args.cr_start)
     seeds, datasets = chosen(args, plan.seeds, plan.datasets)
     started, all_runs = time.time(), []
     budgets, used, sections = [], {}, {}

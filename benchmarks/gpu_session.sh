@@ -3,7 +3,8 @@
 #   learn [MINUTES]: together on the card, the GPU tests (CUDA graph vs eager, resume), 3 digits
 #       seeds with and without the graph (held-out cluster accuracy), and the InfoGAN-CR benchmark
 #       on 64-px shapes with a step budget calibrated to MINUTES of training (default 4); if its
-#       runs fail early under the graph, once more without it.
+#       runs fail early under the graph, once more without it. CR_START=F switches InfoGAN-CR's
+#       CR on at that fraction of the budget (the benchmark's --cr-start; default 0.5).
 #   speed: alone on the card, the training-speed table (graph on/off, GAN/InfoGAN, MNIST and
 #       64-px networks, batch 64/128/1,024, the plain port, the recording's cost), then the
 #       evaluation's stage times on 64-px shapes and digits (`eval`: those alone).
@@ -86,7 +87,8 @@ done
 
 bench() {
   timeout "$1" python3 -m benchmarks.disentanglement --device cuda --jobs 9 --datasets shapes \
-    --minutes "$MINUTES" --out "$2" --report "$OUT/disentanglement.md" "${@:3}" \
+    --minutes "$MINUTES" --out "$2" --report "$OUT/disentanglement.md" \
+    ${CR_START:+--cr-start "$CR_START"} "${@:3}" \
     >>"$OUT/disentanglement.txt" 2>&1
 }
 stamp "shapes benchmark, $MINUTES minutes of training"

@@ -10,12 +10,23 @@ from benchmarks import disentanglement
 def test_quick_report_has_every_table(tmp_path):
     out = tmp_path / "bench"
     disentanglement.main(["--quick", "--steps", "3", "--seeds", "0", "--out", str(out),
-                          "--device", "cpu"])
+                          "--device", "cpu", "--cr-start", "0"])
     text = (out / "report.md").read_text()
+    assert "switches CR on at 0% of the steps" in text
+    config = (out / "runs" / "shapes-infogan-cr-s0" / "config.json").read_text()
+    assert '"cr_start": 0' in config
     for heading in ("## shapes", "## digits", "mig", "factor vae", "cluster accuracy",
                     "infogan-cr", "ModelCentrality", "all runs", "verdict", "Runs made on:"):
         assert heading in text, heading
     assert (out / "select-shapes-all.json").is_file()
+
+
+@pytest.mark.parametrize("fraction", ["1", "-0.1"])
+def test_cr_start_is_a_fraction_of_the_budget(capsys, fraction):
+    with pytest.raises(SystemExit) as exit_:
+        disentanglement.main(["--cr-start", fraction])
+    assert exit_.value.code == 2
+    assert f"--cr-start must be in [0, 1), got {float(fraction)}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("values, expected", [
