@@ -117,7 +117,7 @@ def test_every_usage_command_runs_without_network_or_gpu(tmp_path):
             args += ["--image-size", "32", "--backbone", "tiny"]
         if args[0] == "select":  # runs/a runs/b runs/c: the digits runs made above
             args = ["select", *map(str, sorted((tmp_path / "runs").glob("*gan-digits-*"))),
-                    "--votes", "30"]
+                    "--points", "200"]
         if args[0] == "run":
             if "--steps" in args:
                 args[args.index("--steps") + 1] = "2"

@@ -1,4 +1,4 @@
-"""`disentangle select RUN RUN ...`: unsupervised model selection by ModelCentrality or UDR."""
+"""`disentangle select RUN RUN ...`: unsupervised model selection by UDR or ModelCentrality."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ SELECTION = "selection.json"  # written into every run of the set
 def select(
     runs: Annotated[list[Path], typer.Argument(help="Run directories of one dataset (2 or more).")],
     by: Annotated[str, typer.Option(
-        help="centrality: ModelCentrality (Lin et al. 2020), each run's generator as the others' "
-             "factor dataset; udr: UDR (Duan et al. 2020), agreement of the runs' codes of the "
-             "same real images.")] = "centrality",
+        help="udr: UDR (Duan et al. 2020), agreement of the runs' codes of the same real images; "
+             "centrality: ModelCentrality (Lin et al. 2020), each run's generator as the others' "
+             "factor dataset (slower: minutes per pair on a CPU; docs/metrics.md compares "
+             "them).")] = "udr",
     votes: Annotated[int, typer.Option(
         help="centrality: FactorVAE votes per pair (two thirds train the classifier, a third "
              "score it).", min=3)] = 450,
@@ -39,7 +40,7 @@ def select(
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
-    """Rank runs without labels (ModelCentrality, or UDR) and name the chosen one."""
+    """Rank runs without labels (UDR, or ModelCentrality) and name the chosen one."""
     from disentangle.evaluation.udr import CORRELATIONS
     from disentangle.training import load_run
     from disentangle.training.build import resolve_device

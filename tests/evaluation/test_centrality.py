@@ -113,7 +113,7 @@ def test_select_through_the_cli(tmp_path):
     done = run_cli("run", "infogan", "--seeds", "0,1", "--out", tmp_path, *fast)  # one process
     assert done.returncode == 0, done.stderr
     runs = [tmp_path / "seed-0", tmp_path / "seed-1"]
-    done = run_cli("select", *runs, "--votes", "30", "--json")
+    done = run_cli("select", *runs, "--by", "centrality", "--votes", "30", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["chosen"] in map(str, runs) and len(result["centrality"]) == 2
@@ -121,7 +121,8 @@ def test_select_through_the_cli(tmp_path):
         saved = json.loads((run / "selection.json").read_text())
         assert saved["rank"] in (1, 2) and saved["chosen"] == result["chosen"]
         (run / "selection.json").unlink()
-    done = run_cli("select", *runs, "--votes", "30", "--no-write", "--json")
+    done = run_cli("select", *runs, "--by", "centrality", "--votes", "30", "--no-write",
+                   "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["chosen"] == result["chosen"]
     assert not any((run / "selection.json").exists() for run in runs)
     done = run_cli("select", runs[0])
@@ -190,7 +191,7 @@ def test_select_by_udr_through_the_cli(tmp_path):
     done = run_cli("run", "infogan", "--seeds", "0-2", "--out", tmp_path, *fast)  # one process
     assert done.returncode == 0, done.stderr
     runs = [tmp_path / f"seed-{seed}" for seed in (0, 1, 2)]
-    done = run_cli("select", *runs, "--by", "udr", "--points", "200", "--json")
+    done = run_cli("select", *runs, "--points", "200", "--json")  # UDR is the default
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["by"] == "udr" and len(result["udr"]) == 3
