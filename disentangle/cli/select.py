@@ -22,8 +22,8 @@ def select(
     by: Annotated[str, typer.Option(
         help="udr: UDR (Duan et al. 2020), agreement of the runs' codes of the same real images; "
              "centrality: ModelCentrality (Lin et al. 2020), each run's generator as the others' "
-             "factor dataset (slower: minutes per pair on a CPU; docs/metrics.md compares "
-             "them).")] = "udr",
+             "factor dataset (slower: minutes for 5 runs on a 2-core CPU, where UDR takes "
+             "seconds; docs/metrics.md compares them).")] = "udr",
     votes: Annotated[int, typer.Option(
         help="centrality: FactorVAE votes per pair (two thirds train the classifier, a third "
              "score it).", min=3)] = 450,
