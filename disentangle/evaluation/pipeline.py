@@ -229,15 +229,7 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                 if np.unique(y_train).size > 1:  # a factor fixed in this split has nothing to find
                     targets[factor.name] = (y_train, test.data.factors[:, k].numpy())
         if targets:
-            from disentangle.evaluation.probes import budget_subsets
-
-            # each budget's subset and CV seed, drawn as linear_probe draws them
-            plans = {target: budget_subsets(y_train, cfg.budgets, cfg.seed)
-                     for target, (y_train, _) in targets.items()}
-            jobs = len(cfg.probe_inputs) * sum(
-                label == first for plan in plans.values() for label, _, _, first in plan)
-            with stages.stage("probe", total=jobs) as advance:
-                probes, widths = _probes(train, test, names, targets, plans, cfg, advance)
+            probes, widths = _probes(train, test, names, targets, cfg, stages)
             if widths:
                 result["probe_inputs"] = widths
             if "label" in probes:
@@ -283,12 +275,38 @@ def _smaller(a: int | None, b: int | None) -> int | None:
 
 
 def _probes(train: Encoded, test: Encoded, names: list[str],
-            targets: dict[str, tuple[np.ndarray, np.ndarray]],
-            plans: dict[str, list[tuple[str, np.ndarray, int, str]]],
-            cfg: EvalConfig, advance: Callable[[int], None]
+            targets: dict[str, tuple[np.ndarray, np.ndarray]], cfg: EvalConfig, stages: Stages
             ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Linear probes from the codes, D's features and raw pixels to each target, per budget;
     also what each wide input was reduced to (``probe_dims`` principal components)."""
+    from disentangle.evaluation.probes import budget_subsets
+
+    # each budget's subset and CV seed, drawn as linear_probe draws them; a budget whose subset
+    # an earlier one already has is not fitted again
+    plans = {target: budget_subsets(y_train, cfg.budgets, cfg.seed)
+             for target, (y_train, _) in targets.items()}
+    budgets = [(target, label, subset, split_seed) for target, plan in plans.items()
+               for label, subset, split_seed, first in plan if first == label]
+    with stages.stage("probe", total=len(budgets) * len(cfg.probe_inputs)) as advance:
+        done, widths = _fit_probes(train, test, names, targets, budgets, cfg, advance)
+    out: dict[str, dict[str, Any]] = {target: {} for target in targets}
+    for target, plan in plans.items():
+        for kind in cfg.probe_inputs:
+            by_budget = {label: dict(done[target, kind, first]) for label, _, _, first in plan}
+            largest = by_budget[plan[-1][0]]  # budgets ascend; None ("all") is last
+            out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
+    return out, widths
+
+
+def _fit_probes(train: Encoded, test: Encoded, names: list[str],
+                targets: dict[str, tuple[np.ndarray, np.ndarray]],
+                budgets: list[tuple[str, str, np.ndarray, int]], cfg: EvalConfig,
+                advance: Callable[[int], None]
+                ) -> tuple[dict[tuple[str, str, str], dict], dict[str, dict[str, Any]]]:
+    """Each (target, input, budget) fit by (target, input, budget label), and the inputs'
+    reductions. Every probe is single-threaded (see _checks.fit_quietly) and independent of the
+    others, and so is every budget of one: as separate jobs, many cores finish together instead
+    of waiting on one target's budgets fitted in turn."""
     from disentangle import evaluation as ev
 
     inputs = {
@@ -318,18 +336,11 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
               for kind, (x_train, x_test) in inputs.items()}
     targets = {target: (as_labels(y_train, target), as_labels(y_test, target))
                for target, (y_train, y_test) in targets.items()}
-    # Every probe is single-threaded (see _checks.fit_quietly) and independent of the others, and
-    # so is every budget of one: each (target, input, budget) is a job, so many cores finish
-    # together instead of waiting on one target's budgets fitted in turn.
-    fits = []
-    for target, plan in plans.items():
-        classes = np.unique(targets[target][0]).size
-        for label, subset, split_seed, first in plan:
-            if first != label:
-                continue
-            for kind, (x_train, _) in inputs.items():
-                cost = fit_cost(classes, x_train.shape[1], subset.size)
-                fits.append((cost, (target, kind, label), subset, split_seed))
+    classes = {target: np.unique(y_train).size for target, (y_train, _) in targets.items()}
+    fits = [(fit_cost(classes[target], x_train.shape[1], subset.size), (target, kind, label),
+             subset, split_seed)
+            for target, label, subset, split_seed in budgets
+            for kind, (x_train, _) in inputs.items()]
 
     def fit(target: str, kind: str, label: str, subset: np.ndarray, split_seed: int):
         (x_train, x_test), (y_train, y_test) = inputs[kind], targets[target]
@@ -343,13 +354,7 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
     for job, result in results:  # as each fit finishes, so the bar moves
         done[job] = result
         advance(1)
-    out: dict[str, dict[str, Any]] = {target: {} for target in targets}
-    for target, plan in plans.items():
-        for kind in inputs:
-            by_budget = {label: dict(done[target, kind, first]) for label, _, _, first in plan}
-            largest = by_budget[plan[-1][0]]  # budgets ascend; None ("all") is last
-            out[target][kind] = {"accuracy": largest["accuracy"], "budgets": by_budget}
-    return out, widths
+    return done, widths
 
 
 def _tagged(tag, fn, *args, **kwargs):
