@@ -178,7 +178,8 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                                    "reachable_bound": artefacts.reachable_bound(latent_code)}
     if cfg.mi:
         with stages.stage("mi_lower_bound"):
-            generator = torch.Generator(device=next(model.parameters()).device).manual_seed(cfg.seed)
+            device = next(model.parameters()).device
+            generator = torch.Generator(device=device).manual_seed(cfg.seed)
             bounds = model.information_bound(cfg.bound_samples, cfg.batch_size, generator)
         for name, bound in zip(names, bounds):
             codes[name]["mi_lower_bound"] = bound

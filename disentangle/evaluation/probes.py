@@ -34,6 +34,10 @@ from disentangle.evaluation._checks import (
 )
 
 
+CS = 10  # values of C tried by cross-validation (a log grid from 1e-4 to 1e4)
+CV_MAX_POINTS = 1000  # C is chosen on a stratified sample of at most this many points
+
+
 def _budget_label(budget: int | None) -> str:
     return "all" if budget is None else str(budget)
 
@@ -146,11 +150,11 @@ def linear_probe(
     *,
     seed: int | np.random.Generator = 0,
     folds: int = 5,
-    Cs: int | Sequence[float] = 10,
+    Cs: int | Sequence[float] = CS,
     max_iter: int = 100,
     tol: float = 1e-4,
     n_jobs: int | None = None,
-    cv_max_points: int | None = 1000,
+    cv_max_points: int | None = CV_MAX_POINTS,
     blas_threads: int | None = 1,
 ) -> dict:
     """Test accuracy of a cross-validated logistic-regression probe at each label budget.
@@ -215,17 +219,16 @@ def budget_subsets(train_y: np.ndarray, budgets: Sequence[int | None],
     return plan
 
 
-def fit_cost(classes: int, width: int, points: int, Cs: int = 10,
-             cv_max_points: int = 1000) -> int:
-    """How long ``probe_budget`` takes, up to a constant, with its defaults: ``Cs`` fits on at
-    most ``cv_max_points`` points, then one on all of them, each about classes × width per point.
+def fit_cost(classes: int, width: int, points: int) -> int:
+    """How long ``probe_budget`` takes with its defaults, up to a constant: ``CS`` fits on at
+    most ``CV_MAX_POINTS`` points, then one on all of them, each about classes × width per point.
     eval orders its fits by it, costliest first, so the workers finish together."""
-    return classes * width * (Cs * min(points, cv_max_points) + points)
+    return classes * width * (CS * min(points, CV_MAX_POINTS) + points)
 
 
 def probe_budget(x_tr, y_tr, x_te, y_te, subset: np.ndarray, split_seed: int, *, folds: int = 5,
-                 Cs: int | Sequence[float] = 10, max_iter: int = 100, tol: float = 1e-4,
-                 n_jobs: int | None = None, cv_max_points: int | None = 1000,
+                 Cs: int | Sequence[float] = CS, max_iter: int = 100, tol: float = 1e-4,
+                 n_jobs: int | None = None, cv_max_points: int | None = CV_MAX_POINTS,
                  blas_threads: int | None = 1) -> dict:
     """One budget of ``linear_probe``: the probe trained on ``x_tr[subset]``, scored on the test
     set. Takes arrays ``linear_probe`` has already checked."""
