@@ -51,6 +51,10 @@ def run(
         "--spectral-norm/--no-spectral-norm",
         help="Spectral normalisation of D's weights (default: on for dsprites, shapes, shapes3d).",
         rich_help_panel=_MODEL, show_default=False)] = None,
+    q_spectral_norm: Annotated[bool | None, typer.Option(
+        "--q-spectral-norm/--no-q-spectral-norm",
+        help="Spectral normalisation of Q's head too, as InfoGAN-CR's networks have it.",
+        rich_help_panel=_MODEL, show_default=False)] = None,
     g_steps: Annotated[int | None, typer.Option(
         help="Generator updates per iteration (default 1; infogan-cr: 2, as its authors' code).",
         rich_help_panel=_TRAINING)] = None,
@@ -136,7 +140,8 @@ def run(
         "dataset": dataset, "codes": list(code) if code else None, "noise_dim": noise_dim,
         "steps": steps, "batch_size": batch_size, "lr_d": lr_d, "lr_g": lr_g,
         "lambda_discrete": lambda_discrete, "lambda_continuous": lambda_continuous,
-        "q_trains_trunk": q_trains_trunk, "spectral_norm": spectral_norm, "backbone": backbone,
+        "q_trains_trunk": q_trains_trunk, "spectral_norm": spectral_norm,
+        "q_spectral_norm": q_spectral_norm, "backbone": backbone,
         "g_steps": g_steps, "cr_weight": cr_weight, "cr_start": cr_start, "cr_gap": cr_gap,
         "cr_gap_until": cr_gap_until, "cr_gap_stages": cr_gap_stages,
         "image_size": image_size,

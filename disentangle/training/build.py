@@ -127,18 +127,20 @@ def build_model(config: RunConfig, image_shape: tuple[int, int, int],
     name, backbone = choose_backbone(config.backbone, image_shape, registry)
     torch.manual_seed(config.seed)
     networks = backbone.build(tuple(image_shape), latent.input_width, latent.head_width)
-    if config.spectral_norm:
-        for module in (networks.trunk, networks.d_head):
-            _spectral_norm(module)
+    normalised = [networks.trunk, networks.d_head] if config.spectral_norm else []
+    normalised += [networks.q_head] if config.q_spectral_norm else []
+    for module in normalised:
+        _spectral_norm(module)
     model = LatentModel(latent, networks, tuple(backbone.output_range))
     model.auxiliary.update(build_method(config, registry).auxiliary_networks(latent, image_shape))
     return model, name
 
 
 def _spectral_norm(module: torch.nn.Module) -> None:
-    """Divide every conv and linear weight of D by its largest singular value (one power
-    iteration per training forward; Miyato et al. 2018), as InfoGAN-CR's "modified InfoGAN" does.
-    Q's head is left alone: it estimates a posterior, it is not the critic."""
+    """Divide every conv and linear weight of `module` by its largest singular value (one power
+    iteration per training forward; Miyato et al. 2018). InfoGAN-CR's "modified InfoGAN" does so
+    for all of D, Q's head included (`q_spectral_norm`); `--spectral-norm` alone, which helped the
+    digits, leaves Q's head free."""
     from torch.nn.utils.parametrizations import spectral_norm
 
     layers = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)

@@ -52,6 +52,7 @@ class RunConfig:
     lambda_continuous: float = 0.1  # λ of every continuous code's information term
     q_trains_trunk: bool | None = None  # Q's loss also trains D's trunk; None = method's default
     spectral_norm: bool = False  # spectral normalisation of D's trunk and real/fake head weights
+    q_spectral_norm: bool = False  # ...and of Q's head (InfoGAN-CR's authors' networks have it)
     # None below = the method's own default (infogan/gan: 1 G step; infogan-cr: see its module)
     g_steps: int | None = None  # generator updates per iteration (InfoGAN-CR's code runs 2)
     cr_weight: float | None = None  # infogan-cr: α of the contrastive term once on (2)

@@ -66,22 +66,24 @@ def test_no_default_for_odd_sizes():
     assert choose_backbone("tiny", (1, 48, 48))[0] == "tiny"
 
 
-def test_spectral_norm_bounds_every_d_layer_and_leaves_g_and_q_alone():
+@pytest.mark.parametrize("q_too", [False, True])
+def test_spectral_norm_bounds_every_d_layer_and_q_only_when_asked(q_too):
     from disentangle.training import RunConfig
     from disentangle.training.build import build_model
 
-    config = RunConfig(codes=["uniform:2"], noise_dim=4, backbone="svhn32", spectral_norm=True)
+    config = RunConfig(codes=["uniform:2"], noise_dim=4, backbone="svhn32", spectral_norm=True,
+                       q_spectral_norm=q_too)
     model, _ = build_model(config, (3, 32, 32))
     layers = (torch.nn.Conv2d, torch.nn.Linear)
-    d_layers = [m for part in (model.trunk, model.d_head) for m in part.modules()
-                if isinstance(m, layers)]
-    assert d_layers and all(parametrize.is_parametrized(m, "weight") for m in d_layers)
-    assert not any(parametrize.is_parametrized(m) for part in (model.generator, model.q_head)
-                   for m in part.modules())
+    parts = (model.trunk, model.d_head) + ((model.q_head,) if q_too else ())
+    bounded = [m for part in parts for m in part.modules() if isinstance(m, layers)]
+    assert bounded and all(parametrize.is_parametrized(m, "weight") for m in bounded)
+    free = (model.generator,) + (() if q_too else (model.q_head,))
+    assert not any(parametrize.is_parametrized(m) for part in free for m in part.modules())
     model.train()
     with torch.no_grad():
         for _ in range(30):  # power iterations run on training forwards
-            model.discriminate(torch.rand(4, 3, 32, 32) * 2 - 1)
-    for layer in d_layers:
+            model.q_head(model.discriminate(torch.rand(4, 3, 32, 32) * 2 - 1)[1])
+    for layer in bounded:
         weight = layer.weight.detach().reshape(layer.weight.shape[0], -1)  # normalised weight
         assert float(torch.linalg.matrix_norm(weight, ord=2)) == pytest.approx(1.0, abs=0.02)

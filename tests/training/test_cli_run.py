@@ -112,6 +112,22 @@ def test_config_file_through_the_cli(capsys, toy_registry, tmp_path):
     assert code != 0 and "unknown key 'batch'" in one_error_line(err)
 
 
+def test_q_spectral_norm_flag_reaches_the_config_and_the_checkpoint(capsys, toy_registry,
+                                                                     tmp_path):
+    import torch
+
+    for flags, name in ((["--spectral-norm"], "d"),
+                        (["--spectral-norm", "--q-spectral-norm"], "q")):
+        assert cli(capsys, "run", "infogan", *FAST, *flags, "--steps", "2",
+                   "--out", tmp_path / name)[0] == 0
+    for name, q_too in (("d", False), ("q", True)):
+        config = json.loads((tmp_path / name / "config.json").read_text())["config"]
+        assert (config["spectral_norm"], config["q_spectral_norm"]) == (True, q_too)
+        weights = torch.load(tmp_path / name / "checkpoints" / "latest.pt",
+                             weights_only=False)["model"]
+        assert any(k.startswith("q_head.") and "parametrizations" in k for k in weights) == q_too
+
+
 def test_end_to_end_on_real_digits(tmp_path):
     """The real command, default backbone (the paper's MNIST networks), then --resume."""
     env = {"DISENTANGLE_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}

@@ -94,9 +94,11 @@ def full_and_interrupted(fast_config, call: int, options: dict, cut_options: dic
     return full, cut
 
 
-@pytest.mark.parametrize("spectral_norm", [False, True])
-def test_resumed_run_ends_with_bit_identical_weights(fast_config, spectral_norm):
-    options = dict(steps=12, checkpoint_every=4, sample_every=100, spectral_norm=spectral_norm)
+@pytest.mark.parametrize("normalised",
+                         [(), ("spectral_norm",), ("spectral_norm", "q_spectral_norm")])
+def test_resumed_run_ends_with_bit_identical_weights(fast_config, normalised):
+    options = dict(steps=12, checkpoint_every=4, sample_every=100,
+                   **{name: True for name in normalised})
     full, cut = full_and_interrupted(fast_config, 10, options)
     assert load_checkpoint(cut.run.latest)["step"] == 8
     resumed = resume(cut.run.path, "infogan")
