@@ -55,6 +55,10 @@ def run(
         "--q-spectral-norm/--no-q-spectral-norm",
         help="Spectral normalisation of Q's head too, as InfoGAN-CR's networks have it.",
         rich_help_panel=_MODEL, show_default=False)] = None,
+    q_optimizer: Annotated[str | None, typer.Option(
+        help="Which optimiser trains Q's head: g (at --lr-g, from G's step; default) or d (at "
+             "--lr-d, from D's step, as InfoGAN-CR's code).",
+        rich_help_panel=_MODEL, show_default=False)] = None,
     g_steps: Annotated[int | None, typer.Option(
         help="Generator updates per iteration (default 1; infogan-cr: 2, as its authors' code).",
         rich_help_panel=_TRAINING)] = None,
@@ -142,7 +146,8 @@ def run(
         "lambda_discrete": lambda_discrete, "lambda_continuous": lambda_continuous,
         "q_trains_trunk": q_trains_trunk, "spectral_norm": spectral_norm,
         "q_spectral_norm": q_spectral_norm, "backbone": backbone,
-        "g_steps": g_steps, "cr_weight": cr_weight, "cr_start": cr_start, "cr_gap": cr_gap,
+        "g_steps": g_steps, "q_optimizer": q_optimizer, "cr_weight": cr_weight,
+        "cr_start": cr_start, "cr_gap": cr_gap,
         "cr_gap_until": cr_gap_until, "cr_gap_stages": cr_gap_stages,
         "image_size": image_size,
         "seed": seed, "device": device, "precision": precision, "threads": threads,

@@ -55,6 +55,7 @@ class RunConfig:
     q_spectral_norm: bool = False  # ...and of Q's head (InfoGAN-CR's authors' networks have it)
     # None below = the method's own default (infogan/gan: 1 G step; infogan-cr: see its module)
     g_steps: int | None = None  # generator updates per iteration (InfoGAN-CR's code runs 2)
+    q_optimizer: str | None = None  # which optimiser trains Q's head: g (lr_g) or d (lr_d) (g)
     cr_weight: float | None = None  # infogan-cr: α of the contrastive term once on (2)
     cr_start: int | None = None  # infogan-cr: step from which G gets α·CE; H trains throughout (0)
     cr_gap: float | None = None  # infogan-cr: initial gap between unshared U(-1, 1) codes (0)
@@ -212,6 +213,7 @@ def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
         need(value is None or ok(value), name, message)
 
     within("g_steps", 1, 1000)
+    unset_or("q_optimizer", lambda v: v in ("g", "d"), "must be g or d")
     unset_or("cr_weight", lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0")
     within("cr_start", 0, MAX_STEPS)
     unset_or("cr_gap", lambda v: 0 <= v < 2, "must be in [0, 2): the width of U(-1, 1) bounds it")

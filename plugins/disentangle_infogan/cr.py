@@ -81,8 +81,9 @@ class InfoGANCR(InfoGAN):
 
     def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32",
                  g_steps: int = 2, cr_weight: float = 2.0, cr_start: int = 0,
-                 cr_gap: float = 0.0, cr_gap_until: int = 0, cr_gap_stages: int = 1):
-        super().__init__(q_trains_trunk, precision, g_steps)
+                 cr_gap: float = 0.0, cr_gap_until: int = 0, cr_gap_stages: int = 1,
+                 q_optimizer: str | None = None):
+        super().__init__(q_trains_trunk, precision, g_steps, q_optimizer)
         for label, value, ok in (
                 ("cr_weight", cr_weight, isinstance(cr_weight, (int, float)) and cr_weight >= 0),
                 ("cr_start", cr_start, isinstance(cr_start, int) and cr_start >= 0),

@@ -10,8 +10,11 @@ and L_I(c_i) = E[log Q(c_i|x)] + H(c_i) on generated images x = G(z, c):
     G step:  loss_G = BCE(D(G(z, c)), 1) - Σ_i λ_i L_I(c_i)
              (gan: the same term on detached features, so it trains Q's head only)
 
-Optimiser 'd' updates D's trunk and real/fake head at lr_d; optimiser 'g' updates G and Q's head at
-lr_g. Every log Q(c|x) goes through the LatentCode that sampled c, so sampling and scoring agree.
+Optimiser 'd' updates D's trunk and real/fake head at lr_d; optimiser 'g' updates G and, by default,
+Q's head at lr_g, from the G step's term. With `q_optimizer="d"` Q's head is D's instead: it learns
+from the D step's term at lr_d, as in InfoGAN-CR's code, where Q's layers are part of D's network
+and D's optimiser. Every log Q(c|x) goes through the LatentCode that sampled c, so sampling and
+scoring agree.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from disentangle.methods import Method
 from disentangle.model import LatentModel
 
 PRECISIONS = ("fp32", "bf16")
+Q_OPTIMIZERS = ("g", "d")  # which optimiser holds Q's head
 
 
 def _option(config: Any, name: str, default: Any) -> Any:
@@ -43,11 +47,15 @@ class InfoGAN(Method):
     default_q_trains_trunk = True  # D's loss includes Q's term, so the shared trunk learns from it
 
     def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32",
-                 g_steps: int = 1):
+                 g_steps: int = 1, q_optimizer: str | None = None):
         if isinstance(g_steps, bool) or not isinstance(g_steps, int) or g_steps < 1:
             raise DisentangleError(f"method '{self.name}': g_steps must be an integer >= 1, "
                                    f"got {g_steps!r}")
+        if q_optimizer not in (None, *Q_OPTIMIZERS):
+            raise DisentangleError(f"method '{self.name}': q_optimizer must be one of "
+                                   f"{', '.join(Q_OPTIMIZERS)}, got {q_optimizer!r}")
         self.g_steps = g_steps  # generator updates per D update
+        self.q_optimizer = q_optimizer or "g"
         self.q_trains_trunk = (self.default_q_trains_trunk if q_trains_trunk is None
                                else bool(q_trains_trunk))
         if precision not in PRECISIONS:
@@ -57,8 +65,10 @@ class InfoGAN(Method):
 
     def optimizers(self, model: LatentModel, config: Any) -> dict[str, torch.optim.Optimizer]:
         betas = (_option(config, "beta1", 0.5), _option(config, "beta2", 0.999))
-        d_params = [*model.trunk.parameters(), *model.d_head.parameters()]
-        g_params = [*model.generator.parameters(), *model.q_head.parameters()]
+        q_params = [*model.q_head.parameters()]
+        d_params = [*model.trunk.parameters(), *model.d_head.parameters(),
+                    *(q_params if self.q_optimizer == "d" else [])]
+        g_params = [*model.generator.parameters(), *(q_params if self.q_optimizer == "g" else [])]
         return {"d": _adam(d_params, _option(config, "lr_d", 2e-4), betas),
                 "g": _adam(g_params, _option(config, "lr_g", 1e-3), betas)}
 
@@ -91,11 +101,14 @@ class InfoGAN(Method):
         return self.logs(model.latent, loss_d, loss_g, information)
 
     def d_step(self, model, opt_d, real, fake, values) -> torch.Tensor:
-        """Real vs fake (cut from G); real and fake go through BN as separate batches."""
+        """Real vs fake (cut from G); real and fake go through BN as separate batches. Q's term
+        is in D's objective when it trains the trunk or when Q's head is D's."""
         with self._autocast(real.device):
             logit_real, _ = model.discriminate(real)  # (B,)
             logit_fake, features = model.discriminate(fake.detach())  # (B,), (B, F)
-            head = model.q_head(features) if self.q_trains_trunk else None  # (B, head_width)
+            head = None
+            if self.q_trains_trunk or self.q_optimizer == "d":  # (B, head_width)
+                head = model.q_head(features if self.q_trains_trunk else features.detach())
         # BCE with logits: -log σ(l) = softplus(-l), -log(1 - σ(l)) = softplus(l)
         loss_d = F.softplus(-logit_real.float()).mean() + F.softplus(logit_fake.float()).mean()
         objective_d = loss_d
@@ -103,7 +116,7 @@ class InfoGAN(Method):
             information = model.latent.information_terms(head.float(), values)
             objective_d = loss_d - self._reward(model.latent, information)
         opt_d.zero_grad(set_to_none=True)
-        objective_d.backward(inputs=_params(opt_d))  # trunk and D head only: Q's head is G's
+        objective_d.backward(inputs=_params(opt_d))  # trunk, D head (and Q's head if D's)
         opt_d.step()
         return loss_d
 
@@ -120,7 +133,7 @@ class InfoGAN(Method):
         # gan: features are detached, so the same term only trains Q's head
         objective_g = loss_g - self._reward(latent, information) + extra
         opt_g.zero_grad(set_to_none=True)
-        objective_g.backward(inputs=_params(opt_g))  # G and Q's head; D's weights get no grads
+        objective_g.backward(inputs=_params(opt_g))  # G (and Q's head if G's); D's get no grads
         opt_g.step()
         return loss_g, information
 

@@ -110,6 +110,7 @@ def test_missing_config_file(tmp_path):
     ({"lr_d": 0.0}, r"--lr-d: must be positive"),
     ({"codes": ["categorical:0"]}, r"--code: bad code spec"),
     ({"device": "tpu"}, r"--device: must be one of auto, cpu, cuda"),
+    ({"q_optimizer": "q"}, r"--q-optimizer: must be g or d"),
 ])
 def test_bad_flags_name_the_flag(overrides, match):
     with pytest.raises(DisentangleError, match=match):

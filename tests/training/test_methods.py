@@ -18,14 +18,16 @@ from disentangle.registry import get_registry
 SPECS = ["categorical:5", "uniform:2"]
 
 
-def build(method: str, q_trains_trunk: bool | None = None, precision: str | None = None):
+def build(method: str, q_trains_trunk: bool | None = None, precision: str | None = None,
+          **options):
     registry = get_registry()
     latent = Latent.from_specs(SPECS, noise_dim=6, registry=registry)
     backbone = registry.create("backbones", "tiny")
     torch.manual_seed(0)
     model = LatentModel(latent, backbone.build((1, 28, 28), latent.input_width, latent.head_width),
                         backbone.output_range)
-    algo = registry.create("methods", method, q_trains_trunk=q_trains_trunk, precision=precision)
+    algo = registry.create("methods", method, q_trains_trunk=q_trains_trunk, precision=precision,
+                           **options)
     return model, algo, algo.optimizers(model, None)
 
 
@@ -79,6 +81,45 @@ def test_q_head_is_applied_and_trained(method):
     algo.step(model, opts, torch.rand(16, 1, 28, 28) * 2 - 1, torch.Generator().manual_seed(0))
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.q_head.parameters())
     assert not same(before, [p.detach() for p in model.q_head.parameters()])
+
+
+@pytest.mark.parametrize("method", ["infogan", "gan", "infogan-cr"])
+@pytest.mark.parametrize("q_optimizer", ["g", "d"])
+def test_q_head_learns_in_the_step_of_the_optimiser_that_holds_it(method, q_optimizer):
+    model, algo, opts = build(method, q_optimizer=q_optimizer)
+    owner, other = ("d", "g") if q_optimizer == "d" else ("g", "d")
+    head = list(model.q_head.parameters())
+    assert all(any(p is q for q in opts[owner].param_groups[0]["params"]) for p in head)
+    assert not any(p is q for p in head for q in opts[other].param_groups[0]["params"])
+    real = torch.rand(16, 1, 28, 28) * 2 - 1
+    z, values = model.latent.sample(16, torch.Generator().manual_seed(0))
+    fake = model.generate(z, values)
+    before = [p.detach().clone() for p in head]
+    algo.d_step(model, opts["d"], real, fake, values)
+    after_d = [p.detach().clone() for p in head]
+    algo.g_step(model, opts["g"], model.generate(z, values), values)
+    after_g = [p.detach().clone() for p in head]
+    assert same(before, after_d) == (q_optimizer == "g")
+    assert same(after_d, after_g) == (q_optimizer == "d")
+
+
+def test_q_head_in_d_leaves_the_baselines_trunk_alone():
+    # gan keeps Q off the trunk: with Q's head in D's optimiser the D step scores Q on detached
+    # features, so the trunk's gradients are those of the plain GAN loss.
+    moved, _ = one_step("gan", q_trains_trunk=False)
+    model, algo, opts = build("gan", q_trains_trunk=False, q_optimizer="d")
+    real = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    algo.step(model, opts, real, torch.Generator().manual_seed(2))
+    assert not any(p is q for p in model.q_head.parameters()
+                   for q in opts["g"].param_groups[0]["params"])
+    assert same(grads(model.trunk), grads(moved.trunk))
+
+
+def test_unknown_q_optimizer_is_refused():
+    from disentangle import DisentangleError
+
+    with pytest.raises(DisentangleError, match="q_optimizer must be one of g, d, got 'q'"):
+        get_registry().create("methods", "infogan", q_optimizer="q")
 
 
 def test_d_weights_get_no_gradient_from_the_generator_step():
