@@ -140,8 +140,8 @@ def build_model(config: RunConfig, image_shape: tuple[int, int, int],
 def _spectral_norm(module: torch.nn.Module) -> None:
     """Divide every conv and linear weight of `module` by its largest singular value (one power
     iteration per training forward; Miyato et al. 2018). InfoGAN-CR's "modified InfoGAN" does so
-    for all of D, Q's head included (`q_spectral_norm`); `--spectral-norm` alone, which helped the
-    digits, leaves Q's head free."""
+    for all of D, Q's head included (`q_spectral_norm`); `--spectral-norm` alone leaves Q's head
+    free, which learnt more reliably on 64-px shapes (docs/training.md)."""
     from torch.nn.utils.parametrizations import spectral_norm
 
     layers = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
