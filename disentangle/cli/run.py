@@ -57,7 +57,7 @@ def run(
         rich_help_panel=_MODEL, show_default=False)] = None,
     q_optimizer: Annotated[str | None, typer.Option(
         help="Which optimiser trains Q's head: g (at --lr-g, from G's step; default) or d (at "
-             "--lr-d, from D's step, as InfoGAN-CR's code).",
+             "--lr-d, from D's step, as InfoGAN-CR's code; the dsprites and shapes presets).",
         rich_help_panel=_MODEL, show_default=False)] = None,
     g_steps: Annotated[int | None, typer.Option(
         help="Generator updates per iteration (default 1; infogan-cr: 2, as its authors' code).",

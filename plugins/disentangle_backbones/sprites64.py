@@ -5,8 +5,8 @@ D: four 4x4 stride-2 convs (32, 32, 64, 64 channels, leaky ReLU 0.2, no batch no
 the trunk's 128 features -> FC 1 (D) | FC 128 lReLU -> FC out (Q, no batch norm). G: FC 128 and
 FC 64*4*4 (ReLU then BN), three upconvs (64, 32, 32; leaky ReLU then BN) and an upconv to C
 channels with a sigmoid. The authors put spectral norm on D (our `--spectral-norm`, on in the
-dsprites and shapes presets) and on Q's layers, which their D's Adam trains (`--q-spectral-norm`,
-`--q-optimizer d`: off in the presets, as they kept Q from learning in 4,000 steps;
+dsprites and shapes presets) and on Q's layers, which their D's Adam trains (`--q-optimizer d`,
+in those presets too; `--q-spectral-norm`, off, as it held Q back in 4,000 steps;
 docs/training.md, "What the shapes preset shows").
 """
 

@@ -26,4 +26,5 @@ def test_sprite_presets_use_the_authors_networks_and_two_g_steps():
     for dataset in ("shapes", "dsprites"):
         config = resolve("infogan-cr", {"dataset": dataset})
         assert (config.backbone, config.g_steps, config.spectral_norm) == ("sprites64", 2, True)
+        assert (config.q_optimizer, config.q_spectral_norm) == ("d", False)
         assert config.codes == ["uniform:1"] * 5 and config.noise_dim == 5
