@@ -114,7 +114,7 @@ def test_config_file_through_the_cli(capsys, toy_registry, tmp_path):
 
 def test_q_spectral_norm_flag_reaches_the_config_and_the_checkpoint(capsys, toy_registry,
                                                                      tmp_path):
-    import torch
+    from disentangle.training.checkpoint import load_checkpoint
 
     for flags, name in ((["--spectral-norm"], "d"),
                         (["--spectral-norm", "--q-spectral-norm"], "q")):
@@ -123,8 +123,7 @@ def test_q_spectral_norm_flag_reaches_the_config_and_the_checkpoint(capsys, toy_
     for name, q_too in (("d", False), ("q", True)):
         config = json.loads((tmp_path / name / "config.json").read_text())["config"]
         assert (config["spectral_norm"], config["q_spectral_norm"]) == (True, q_too)
-        weights = torch.load(tmp_path / name / "checkpoints" / "latest.pt",
-                             weights_only=False)["model"]
+        weights = load_checkpoint(tmp_path / name / "checkpoints" / "latest.pt")["model"]
         assert any(k.startswith("q_head.") and "parametrizations" in k for k in weights) == q_too
 
 
