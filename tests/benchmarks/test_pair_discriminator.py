@@ -1,0 +1,40 @@
+"""The pair-discriminator probe trains H copies on a run's generator without touching the run."""
+
+import hashlib
+
+import pytest
+
+from benchmarks import pair_discriminator
+from tests.conftest import run_cli
+
+CODES = ("--code", "categorical:10", "--code", "uniform:1", "--code", "uniform:1")
+
+
+def _run(tmp_path, method):
+    done = run_cli("run", method, "--dataset", "digits", "--backbone", "tiny", *CODES,
+                   "--steps", "2", "--batch-size", "8", "--quiet", "--out", tmp_path / method,
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return tmp_path / method
+
+
+def test_trains_both_copies_and_leaves_the_run_alone(tmp_path, capsys):
+    run = _run(tmp_path, "infogan-cr")
+    checkpoint = run / "checkpoints" / "latest.pt"
+    before = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    rows = pair_discriminator.main([str(run), "--steps", "3", "--every", "2", "--batch", "8",
+                                    "--held-out", "40", "--gap", "1.5"])
+    assert [row["step"] for row in rows] == [0, 2, 3]
+    for row in rows:
+        for name in ("run's H", "fresh H"):
+            assert 0 <= row[name] <= 1  # a share of the 40 held-out pairs:
+            assert abs(row[name] * 40 - round(row[name] * 40)) < 1e-4
+    assert "fresh H" in capsys.readouterr().out
+    assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() == before
+
+
+def test_a_run_without_h_is_one_clear_error(tmp_path):
+    run = _run(tmp_path, "infogan")
+    with pytest.raises(SystemExit) as exc:
+        pair_discriminator.main([str(run), "--steps", "1"])
+    assert "no pair discriminator" in str(exc.value) and "infogan-cr" in str(exc.value)
