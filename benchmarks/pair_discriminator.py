@@ -22,8 +22,7 @@ import torch.nn.functional as F
 from disentangle.errors import DisentangleError
 from disentangle.registry import get_registry
 from disentangle.training.build import load_run
-
-PAIR = "pair_discriminator"  # H's key in model.auxiliary (infogan-cr)
+from disentangle_infogan.cr import PAIR
 
 
 def pairs(method, model, n: int, gap: float, generator: torch.Generator, g_mode: str):
