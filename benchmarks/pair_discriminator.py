@@ -1,8 +1,9 @@
 """Can InfoGAN-CR's pair discriminator H learn on a trained run's generator? Trains the run's own
-H and a freshly initialised copy side by side for a few hundred more steps on pairs from the
-run's generator (held fixed), at a chosen contrastive gap, and prints each one's accuracy at naming
-the shared code on held-out pairs. A fresh H that learns where the run's own H does not says that
-H got stuck in training, not that the codes are unreadable.
+H and a freshly initialised H of each design (`stacked`, `siamese`) side by side for a few hundred
+more steps on the same pairs from the run's generator (held fixed), at a chosen contrastive gap,
+and prints each one's accuracy at naming the shared code on held-out pairs. A fresh H that learns
+where the run's own H does not says that H got stuck in training, not that the codes are
+unreadable; the two fresh designs side by side say which one learns faster.
 
     python -m benchmarks.pair_discriminator runs/cr --steps 300 --gap 1.5 --g-mode train
 
@@ -13,7 +14,6 @@ The run directory is only read. `--g-mode train` draws the pairs as training doe
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 
 import torch
@@ -22,18 +22,13 @@ import torch.nn.functional as F
 from disentangle.errors import DisentangleError
 from disentangle.registry import get_registry
 from disentangle.training.build import load_run
-from disentangle_infogan.cr import PAIR
+from disentangle_infogan.cr import PAIR, PAIR_DESIGNS, PairDiscriminator
 
 
 def pairs(method, model, n: int, gap: float, generator: torch.Generator, g_mode: str):
     """n pairs from G in `g_mode`, no gradients: (first, second, shared code index)."""
-    model.generator.train(g_mode == "train")
-    try:
-        with torch.no_grad():
-            z, a, b, shared = method.sample_pairs(model.latent, n, gap, generator, "cpu")
-            return model.generate(z, a), model.generate(z, b), shared
-    finally:
-        model.generator.eval()
+    z, a, b, shared = method.sample_pairs(model.latent, n, gap, generator, "cpu")
+    return (*method.pair_images(model, z, a, b, train=g_mode == "train", grad=False), shared)
 
 
 def accuracy(h: torch.nn.Module, held_out) -> float:
@@ -68,18 +63,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
         sys.exit(f"error: {args.run} is a '{config.method}' run; it has no pair discriminator "
                  "(train with `disentangle run infogan-cr`)")
     method = get_registry().create("methods", "infogan-cr")
-    own = model.auxiliary[PAIR]
-    fresh = copy.deepcopy(own)
-    fresh.reset(torch.Generator().manual_seed(args.seed))
-    nets = {"run's H": own, "fresh H": fresh}
+    held_out = pairs(method, model, args.held_out, args.gap,
+                     torch.Generator().manual_seed(args.seed + 1), args.g_mode)
+    nets = {"run's H": model.auxiliary[PAIR]}
+    for design in PAIR_DESIGNS:
+        nets[f"fresh {design}"] = fresh = PairDiscriminator(
+            tuple(held_out[0].shape[1:]), len(model.latent.codes), design)
+        fresh.reset(torch.Generator().manual_seed(args.seed))
     optimizers = {name: torch.optim.Adam(h.parameters(), lr=config.lr_d,
                                          betas=(config.beta1, config.beta2))
                   for name, h in nets.items()}
-    held_out = pairs(method, model, args.held_out, args.gap,
-                     torch.Generator().manual_seed(args.seed + 1), args.g_mode)
     generator = torch.Generator().manual_seed(args.seed + 2)
     rows = [{"step": 0, **{name: accuracy(h, held_out) for name, h in nets.items()}}]
-    print(f"{'step':>6}  " + "  ".join(f"{name:>8}" for name in nets))
+    print(f"{'step':>6}  " + "  ".join(f"{name:>13}" for name in nets))
     for step in range(1, args.steps + 1):
         first, second, shared = pairs(method, model, args.batch, args.gap, generator, args.g_mode)
         for name, h in nets.items():
@@ -90,7 +86,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if step % args.every == 0 or step == args.steps:
             rows.append({"step": step, **{n: accuracy(h, held_out) for n, h in nets.items()}})
     for row in rows:
-        print(f"{row['step']:>6}  " + "  ".join(f"{row[name]:>8.3f}" for name in nets))
+        print(f"{row['step']:>6}  " + "  ".join(f"{row[name]:>13.3f}" for name in nets))
     return rows
 
 

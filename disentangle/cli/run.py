@@ -75,6 +75,10 @@ def run(
         help="infogan-cr: step by which the gap has fallen to 0.", rich_help_panel=_CR)] = None,
     cr_gap_stages: Annotated[int | None, typer.Option(
         help="infogan-cr: equal decreases of the gap (default 1).", rich_help_panel=_CR)] = None,
+    cr_pair_net: Annotated[str | None, typer.Option(
+        help="infogan-cr: H's design: stacked (the authors': both images along channels) or "
+             "siamese (one encoder per image, head on the feature difference).",
+        rich_help_panel=_CR)] = None,
     backbone: Annotated[str | None, typer.Option(
         help="Networks (`disentangle list backbones`) (default: chosen by image size).",
         rich_help_panel=_MODEL)] = None,
@@ -149,6 +153,7 @@ def run(
         "g_steps": g_steps, "q_optimizer": q_optimizer, "cr_weight": cr_weight,
         "cr_start": cr_start, "cr_gap": cr_gap,
         "cr_gap_until": cr_gap_until, "cr_gap_stages": cr_gap_stages,
+        "cr_pair_net": cr_pair_net,
         "image_size": image_size,
         "seed": seed, "device": device, "precision": precision, "threads": threads,
         "cuda_graph": cuda_graph, "deterministic": True if deterministic else None,

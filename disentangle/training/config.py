@@ -61,6 +61,7 @@ class RunConfig:
     cr_gap: float | None = None  # infogan-cr: initial gap between unshared U(-1, 1) codes (0)
     cr_gap_until: int | None = None  # infogan-cr: step at which the gap has fallen to 0 (0)
     cr_gap_stages: int | None = None  # infogan-cr: equal decreases of the gap until then (1)
+    cr_pair_net: str | None = None  # infogan-cr: H's design, stacked or siamese (stacked)
     seed: int = 0  # seeds weights, latent sampling and batch order
     device: str = "auto"  # auto (cuda if available), cpu or cuda
     precision: str = "fp32"  # fp32, or bf16 autocast for the networks (losses stay fp32)
@@ -221,6 +222,7 @@ def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
     unset_or("cr_gap", lambda v: 0 <= v < 2, "must be in [0, 2): the width of U(-1, 1) bounds it")
     within("cr_gap_until", 0, MAX_STEPS)
     within("cr_gap_stages", 1, MAX_STEPS)
+    unset_or("cr_pair_net", lambda v: v in ("stacked", "siamese"), "must be stacked or siamese")
     for name in ("log_every", "checkpoint_every", "sample_every"):
         within(name, 1, MAX_STEPS)
     within("score_every", 0, MAX_STEPS)

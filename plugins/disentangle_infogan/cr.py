@@ -3,9 +3,9 @@ Model Training and Selection for Disentangling GANs" (ICML 2020).
 
 InfoGAN plus a contrastive regulariser. Each step draws B pairs of latents that share the noise z
 and the value of one randomly chosen code k (every other code drawn independently for each image);
-a pair discriminator H sees the two generated images stacked along channels and predicts k. H and
-G both minimise H's cross-entropy, G with weight α: a generator whose codes each change one
-distinguishable thing makes k easy to read off, which is what disentanglement means here.
+a pair discriminator H sees the two generated images and predicts k. H and G both minimise H's
+cross-entropy, G with weight α: a generator whose codes each change one distinguishable thing
+makes k easy to read off, which is what disentanglement means here.
 
 The schedule follows the authors' code (fjxmlzn/InfoGAN-CR):
 - α is 0 until step `cr_start`, then `cr_weight` (their dSprites runs switch it on at 288k of
@@ -18,8 +18,10 @@ The schedule follows the authors' code (fjxmlzn/InfoGAN-CR):
 
 H: 4x4 stride-2 convs (32, 32, 64, 64 channels, as many as the image size allows), FC 128, FC L,
 leaky ReLU 0.2, spectral norm on every layer but the last, no batch norm; trained by its own Adam at
-D's learning rate. The number of completed steps lives in H's `steps_done` buffer, so a resumed run
-continues the schedule where it stopped.
+D's learning rate. `cr_pair_net` picks how it sees the pair: `stacked` (the authors': both images
+along channels, the default) or `siamese` (the same net on each image, FC L on the features'
+absolute difference). The number of completed steps lives in H's `steps_done` buffer, so a resumed
+run continues the schedule where it stopped.
 """
 
 from __future__ import annotations
@@ -35,43 +37,67 @@ from .method import InfoGAN, _adam, _option
 
 PAIR = "pair_discriminator"  # H's key in model.auxiliary
 INIT_STD = 0.02
+PAIR_DESIGNS = ("stacked", "siamese")  # PairDiscriminator's two forms
 
 
 class PairDiscriminator(nn.Module):
-    """H: two images stacked along channels (B, 2C, H, W) -> logits over the L codes (B, L)."""
+    """H: a pair of images, each (B, C, H, W) -> logits over the L codes (B, L).
 
-    def __init__(self, image_shape: tuple[int, int, int], num_codes: int, leak: float = 0.2):
+    `stacked` (the authors'): one conv net on the two images stacked along channels (B, 2C, H, W).
+    `siamese`: one conv net f encodes each image alone and a linear head reads |f(a) - f(b)|. It is
+    symmetric in the pair by construction and its features only have to tell images apart, so it
+    leaves chance within a hundred steps where the stacked net sat at chance for thousands
+    (docs/training.md has the measurements).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], num_codes: int, design: str = "stacked",
+                 leak: float = 0.2):
         super().__init__()
         from torch.nn.utils.parametrizations import spectral_norm
 
+        if design not in PAIR_DESIGNS:
+            raise DisentangleError(f"pair discriminator design must be one of "
+                                   f"{', '.join(PAIR_DESIGNS)}; got {design!r}")
+        self.design = design
         c, h, w = image_shape
         layers: list[nn.Module] = []
-        channels = 2 * c
+        channels = 2 * c if design == "stacked" else c
         for out in (32, 32, 64, 64):
             if min(h, w) < 8:
                 break
             layers += [spectral_norm(nn.Conv2d(channels, out, 4, 2, 1)), nn.LeakyReLU(leak)]
             channels, h, w = out, (h + 2 - 4) // 2 + 1, (w + 2 - 4) // 2 + 1  # halved
         self.body = nn.Sequential(
-            *layers,  # (B, channels, h, w)
-            nn.Flatten(),  # (B, channels*h*w)
-            spectral_norm(nn.Linear(channels * h * w, 128)), nn.LeakyReLU(leak),  # (B, 128)
-            nn.Linear(128, num_codes),  # (B, L) logits: which code the pair shares
+            *layers,  # (B', channels, h, w); B' = B stacked, 2B siamese
+            nn.Flatten(),  # (B', channels*h*w)
+            spectral_norm(nn.Linear(channels * h * w, 128)), nn.LeakyReLU(leak),  # (B', 128)
         )
+        self.head = nn.Linear(128, num_codes)  # (B, 128) -> (B, L) logits: the shared code
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+        self._register_load_state_dict_pre_hook(self._head_was_in_body)
         self.reset(None)
+
+    def _head_was_in_body(self, state_dict, prefix, *_) -> None:
+        """Checkpoints written before `head` was split out hold it as the body's last layer."""
+        old = f"{prefix}body.{len(self.body)}."
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[f"{prefix}head.{key[len(old):]}"] = state_dict.pop(key)
 
     def reset(self, generator: torch.Generator | None) -> None:
         """Fresh weights ~ N(0, 0.02), biases 0 (the schedule re-initialises H at each change)."""
         with torch.no_grad():
-            for name, param in self.body.named_parameters():
+            for name, param in [*self.body.named_parameters(), *self.head.named_parameters()]:
                 if name.endswith("bias"):
                     param.zero_()
                 else:
                     param.normal_(0.0, INIT_STD, generator=generator)
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        return self.body(torch.cat([first, second], dim=1))  # (B, L)
+        if self.design == "stacked":
+            return self.head(self.body(torch.cat([first, second], dim=1)))  # (B, L)
+        features = self.body(torch.cat([first, second], dim=0))  # (2B, 128): one pass for both
+        one, other = features.chunk(2)  # (B, 128) each
+        return self.head((one - other).abs())  # (B, L)
 
 
 class InfoGANCR(InfoGAN):
@@ -82,7 +108,7 @@ class InfoGANCR(InfoGAN):
     def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32",
                  g_steps: int = 2, cr_weight: float = 2.0, cr_start: int = 0,
                  cr_gap: float = 0.0, cr_gap_until: int = 0, cr_gap_stages: int = 1,
-                 q_optimizer: str | None = None):
+                 q_optimizer: str | None = None, cr_pair_net: str = "stacked"):
         super().__init__(q_trains_trunk, precision, g_steps, q_optimizer)
         for label, value, ok in (
                 ("cr_weight", cr_weight, isinstance(cr_weight, (int, float)) and cr_weight >= 0),
@@ -90,11 +116,13 @@ class InfoGANCR(InfoGAN):
                 ("cr_gap", cr_gap, isinstance(cr_gap, (int, float)) and 0 <= cr_gap < 2),
                 ("cr_gap_until", cr_gap_until, isinstance(cr_gap_until, int) and cr_gap_until >= 0),
                 ("cr_gap_stages", cr_gap_stages,
-                 isinstance(cr_gap_stages, int) and cr_gap_stages >= 1)):
+                 isinstance(cr_gap_stages, int) and cr_gap_stages >= 1),
+                ("cr_pair_net", cr_pair_net, cr_pair_net in PAIR_DESIGNS)):
             if isinstance(value, bool) or not ok:
                 raise DisentangleError(f"method '{self.name}': {label} out of range: {value!r}")
         self.cr_weight, self.cr_start = float(cr_weight), cr_start
         self.cr_gap, self.cr_gap_until, self.cr_gap_stages = float(cr_gap), cr_gap_until, cr_gap_stages
+        self.cr_pair_net = cr_pair_net
         self._steps_done: int | None = None  # Python mirror of H.steps_done (read once)
 
     # --- networks and optimisers -------------------------------------------------------------
@@ -103,7 +131,7 @@ class InfoGANCR(InfoGAN):
         if len(latent.codes) < 2:
             raise DisentangleError(f"method '{self.name}' needs at least 2 codes (H predicts "
                                    f"which one a pair shares); got {len(latent.codes)}")
-        return {PAIR: PairDiscriminator(tuple(image_shape), len(latent.codes))}
+        return {PAIR: PairDiscriminator(tuple(image_shape), len(latent.codes), self.cr_pair_net)}
 
     def optimizers(self, model, config):
         optimizers = super().optimizers(model, config)
@@ -176,7 +204,8 @@ class InfoGANCR(InfoGAN):
         pz, pa, pb, shared = self.sample_pairs(latent, n, gap, generator, device)
         with self._autocast(device):
             fake = model.generate(z, values)  # (B, C, H, W)
-            first, second = self._pair_images(model, pz, pa, pb, grad=alpha > 0)
+            first, second = self.pair_images(model, pz, pa, pb, train=alpha > 0,
+                                             grad=alpha > 0)
 
         # ---- H step: which code does each pair share?
         with self._autocast(device):
@@ -194,7 +223,7 @@ class InfoGANCR(InfoGAN):
                 with self._autocast(device):
                     fake = model.generate(z, values)
                     if alpha > 0:
-                        first, second = self._pair_images(model, pz, pa, pb, grad=True)
+                        first, second = self.pair_images(model, pz, pa, pb, train=True, grad=True)
             extra: torch.Tensor | float = 0.0
             if alpha > 0:
                 with self._autocast(device):
@@ -210,16 +239,15 @@ class InfoGANCR(InfoGAN):
         return logs
 
     @staticmethod
-    def _pair_images(model, z, values_a, values_b, grad: bool):
-        """Each side is its own G batch (as two generator calls in the authors' code). Before α
-        is on, G gets no gradient from pairs and draws them in eval mode, so they do not move its
-        batch-norm statistics."""
-        if grad:
-            return model.generate(z, values_a), model.generate(z, values_b)
+    def pair_images(model, z, values_a, values_b, train: bool, grad: bool):
+        """Both sides of the pairs, each its own G batch (as two generator calls in the authors'
+        code), G in train or eval mode, with or without gradients. Training draws them in train
+        mode with gradients once α is on; before, in eval mode without, so they neither train G
+        nor move its batch-norm statistics."""
         was_training = model.generator.training
-        model.generator.eval()
+        model.generator.train(train)
         try:
-            with torch.no_grad():
+            with torch.set_grad_enabled(grad):
                 return model.generate(z, values_a), model.generate(z, values_b)
         finally:
             model.generator.train(was_training)

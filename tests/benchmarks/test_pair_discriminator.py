@@ -1,4 +1,4 @@
-"""The pair-discriminator probe trains H copies on a run's generator without touching the run."""
+"""The pair-discriminator probe trains H and fresh Hs of both designs on a run's generator without touching the run."""
 
 import hashlib
 
@@ -26,10 +26,10 @@ def test_trains_both_copies_and_leaves_the_run_alone(tmp_path, capsys):
                                     "--held-out", "40", "--gap", "1.5"])
     assert [row["step"] for row in rows] == [0, 2, 3]
     for row in rows:
-        for name in ("run's H", "fresh H"):
+        for name in ("run's H", "fresh stacked", "fresh siamese"):
             assert 0 <= row[name] <= 1  # a share of the 40 held-out pairs:
             assert abs(row[name] * 40 - round(row[name] * 40)) < 1e-4
-    assert "fresh H" in capsys.readouterr().out
+    assert "fresh siamese" in capsys.readouterr().out
     assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() == before
 
 

@@ -3,6 +3,8 @@ gradient goes, resume across the schedule's switch, and a step on every backbone
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -123,6 +125,39 @@ def test_h_is_reset_when_the_term_switches_on():
     assert calls == [1]
 
 
+@pytest.mark.parametrize("design", ["stacked", "siamese"])
+def test_both_pair_designs_give_logits_and_train_every_weight(design):
+    pair = PairDiscriminator((1, 64, 64), 5, design)
+    a, b = torch.rand(2, 6, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    logits = pair(a, b)
+    assert logits.shape == (6, 5)
+    logits.logsumexp(1).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in pair.parameters())
+
+
+def test_siamese_h_does_not_care_which_image_comes_first():
+    pair = PairDiscriminator((3, 32, 32), 4, "siamese").eval()  # eval: no power iteration
+    a, b = torch.rand(2, 5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(pair(a, b), pair(b, a))
+    stacked = PairDiscriminator((3, 32, 32), 4, "stacked").eval()
+    assert not torch.allclose(stacked(a, b), stacked(b, a))
+
+
+def test_h_from_a_checkpoint_written_before_head_was_split_out_loads():
+    # Until this change H's last layer was `body.11` (64 px: 4 convs, flatten, FC, leaky ReLU).
+    old = PairDiscriminator((1, 64, 64), 5).state_dict()
+    old["body.11.weight"], old["body.11.bias"] = old.pop("head.weight"), old.pop("head.bias")
+    fresh = PairDiscriminator((1, 64, 64), 5)
+    fresh.reset(torch.Generator().manual_seed(3))
+    fresh.load_state_dict(old)
+    torch.testing.assert_close(fresh.head.weight, old["body.11.weight"])
+
+
+def test_unknown_pair_design_is_refused():
+    with pytest.raises(DisentangleError, match="cr_pair_net"):
+        InfoGANCR(cr_pair_net="twin")
+
+
 def test_needs_two_codes():
     with pytest.raises(DisentangleError, match="at least 2 codes"):
         build(specs=["categorical:5"])
@@ -175,6 +210,14 @@ def test_cli_trains_infogan_cr_and_refuses_bad_options(capsys, toy_registry, tmp
     code, _, err = cli(capsys, "run", "infogan-cr", *FAST, "--steps", "3", "--cr-gap", "2.5",
                        "--out", tmp_path / "s")
     assert code != 0 and "--cr-gap" in err and "Traceback" not in err
+    code, _, err = cli(capsys, "run", "infogan-cr", *FAST, "--steps", "2", "--cr-pair-net",
+                       "siamese", "--out", tmp_path / "t")
+    assert code == 0, err
+    assert json.loads((tmp_path / "t" / "config.json").read_text())["config"]["cr_pair_net"] \
+        == "siamese"
+    code, _, err = cli(capsys, "run", "infogan-cr", *FAST, "--steps", "2", "--cr-pair-net",
+                       "twin", "--out", tmp_path / "u")
+    assert code != 0 and "--cr-pair-net" in err and "Traceback" not in err
 
 
 def test_a_cr_option_for_another_method_is_an_error(capsys, toy_registry, tmp_path):
