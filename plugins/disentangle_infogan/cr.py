@@ -245,12 +245,14 @@ class InfoGANCR(InfoGAN):
         mode with gradients once α is on; before, in eval mode without, so they neither train G
         nor move its batch-norm statistics."""
         was_training = model.generator.training
-        model.generator.train(train)
+        if was_training != train:  # train() walks every module: only when the mode changes
+            model.generator.train(train)
         try:
             with torch.set_grad_enabled(grad):
                 return model.generate(z, values_a), model.generate(z, values_b)
         finally:
-            model.generator.train(was_training)
+            if was_training != train:
+                model.generator.train(was_training)
 
 
 def _apart(a: torch.Tensor, b: torch.Tensor, gap: float) -> tuple[torch.Tensor, torch.Tensor]:
