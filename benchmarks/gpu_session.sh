@@ -13,9 +13,11 @@
 #       CUDA stream each; if together wins, the InfoGAN-CR benchmark can train with
 #       `benchmarks.disentanglement --together`), then InfoGAN/GAN time with the graph at
 #       batch 128 on the MNIST networks (1,000-step windows, 3 interleaved rounds).
-#   checks: every `gpu` test, one file at a time (the CUDA graph against the eager step, a
-#       resumed graph run, torchrun with 1 rank vs the plain path, train+eval on CUDA, seeds on
-#       streams vs alone, infogan-cr across its switch included): about 8 minutes.
+#   checks: eval's stage times on 64-px shapes and digits alone on the card, then every `gpu`
+#       test, the four files side by side (the CUDA graph against the eager step, a resumed
+#       graph run, torchrun with 1 rank vs the plain path, train+eval on CUDA, seeds on streams
+#       vs alone, infogan-cr across its switch and with either pair discriminator): about 7
+#       minutes.
 # Results go to $OUT (the device tool brings them back); the last lines are a short summary.
 #   OUT=/tmp/gpu bash benchmarks/gpu_session.sh learn 4
 set -u
@@ -46,15 +48,23 @@ if [ "$MODE" = throughput ]; then
 fi
 
 if [ "$MODE" = checks ]; then
-  # one pytest per file, each with its own limit, so that one slow file cannot hide the
-  # failures of the others (pytest prints them only at its end)
-  for case in cuda_graph:240 distributed:60 gpu:60 together:150; do
+  # eval's stage times first, alone on the card; then the `gpu` tests, one pytest per file side
+  # by side (correctness, not speed), each with its own limit, so that one slow file cannot hide
+  # the failures of the others (pytest prints them only at its end)
+  stamp "eval speed"
+  timeout 170 python3 -m benchmarks.eval_speed --device cuda --cases shapes64,digits --jobs -1 \
+    >"$OUT/eval-speed.txt" 2>&1
+  stamp "eval speed rc=$?"
+  pids=""
+  for case in cuda_graph:300 distributed:120 gpu:120 together:240; do
     file=${case%%:*}
-    stamp "gpu tests: $file"
-    timeout "${case##*:}" python3 -m pytest -q -rA --tb=short -p no:cacheprovider -o addopts= -m gpu \
-      "tests/training/test_$file.py" >"$OUT/gpu-tests-$file.txt" 2>&1
-    stamp "$file rc=$?"
+    ( timeout "${case##*:}" python3 -m pytest -q -rA --tb=short -p no:cacheprovider -o addopts= \
+        -m gpu "tests/training/test_$file.py" >"$OUT/gpu-tests-$file.txt" 2>&1
+      stamp "$file rc=$?" ) &
+    pids="$pids $!"
   done
+  wait $pids
+  echo "== eval"; tail -32 "$OUT/eval-speed.txt"
   for f in "$OUT"/gpu-tests-*.txt; do
     echo "== $f"; grep -E "^(PASSED|FAILED|ERROR)|passed|failed|Error" "$f" | tail -12
   done

@@ -217,6 +217,8 @@ def _train(run, method, *flags, steps=40):
 @pytest.mark.parametrize("method, flags, all_windows", [
     ("infogan", (), True),
     ("infogan-cr", ("--code", "categorical:10", "--code", "uniform:1", "--cr-start", "20"), True),
+    ("infogan-cr", ("--code", "categorical:10", "--code", "uniform:1", "--cr-start", "20",
+                    "--cr-pair-net", "siamese"), True),
     # measured on an H200: this GAN's D wins early (loss_d ~0.01), and in that regime bf16
     # rounding differences grow (loss_g 7.52 vs 6.81 at step 40, first window identical)
     ("gan", ("--dataset", "shapes", "--image-size", "64", "--precision", "bf16"), False),
