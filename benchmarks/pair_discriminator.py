@@ -32,9 +32,16 @@ def pairs(method, model, n: int, gap: float, generator: torch.Generator, g_mode:
 
 
 def accuracy(h: torch.nn.Module, held_out) -> float:
+    """H's accuracy on the held-out pairs, in eval mode: in train mode spectral norm would run a
+    power iteration on each call and so move H's weights between scorings."""
     first, second, shared = held_out
-    with torch.no_grad():
-        return (h(first, second).argmax(1) == shared).float().mean().item()
+    was_training = h.training
+    h.eval()
+    try:
+        with torch.no_grad():
+            return (h(first, second).argmax(1) == shared).float().mean().item()
+    finally:
+        h.train(was_training)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -38,3 +38,20 @@ def test_a_run_without_h_is_one_clear_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
         pair_discriminator.main([str(run), "--steps", "1"])
     assert "no pair discriminator" in str(exc.value) and "infogan-cr" in str(exc.value)
+
+
+def test_scoring_leaves_h_as_it_was():
+    """Scored in eval mode: spectral norm's power iteration would otherwise move H's `u` vectors
+    on every scoring, so the score itself would change H."""
+    import torch
+
+    from disentangle_infogan.cr import PairDiscriminator
+
+    torch.manual_seed(0)
+    h = PairDiscriminator((1, 16, 16), num_codes=3, design="siamese").train()
+    pairs = (torch.rand(6, 1, 16, 16), torch.rand(6, 1, 16, 16), torch.tensor([0, 1, 2, 0, 1, 2]))
+    before = {k: v.clone() for k, v in h.state_dict().items()}
+    first = pair_discriminator.accuracy(h, pairs)
+    assert h.training
+    assert all(torch.equal(v, before[k]) for k, v in h.state_dict().items())
+    assert pair_discriminator.accuracy(h, pairs) == first
