@@ -288,8 +288,10 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
              for target, (y_train, _) in targets.items()}
     budgets = [(target, label, subset, split_seed) for target, plan in plans.items()
                for label, subset, split_seed, first in plan if first == label]
+    with stages.stage("probe inputs"):  # pixels and D's features to principal components
+        inputs, widths = _probe_inputs(train, test, names, cfg)
     with stages.stage("probe", total=len(budgets) * len(cfg.probe_inputs)) as advance:
-        done, widths = _fit_probes(train, test, names, targets, budgets, cfg, advance)
+        done = _fit_probes(inputs, targets, budgets, cfg, advance)
     out: dict[str, dict[str, Any]] = {target: {} for target in targets}
     for target, plan in plans.items():
         for kind in cfg.probe_inputs:
@@ -299,15 +301,10 @@ def _probes(train: Encoded, test: Encoded, names: list[str],
     return out, widths
 
 
-def _fit_probes(train: Encoded, test: Encoded, names: list[str],
-                targets: dict[str, tuple[np.ndarray, np.ndarray]],
-                budgets: list[tuple[str, str, np.ndarray, int]], cfg: EvalConfig,
-                advance: Callable[[int], None]
-                ) -> tuple[dict[tuple[str, str, str], dict], dict[str, dict[str, Any]]]:
-    """Each (target, input, budget) fit by (target, input, budget label), and the inputs'
-    reductions. Every probe is single-threaded (see _checks.fit_quietly) and independent of the
-    others, and so is every budget of one: as separate jobs, many cores finish together instead
-    of waiting on one target's budgets fitted in turn."""
+def _probe_inputs(train: Encoded, test: Encoded, names: list[str], cfg: EvalConfig
+                  ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, dict[str, Any]]]:
+    """Each probe input (train, test), wide ones reduced to ``probe_dims`` principal
+    components, and what each was reduced to (docs/metrics.md, "Linear probes")."""
     from disentangle import evaluation as ev
 
     inputs = {
@@ -316,7 +313,7 @@ def _fit_probes(train: Encoded, test: Encoded, names: list[str],
         "pixels": lambda: (_pixels(train.data), _pixels(test.data)),
     }
     inputs = {kind: inputs[kind]() for kind in cfg.probe_inputs}
-    widths = {}  # what each input was reduced to (docs/metrics.md, "Linear probes")
+    widths = {}
     for kind, (x_train, x_test) in inputs.items():
         if kind == "codes":
             continue
@@ -327,6 +324,17 @@ def _fit_probes(train: Encoded, test: Encoded, names: list[str],
             x_train, x_test, widths[kind] = ev.principal_components(
                 x_train, x_test, cfg.probe_dims, seed=cfg.seed)
             inputs[kind] = (x_train, x_test)
+    return inputs, widths
+
+
+def _fit_probes(inputs: dict[str, tuple[np.ndarray, np.ndarray]],
+                targets: dict[str, tuple[np.ndarray, np.ndarray]],
+                budgets: list[tuple[str, str, np.ndarray, int]], cfg: EvalConfig,
+                advance: Callable[[int], None]) -> dict[tuple[str, str, str], dict]:
+    """Each (target, input, budget) fit by (target, input, budget label). Every probe is
+    single-threaded (see _checks.fit_quietly) and independent of the others, and so is every
+    budget of one: as separate jobs, many cores finish together instead of waiting on one
+    target's budgets fitted in turn."""
     from joblib import Parallel, delayed
 
     from disentangle.evaluation._checks import as_codes, as_labels
@@ -355,7 +363,7 @@ def _fit_probes(train: Encoded, test: Encoded, names: list[str],
     for job, result in results:  # as each fit finishes, so the bar moves
         done[job] = result
         advance(1)
-    return done, widths
+    return done
 
 
 def _tagged(tag, fn, *args, **kwargs):

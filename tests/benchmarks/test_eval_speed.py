@@ -11,7 +11,8 @@ def test_quick_digits_case_times_every_stage(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["profile"] == "quick" and list(report["cases"]) == ["digits"]
     case = report["cases"]["digits"]
-    assert {"encode", "probe", "cluster"} <= set(case["timings_s"]) == set(case["cpu_s"])
+    stages = {"encode", "probe inputs", "probe", "cluster"}
+    assert stages <= set(case["timings_s"]) == set(case["cpu_s"])
     assert case["test_points"] == 300 and case["workers_cpu_s"] >= 0
     assert case["total_s"] >= max(case["timings_s"].values())
 
