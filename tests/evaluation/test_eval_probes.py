@@ -167,7 +167,7 @@ def test_eval_fits_each_budget_apart_and_gets_linear_probes_numbers():
     test = SimpleNamespace(probe_input=lambda names: xe)
     cfg = EvalConfig(probe=True, probe_inputs=("codes",), budgets=(5, 30, None), jobs=2, seed=3)
     fits = []  # one call of the probe stage's advance per fit
-    stages = SimpleNamespace(stage=lambda name, total: contextlib.nullcontext(fits.append))
+    stages = SimpleNamespace(stage=lambda name, total=None: contextlib.nullcontext(fits.append))
     out, widths = _probes(train, test, ["c"], targets, cfg, stages)
     assert widths == {} and len(fits) == 3 + 2  # "ten": 30 per class and all share one fit
     for name, (y_train, y_test) in targets.items():
