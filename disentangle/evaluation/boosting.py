@@ -17,7 +17,8 @@ to run side by side) and a single class are left to scikit-learn.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -48,11 +49,15 @@ class _Drawn(np.random.RandomState):
 
 class ThreadedGradientBoosting:
     """Fits like ``GradientBoostingClassifier(random_state=random_state)``, with ``n_threads``
-    threads per round; exposes ``classes_``, ``feature_importances_`` and ``predict``."""
+    threads per round, or on a thread pool it is given (``pool``, shared with other fits: DCI
+    fits its factors side by side on one pool); exposes ``classes_``, ``feature_importances_``
+    and ``predict``."""
 
-    def __init__(self, random_state: int = 0, n_threads: int = 1):
+    def __init__(self, random_state: int = 0, n_threads: int = 1,
+                 pool: Executor | None = None):
         self.random_state = random_state
         self.n_threads = max(1, int(n_threads))
+        self.pool = pool
 
     def fit(self, x, y) -> ThreadedGradientBoosting:
         self.classes_, encoded = np.unique(np.asarray(y), return_inverse=True)
@@ -77,7 +82,8 @@ class ThreadedGradientBoosting:
         draws = np.random.RandomState(self.random_state)
         drawn, weights = [_Drawn() for _ in range(k)], np.ones(x.shape[0])
         self._trees = []
-        with ThreadPoolExecutor(self.n_threads) as pool:
+        own = ThreadPoolExecutor(self.n_threads) if self.pool is None else nullcontext(self.pool)
+        with own as pool:
             for _ in range(N_ROUNDS):
                 residual = -deviance.gradient(y_true=labels, raw_prediction=raw)  # (N, K)
                 for seed in drawn:  # in the order the sequential fit draws them

@@ -10,9 +10,9 @@ disentanglement_lib uses scikit-learn's GradientBoostingClassifier with default 
 impurity-based ``feature_importances_``; that is our default so numbers stay comparable. It is
 slow: boosting fits one regression tree per class per round (100 rounds), so a 40-class factor on
 10,000 points is 4,000 tree fits; see docs/metrics.md for measured times. We fit that very model
-with the trees of a round on ``n_jobs`` threads (boosting.py), the factors one after another,
-largest first; ``model="random_forest"`` is a much faster approximation whose numbers are not
-comparable with published DCI.
+with the trees of every factor's rounds on one pool of ``n_jobs`` threads (boosting.py), the
+factors side by side; ``model="random_forest"`` is a much faster approximation whose numbers are
+not comparable with published DCI.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from disentangle.evaluation._checks import (
 MODELS = ("gbt", "random_forest")
 
 
-def _make_model(model: str | Callable, seed: int, threads: int = 1):
+def _make_model(model: str | Callable, seed: int, threads: int = 1, pool=None):
     if callable(model):
         return model()
     if model == "gbt":  # GradientBoostingClassifier(random_state=seed), a round's trees on threads
         from disentangle.evaluation.boosting import ThreadedGradientBoosting
 
-        return ThreadedGradientBoosting(random_state=seed, n_threads=threads)
+        return ThreadedGradientBoosting(random_state=seed, n_threads=threads, pool=pool)
     if model == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
@@ -63,8 +63,8 @@ def _importances(fitted, d: int) -> np.ndarray:
     return imp
 
 
-def _fit_factor(j, model, seed, x_train, y_train, x_test, y_test, threads=1):
-    est = _make_model(model, seed, threads)
+def _fit_factor(j, model, seed, x_train, y_train, x_test, y_test, threads=1, pool=None):
+    est = _make_model(model, seed, threads, pool)
     converged = fit_quietly(est, x_train, y_train)
     imp = _importances(est, x_train.shape[1])
     acc_train = float(np.mean(est.predict(x_train) == y_train))
@@ -107,7 +107,7 @@ def dci(
     ``"random_forest"`` (20 trees, depth 6; fast, not comparable with published DCI), or a
     zero-argument callable returning an unfitted scikit-learn classifier with
     ``feature_importances_`` or ``coef_`` (|coef| summed over classes; standardise the codes
-    yourself for linear models). ``n_jobs``: threads within each factor's fit for ``"gbt"``,
+    yourself for linear models). ``n_jobs``: threads for the trees of all factors for ``"gbt"``,
     worker processes over the factors (joblib) for the others; -1 = every core. ``progress(1)``,
     when given, is called as each factor's classifier finishes (eval's progress line).
 
@@ -123,22 +123,34 @@ def dci(
     # Largest factors first so parallel workers finish together.
     order = sorted(range(k), key=lambda j: -np.unique(y_tr[:, j]).size)
     jobs = [(j, model, seed, x_tr, y_tr[:, j], x_te, y_te[:, j]) for j in order]
-    if model == "gbt":  # the largest factor's rounds hold the most trees to share out
+    by_factor = {}
+
+    def collect(results) -> None:
+        for j, *result in results:  # as each factor finishes
+            by_factor[j] = result
+            if progress is not None:
+                progress(1)
+
+    threads = 1
+    if model == "gbt":
         from joblib import effective_n_jobs
 
-        results = (_fit_factor(*job, threads=effective_n_jobs(n_jobs)) for job in jobs)
-    elif n_jobs is None or n_jobs == 1:
-        results = (_fit_factor(*job) for job in jobs)
+        threads = effective_n_jobs(n_jobs)
+    if model == "gbt" and threads > 1:
+        # every factor's rounds side by side, their trees on one pool: a factor of few classes
+        # alone would leave most threads idle through its rounds
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        with ThreadPoolExecutor(threads) as trees, ThreadPoolExecutor(len(jobs)) as factors:
+            fits = [factors.submit(_fit_factor, *job, pool=trees) for job in jobs]
+            collect(fit.result() for fit in as_completed(fits))
+    elif model == "gbt" or n_jobs is None or n_jobs == 1:
+        collect(_fit_factor(*job) for job in jobs)
     else:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_fit_factor)(*job) for job in jobs)
-    by_factor = {}
-    for j, *result in results:  # as each factor finishes
-        by_factor[j] = result
-        if progress is not None:
-            progress(1)
+        collect(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_fit_factor)(*job) for job in jobs))
 
     importance = np.stack([by_factor[j][0] for j in range(k)], axis=1)  # (D, K)
     acc_train = np.array([by_factor[j][1] for j in range(k)])

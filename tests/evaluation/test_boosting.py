@@ -61,3 +61,17 @@ def test_codes_that_never_split_give_zero_importances_as_scikit_learn_does():
     theirs = GradientBoostingClassifier(random_state=0).fit(x, y)
     assert np.array_equal(ours.feature_importances_, np.zeros(3))
     assert np.array_equal(ours.predict(x), theirs.predict(x))
+
+
+def test_fits_sharing_one_pool_equal_gradient_boosting_classifier():
+    """DCI's factors fit side by side, their trees on one pool: each still the sequential model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    problems = [_problem(classes, seed=classes) for classes in (3, 5)]
+    with ThreadPoolExecutor(2) as trees, ThreadPoolExecutor(2) as fits:
+        ours = list(fits.map(lambda p: ThreadedGradientBoosting(random_state=7, pool=trees)
+                             .fit(*p), problems))
+    for (x, y), model in zip(problems, ours):
+        theirs = GradientBoostingClassifier(random_state=7).fit(x, y)
+        assert np.array_equal(model.feature_importances_, theirs.feature_importances_)
+        assert np.array_equal(model.predict(x), theirs.predict(x))
