@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from disentangle.errors import DisentangleError
+from disentangle.model import in_mode
 from disentangle.registry import get_registry
 from disentangle.training.build import load_run
 from disentangle_infogan.cr import PAIR, PAIR_DESIGNS, PairDiscriminator
@@ -35,13 +36,8 @@ def accuracy(h: torch.nn.Module, held_out) -> float:
     """H's accuracy on the held-out pairs, in eval mode: in train mode spectral norm would run a
     power iteration on each call and so move H's weights between scorings."""
     first, second, shared = held_out
-    was_training = h.training
-    h.eval()
-    try:
-        with torch.no_grad():
-            return (h(first, second).argmax(1) == shared).float().mean().item()
-    finally:
-        h.train(was_training)
+    with in_mode(h, train=False), torch.no_grad():
+        return (h(first, second).argmax(1) == shared).float().mean().item()
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

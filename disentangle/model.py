@@ -4,13 +4,29 @@ for any method that trains one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from disentangle.backbones import Networks
 from disentangle.latent import Latent
+
+
+@contextmanager
+def in_mode(module: nn.Module, train: bool) -> Iterator[nn.Module]:
+    """``module`` in train (True) or eval mode for the block, then back in the mode it was in.
+    Module.train walks every submodule, so nothing is switched when the mode is already right
+    (the InfoGAN-CR step asks for G's mode up to twice a step)."""
+    was_training = module.training
+    if was_training != train:
+        module.train(train)
+    try:
+        yield module
+    finally:
+        if was_training != train:
+            module.train(was_training)
 
 
 class LatentModel(nn.Module):

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from disentangle.errors import DisentangleError
-from disentangle.model import LatentModel
+from disentangle.model import LatentModel, in_mode
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{WEIGHTS_NAME}"
@@ -184,12 +184,8 @@ def sample_quality(model: LatentModel, real_images: torch.Tensor, extractor: nn.
         x = model.from_range(model.generate(z.to(device), [v.to(device) for v in values]).float())
         return x.mul(255).round().to(torch.uint8)
 
-    was_training = model.training
-    model.eval()
-    try:
+    with in_mode(model, train=False):
         fake = features(extractor, generated, samples, batch_size, device, advance)
-    finally:
-        model.train(was_training)
     real = features(extractor, lambda a, b: real_images[a:b], len(real_images), batch_size, device,
                     advance)
     return {**distances(real, fake, seed=seed), "real": len(real), "generated": len(fake),

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from disentangle.latent import LatentCode
-from disentangle.model import LatentModel
+from disentangle.model import LatentModel, in_mode
 from disentangle.training.rundir import atomic_write
 
 PAD_VALUE = 0.5  # grey lines between tiles
@@ -54,12 +54,8 @@ def _scale(images: torch.Tensor) -> int:
 @torch.no_grad()
 def _generate(model: LatentModel, z: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Tensor:
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with in_mode(model, train=False):
         images = model.generate(z.to(device), [v.to(device) for v in values])
-    finally:
-        model.train(was_training)
     return model.from_range(images.float())
 
 

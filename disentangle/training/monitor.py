@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from disentangle.model import LatentModel
+from disentangle.model import LatentModel, in_mode
 
 SAMPLE = 1000  # held-out images scored each time
 SEED = 0  # which ones: fixed for the whole run, resumed sessions included
@@ -52,12 +52,8 @@ class HeldOutMonitor:
     def score(self, model: LatentModel) -> dict[str, float]:
         from disentangle import evaluation as ev
 
-        was_training = model.training
-        model.eval()
-        try:
+        with in_mode(model, train=False):
             estimates, head, _ = model.encode(model.to_range(self.images))
-        finally:
-            model.train(was_training)
         out: dict[str, float] = {}
         if self.labels is not None:
             heads = model.latent.split_head(head)

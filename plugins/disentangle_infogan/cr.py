@@ -32,6 +32,7 @@ from torch import nn
 
 from disentangle.errors import DisentangleError
 from disentangle.latent import Latent
+from disentangle.model import in_mode
 
 from .method import InfoGAN, _adam, _option
 
@@ -244,15 +245,8 @@ class InfoGANCR(InfoGAN):
         code), G in train or eval mode, with or without gradients. Training draws them in train
         mode with gradients once α is on; before, in eval mode without, so they neither train G
         nor move its batch-norm statistics."""
-        was_training = model.generator.training
-        if was_training != train:  # train() walks every module: only when the mode changes
-            model.generator.train(train)
-        try:
-            with torch.set_grad_enabled(grad):
-                return model.generate(z, values_a), model.generate(z, values_b)
-        finally:
-            if was_training != train:
-                model.generator.train(was_training)
+        with in_mode(model.generator, train), torch.set_grad_enabled(grad):
+            return model.generate(z, values_a), model.generate(z, values_b)
 
 
 def _apart(a: torch.Tensor, b: torch.Tensor, gap: float) -> tuple[torch.Tensor, torch.Tensor]:
