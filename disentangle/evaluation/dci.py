@@ -30,13 +30,13 @@ from disentangle.evaluation._checks import (
 MODELS = ("gbt", "random_forest")
 
 
-def _make_model(model: str | Callable, seed: int, threads: int = 1, pool=None):
+def _make_model(model: str | Callable, seed: int, pool=None):
     if callable(model):
         return model()
-    if model == "gbt":  # GradientBoostingClassifier(random_state=seed), a round's trees on threads
+    if model == "gbt":  # GradientBoostingClassifier(random_state=seed), its trees on `pool`
         from disentangle.evaluation.boosting import ThreadedGradientBoosting
 
-        return ThreadedGradientBoosting(random_state=seed, n_threads=threads, pool=pool)
+        return ThreadedGradientBoosting(random_state=seed, pool=pool)
     if model == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
@@ -63,8 +63,8 @@ def _importances(fitted, d: int) -> np.ndarray:
     return imp
 
 
-def _fit_factor(j, model, seed, x_train, y_train, x_test, y_test, threads=1, pool=None):
-    est = _make_model(model, seed, threads, pool)
+def _fit_factor(j, model, seed, x_train, y_train, x_test, y_test, pool=None):
+    est = _make_model(model, seed, pool)
     converged = fit_quietly(est, x_train, y_train)
     imp = _importances(est, x_train.shape[1])
     acc_train = float(np.mean(est.predict(x_train) == y_train))
@@ -131,20 +131,18 @@ def dci(
             if progress is not None:
                 progress(1)
 
-    threads = 1
     if model == "gbt":
-        from joblib import effective_n_jobs
-
-        threads = effective_n_jobs(n_jobs)
-    if model == "gbt" and threads > 1:
         # every factor's rounds side by side, their trees on one pool: a factor of few classes
         # alone would leave most threads idle through its rounds
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
-        with ThreadPoolExecutor(threads) as trees, ThreadPoolExecutor(len(jobs)) as factors:
+        from joblib import effective_n_jobs
+
+        with ThreadPoolExecutor(effective_n_jobs(n_jobs)) as trees, \
+                ThreadPoolExecutor(len(jobs)) as factors:
             fits = [factors.submit(_fit_factor, *job, pool=trees) for job in jobs]
             collect(fit.result() for fit in as_completed(fits))
-    elif model == "gbt" or n_jobs is None or n_jobs == 1:
+    elif n_jobs is None or n_jobs == 1:
         collect(_fit_factor(*job) for job in jobs)
     else:
         from joblib import Parallel, delayed
