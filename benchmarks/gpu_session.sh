@@ -13,11 +13,13 @@
 #       CUDA stream each; if together wins, the InfoGAN-CR benchmark can train with
 #       `benchmarks.disentanglement --together`), then InfoGAN/GAN time with the graph at
 #       batch 128 on the MNIST networks (1,000-step windows, 3 interleaved rounds).
-#   checks: eval's stage times on 64-px shapes and digits alone on the card, then every `gpu`
-#       test, the four files side by side (the CUDA graph against the eager step, a resumed
+#   checks: eval's stage times on 64-px shapes and digits alone on the card, DCI's batched trees
+#       on the card against the threaded scikit-learn fit (metrics_speed), then every `gpu`
+#       test, the five files side by side (the CUDA graph against the eager step, a resumed
 #       graph run, torchrun with 1 rank vs the plain path, train+eval on CUDA, seeds on streams
-#       vs alone, infogan-cr across its switch and with either pair discriminator): 4 min 35 s
-#       on an H200 (2026-11-27).
+#       vs alone, infogan-cr across its switch and with either pair discriminator, DCI's trees
+#       on the GPU vs the CPU): 4 min 35 s on an H200 (2026-11-27) before the DCI lines were
+#       added (they add about a minute on the host's CPU; not yet run).
 # Results go to $OUT (the device tool brings them back); the last lines are a short summary.
 #   OUT=/tmp/gpu bash benchmarks/gpu_session.sh learn 4
 set -u
@@ -55,16 +57,22 @@ if [ "$MODE" = checks ]; then
   timeout 170 python3 -m benchmarks.eval_speed --device cuda --cases shapes64,digits --jobs -1 \
     >"$OUT/eval-speed.txt" 2>&1
   stamp "eval speed rc=$?"
+  timeout 150 python3 -m benchmarks.metrics_speed --device cuda --jobs -1 \
+    --skip sklearn-gbt,probe >"$OUT/metrics-speed.txt" 2>&1
+  stamp "metrics speed rc=$?"
   pids=""
-  for case in cuda_graph:300 distributed:120 gpu:120 together:240; do
-    file=${case%%:*}
+  for case in training/cuda_graph:300 training/distributed:120 training/gpu:120 \
+      training/together:240 evaluation/batched_boosting:120; do
+    path=${case%%:*}
+    file=${path#*/}
     ( timeout "${case##*:}" python3 -m pytest -q -rA --tb=short -p no:cacheprovider -o addopts= \
-        -m gpu "tests/training/test_$file.py" >"$OUT/gpu-tests-$file.txt" 2>&1
+        -m gpu "tests/${path%%/*}/test_$file.py" >"$OUT/gpu-tests-$file.txt" 2>&1
       stamp "$file rc=$?" ) &
     pids="$pids $!"
   done
   wait $pids
   echo "== eval"; tail -32 "$OUT/eval-speed.txt"
+  echo "== dci"; grep -E "^(metric|dci)" "$OUT/metrics-speed.txt"
   for f in "$OUT"/gpu-tests-*.txt; do
     echo "== $f"; grep -E "^(PASSED|FAILED|ERROR)|passed|failed|Error" "$f" | tail -12
   done

@@ -1,6 +1,7 @@
 """Wall-clock time of every evaluation metric on a dSprites-sized synthetic problem.
 
-    python -m benchmarks.metrics_speed [--jobs N] [--skip gbt,sklearn-gbt,probe] [--n 10000]
+    python -m benchmarks.metrics_speed [--jobs N] [--skip gbt,sklearn-gbt,batched-gbt,probe]
+        [--n 10000] [--device cpu|cuda]
 
 10,000 training / 5,000 test points, 5 factors with dSprites' sizes (shape 3, scale 6,
 orientation 40, x 32, y 32) and a 10-dimensional code: 5 dimensions that each encode one factor
@@ -8,6 +9,8 @@ orientation 40, x 32, y 32) and a 10-dimensional code: 5 dimensions that each en
 would give. FactorVAE / BetaVAE use the same mapping as their ``sample_codes``, so their time is
 the metric's own overhead (rendering and encoding images comes on top). The probe uses 1,024-wide
 features with 10 classes. Timings depend on the machine and its load; the table prints both.
+``--device`` is where the batched GBT row grows its trees (eval's DCI on a GPU); the other rows
+run on the CPU.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ def main(argv=None) -> None:
                         help="comma list of rows to skip: gbt, sklearn-gbt, probe, ...")
     parser.add_argument("--probe-dim", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu",
+                        help="where the batched GBT row grows its trees (cpu, cuda)")
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
 
@@ -99,6 +104,10 @@ def main(argv=None) -> None:
         # default's baseline, measured in the same run
         ("dci gbt, sklearn per factor",
          lambda: dci(ct, ft, ce, fe, model=_sklearn_gbt, n_jobs=args.jobs), dci_line),
+        # the same model again, every factor's trees at once as tensor operations (eval's DCI
+        # on a GPU)
+        (f"dci gbt, batched on {args.device}", lambda: dci(ct, ft, ce, fe, device=args.device),
+         dci_line),
         ("factor_vae_score", lambda: factor_vae_score(encode, FACTOR_SIZES, args.seed),
          lambda r: f"{r['score']:.3f}"),
         ("beta_vae_score", lambda: beta_vae_score(encode, FACTOR_SIZES, args.seed),
@@ -110,12 +119,17 @@ def main(argv=None) -> None:
          lambda r: " ".join(f"{k}:{v['accuracy']:.2f}" for k, v in r.items())),
     ]
     keys = {"dci gbt (default)": "gbt", "dci gbt, sklearn per factor": "sklearn-gbt",
+            f"dci gbt, batched on {args.device}": "batched-gbt",
             f"linear_probe {n}x{args.probe_dim}": "probe"}
 
     print(f"# {n} train / {n_test} test points, factor sizes {FACTOR_SIZES}, 10 code dims")
     print(f"# python {platform.python_version()}, numpy {np.__version__}, "
           f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
           f"{os.cpu_count()} CPUs, dci n_jobs={args.jobs}")
+    if args.device != "cpu" and "batched-gbt" not in skip:
+        import torch
+
+        torch.zeros(1, device=args.device)  # the device's start-up is not the metric's time
     print(f"{'metric':<30} {'seconds':>8}  {'load':>5}  result")
     total = 0.0
     for name, call, show in rows:

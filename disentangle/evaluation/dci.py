@@ -11,8 +11,10 @@ impurity-based ``feature_importances_``; that is our default so numbers stay com
 slow: boosting fits one regression tree per class per round (100 rounds), so a 40-class factor on
 10,000 points is 4,000 tree fits; see docs/metrics.md for measured times. We fit that very model
 with the trees of every factor's rounds on one pool of ``n_jobs`` threads (boosting.py), the
-factors side by side; ``model="random_forest"`` is a much faster approximation whose numbers are
-not comparable with published DCI.
+factors side by side; on a GPU (``device``) every factor's trees grow together as tensor
+operations instead (batched_boosting.py: the same model up to how near-equal splits are broken).
+``model="random_forest"`` is a much faster approximation whose numbers are not comparable with
+published DCI.
 """
 
 from __future__ import annotations
@@ -72,6 +74,17 @@ def _fit_factor(j, model, seed, x_train, y_train, x_test, y_test, pool=None):
     return j, imp, acc_train, acc_test, converged
 
 
+def _fit_batched(device, x_train, y_train, x_test, y_test):
+    """``_fit_factor``'s results for every factor, from one batched fit on ``device``."""
+    from disentangle.evaluation.batched_boosting import BatchedGradientBoosting
+
+    fitted = BatchedGradientBoosting(device).fit(x_train, y_train)
+    acc_train = np.mean(fitted.predict() == y_train, axis=0)
+    acc_test = np.mean(fitted.predict(x_test) == y_test, axis=0)
+    return [(j, imp, float(acc_train[j]), float(acc_test[j]), True)
+            for j, imp in enumerate(fitted.importances())]
+
+
 def _weighted_one_minus_entropy(importance: np.ndarray) -> tuple[float, np.ndarray]:
     """Σ_rows ρ_row (1 - H_base(P_row)), rows normalised to distributions, base = row length.
 
@@ -100,6 +113,7 @@ def dci(
     n_jobs: int | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    device=None,
 ) -> dict:
     """DCI scores from one classifier per factor.
 
@@ -108,8 +122,12 @@ def dci(
     zero-argument callable returning an unfitted scikit-learn classifier with
     ``feature_importances_`` or ``coef_`` (|coef| summed over classes; standardise the codes
     yourself for linear models). ``n_jobs``: threads for the trees of all factors for ``"gbt"``,
-    worker processes over the factors (joblib) for the others; -1 = every core. ``progress(1)``,
-    when given, is called as each factor's classifier finishes (eval's progress line).
+    worker processes over the factors (joblib) for the others; -1 = every core. ``device``: a
+    torch device on which ``"gbt"`` grows every factor's trees at once (batched_boosting.py; it
+    draws nothing, so ``seed`` and ``n_jobs`` do not apply); ``None``, the default, fits
+    scikit-learn's trees on threads, exactly ``GradientBoostingClassifier(random_state=seed)``.
+    ``progress(1)``, when given, is called as each factor's classifier finishes (eval's progress
+    line).
 
     Returns ``disentanglement``, ``completeness``, ``informativeness`` (mean test accuracy),
     ``informativeness_train``, ``importance_matrix`` (D, K), ``per_code_disentanglement`` (D,),
@@ -131,7 +149,9 @@ def dci(
             if progress is not None:
                 progress(1)
 
-    if model == "gbt":
+    if model == "gbt" and device is not None:
+        collect(_fit_batched(device, x_tr, y_tr, x_te, y_te))
+    elif model == "gbt":
         # every factor's rounds side by side, their trees on one pool: a factor of few classes
         # alone would leave most threads idle through its rounds
         from concurrent.futures import ThreadPoolExecutor, as_completed

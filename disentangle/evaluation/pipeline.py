@@ -379,9 +379,12 @@ def _disentanglement(model, dataset, data_dir, train, test, factors_train, facto
     with stages.stage("mig"):
         out["mig"] = ev.mig(test.flat, factors_test)["score"]
     with stages.stage("dci", total=factors_train.shape[1]) as advance:
-        # factors fit in parallel on every core: the same numbers, sooner (GBT is most of eval)
+        # factors fit in parallel on every core: the same numbers, sooner (GBT is most of eval);
+        # on a GPU every factor's trees grow there at once
+        device = next(model.parameters()).device
         dci = ev.dci(train.flat, factors_train, test.flat, factors_test, model=cfg.dci_model,
-                     n_jobs=cfg.jobs, progress=advance)
+                     n_jobs=cfg.jobs, progress=advance,
+                     device=device if device.type == "cuda" else None)
         out["dci"] = {k: dci[k] for k in ("disentanglement", "completeness", "informativeness")}
     with stages.stage("sap"):
         out["sap"] = ev.sap(train.flat, factors_train, test.flat, factors_test)["score"]
