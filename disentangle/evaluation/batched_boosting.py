@@ -6,7 +6,7 @@ On dSprites-sized factors that is over 11,000 trees on 10,000 points, each a C l
 every node's values again; on a 16-core GPU host it was the slowest stage of eval (30 s). The
 codes do not change between trees, so here they are sorted once, and all trees of a round (every
 class of every factor) grow level by level as a few dozen tensor operations over all of them:
-about 300 small kernels a round on a GPU. On a CPU the same operations are slower than
+about 550 operations a round (counted on the CPU), none of which waits for the GPU. On a CPU the same operations are slower than
 scikit-learn's loops (measured: docs/metrics.md), so DCI uses this only on a GPU.
 
 It is the same model: the same candidate cuts (between two sorted values more than 1e-7 apart,
@@ -31,6 +31,9 @@ from disentangle.errors import DisentangleError
 N_ROUNDS, LEARNING_RATE, MAX_DEPTH = 100, 0.1, 3  # GradientBoostingClassifier's defaults
 FEATURE_THRESHOLD = 1e-7  # scikit-learn: values closer than this are not split apart
 EPSILON = float(np.finfo(np.float64).eps)  # a node this pure is a leaf
+# trees grown together at most: their (trees, codes, points) working tensors stay under this many
+# elements (float64: 128 MiB each, about ten alive), so a small GPU can fit a large problem
+MAX_ELEMENTS = 2**24
 
 
 class _Factor:
@@ -81,6 +84,16 @@ class _Round:
     def __init__(self, features, thresholds, splits, values):
         self.features, self.thresholds, self.splits = features, thresholds, splits
         self.values = values  # (T, 2**MAX_DEPTH)
+
+    @classmethod
+    def joined(cls, parts: list[_Round]) -> _Round:
+        """The trees of ``parts`` (grown apart) as one round, in order."""
+        if len(parts) == 1:
+            return parts[0]
+        levels = range(len(parts[0].features))
+        return cls(*([torch.cat([getattr(p, name)[level] for p in parts]) for level in levels]
+                     for name in ("features", "thresholds", "splits")),
+                   torch.cat([p.values for p in parts]))
 
     def leaves(self, x: torch.Tensor) -> torch.Tensor:
         """(T, N): the last-level node of every point in every tree. x: (N, F) float64."""
@@ -235,16 +248,23 @@ class BatchedGradientBoosting:
             for g in self.factors]), dtype=dtype, device=dev)
         raw = self._start.unsqueeze(1).expand_as(targets).clone()  # (T, N)
         grower = _Grower(x, torch.argsort(x, dim=0, stable=True).T.contiguous())
+        per_chunk = max(1, MAX_ELEMENTS // (x.shape[0] * x.shape[1]))
+        chunks = [slice(first, first + per_chunk) for first in range(0, targets.shape[0],
+                                                                     per_chunk)]
         self.rounds = []
         self._importance = torch.zeros(targets.shape[0], x.shape[1], dtype=dtype, device=dev)
         for _ in range(N_ROUNDS):
             prob = self._probabilities(raw)
             residual = targets - prob
-            hessian = (targets - residual) * (1 - (targets - residual))
-            fitted, leaf, decrease = grower.grow(residual, hessian, scale)
+            prob = targets - residual  # as scikit-learn recovers it from the residual
+            hessian = prob * (1 - prob)
+            parts = [grower.grow(residual[trees], hessian[trees], scale[trees])
+                     for trees in chunks]
+            fitted = _Round.joined([part for part, _, _ in parts])
+            leaf = torch.cat([leaf for _, leaf, _ in parts])
             raw += LEARNING_RATE * fitted.values.gather(1, leaf)
             self.rounds.append(fitted)
-            self._importance += decrease
+            self._importance += torch.cat([decrease for _, _, decrease in parts])
         self._train_raw = raw
         return self
 

@@ -93,6 +93,18 @@ def test_factors_fitted_together_are_the_factors_fitted_alone():
         assert np.array_equal(alone.predict(x)[:, 0], together.predict(x)[:, j])
 
 
+def test_trees_grown_in_chunks_are_the_trees_grown_together(monkeypatch):
+    """A problem too large for one batch is grown a few trees at a time (here 2 of the 9)."""
+    x, y = _factors(400, 2)
+    together = BatchedGradientBoosting().fit(x, y)
+    monkeypatch.setattr(batched_boosting, "MAX_ELEMENTS", 2 * x.size)
+    chunked = BatchedGradientBoosting().fit(x, y)
+    for a, b in zip(together.importances(), chunked.importances()):
+        assert np.array_equal(a, b)
+    assert np.array_equal(together.predict(x), chunked.predict(x))
+    assert torch.equal(together._raw(x), chunked._raw(x))
+
+
 def test_codes_that_never_split_give_zero_importances_as_scikit_learn_does():
     x, y = np.zeros((30, 3)), (np.arange(30) % 3)[:, None]
     ours = BatchedGradientBoosting().fit(x, y)
