@@ -35,6 +35,7 @@ def test_progress_names_every_stage_on_stderr_and_quiet_silences_it(run):
     result = json.loads(as_json.stdout)
     assert set(result["timings_s"]) == set(result["cpu_s"]) >= {"encode", "intervention pool"}
     assert "sap_raw" in result["disentanglement"] and "raw codes" in result["definitions"]["sap_raw"]
+    assert "random_forest: not comparable" in result["definitions"]["dci"]  # --quick's DCI
 
 
 def test_quick_applies_its_profile_and_flags_given_win(run):
@@ -58,3 +59,15 @@ def test_fresh_rendering_is_still_available(run):
     result = json.loads(done.stdout)
     assert "rendered afresh" in result["definitions"]["interventions"]
     assert 0 <= result["disentanglement"]["factor_vae"] <= 1
+
+
+def test_eval_json_says_which_classifier_dci_used():
+    """GBT on a CPU model: scikit-learn's trees (on a GPU: tests/training/test_gpu.py)."""
+    import torch
+
+    from disentangle.evaluation.pipeline import EvalConfig, _dci_definition
+
+    on_cpu = torch.nn.Linear(1, 1)
+    assert "GradientBoostingClassifier(), scikit-learn's trees" in _dci_definition(
+        on_cpu, EvalConfig())
+    assert "not comparable" in _dci_definition(on_cpu, EvalConfig(dci_model="random_forest"))

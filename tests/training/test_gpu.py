@@ -20,3 +20,19 @@ def test_train_and_evaluate_on_cuda(tmp_path):
                    "--json")
     assert done.returncode == 0, done.stderr
     assert 0 <= json.loads(done.stdout)["cluster_accuracy"] <= 1
+
+
+@pytest.mark.gpu
+def test_eval_on_cuda_grows_dcis_trees_there(tmp_path):
+    """GBT DCI on a GPU: the batched trees, named in eval.json's definitions."""
+    run = tmp_path / "s"
+    done = run_cli("run", "infogan", "--dataset", "shapes", "--image-size", "32", "--backbone",
+                   "tiny", "--steps", "2", "--batch-size", "16", "--device", "cuda", "--out", run,
+                   "--quiet")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("eval", run, "--device", "cuda", "--n", "500", "--bound-samples", "100",
+                   "--intervention-points", "100", "--intervention-pool", "1000", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert "batched on cuda" in result["definitions"]["dci"]
+    assert 0 <= result["disentanglement"]["dci"]["disentanglement"] <= 1
