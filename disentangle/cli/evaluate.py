@@ -27,6 +27,10 @@ def evaluate(
     probe_dims: Annotated[int | None, typer.Option(
         help="Probe D features and pixels wider than N on their top N principal components "
              "(0: at full width, minutes more on a CPU) [default: 128].", min=0)] = None,
+    probe_max_iter: Annotated[int | None, typer.Option(
+        help="lbfgs iterations per probe fit; on D features 100 often stops short of the optimum "
+             "(eval.json's `converged`), 1000 reaches it at ~2.5x the probes' time "
+             "[default: 100].", min=1)] = None,
     mi: Annotated[bool, typer.Option("--mi/--no-mi", help="MI bound and code-factor MI.")] = True,
     metrics: Annotated[bool, typer.Option("--metrics/--no-metrics",
                                           help="Disentanglement metrics (datasets with factors).")] = True,
@@ -71,7 +75,8 @@ def evaluate(
                                "give the --out of a `disentangle run`")
     chosen = {k: v for k, v in dict(n=n, bound_samples=bound_samples, dci_model=dci_model,
                                     intervention_points=intervention_points,
-                                    intervention_pool=intervention_pool).items() if v is not None}
+                                    intervention_pool=intervention_pool,
+                                    probe_max_iter=probe_max_iter).items() if v is not None}
     if probe_dims is not None:
         chosen["probe_dims"] = probe_dims or None  # 0: no projection
     cfg = EvalConfig(split=split, probe=probe, mi=mi, metrics=metrics, seed=seed, device=device,

@@ -31,6 +31,7 @@ class EvalConfig:
     budgets: tuple[int | None, ...] = (10, 100, 1000, None)  # labelled points per class
     probe_inputs: tuple[str, ...] = ("codes", "features", "pixels")  # what the probes read
     probe_dims: int | None = 128  # wider probe inputs: their top principal components (None: all)
+    probe_max_iter: int = 100  # lbfgs iterations per probe fit (scikit-learn's default)
     intervention_points: int = 10_000  # FactorVAE/BetaVAE training votes (dl's); half to test
     intervention_pool: int | None = 10_000  # encoded grid points votes draw from; None: render
     #                                         every batch afresh, as dl does (hours on a CPU)
@@ -134,7 +135,8 @@ def check_options(cfg: EvalConfig, dataset=None) -> None:
         raise DisentangleError(f"--dci-model {cfg.dci_model}: unknown model; use one of "
                                f"{', '.join(MODELS)}")
     for flag, value, least in (("--n", cfg.n, 1), ("--bound-samples", cfg.bound_samples, 1),
-                               ("--intervention-points", cfg.intervention_points, 2)):
+                               ("--intervention-points", cfg.intervention_points, 2),
+                               ("--probe-max-iter", cfg.probe_max_iter, 1)):
         if value is not None and value < least:
             raise DisentangleError(f"{flag} {value}: must be at least {least}")
     if dataset is not None:
@@ -355,7 +357,7 @@ def _fit_probes(inputs: dict[str, tuple[np.ndarray, np.ndarray]],
     def fit(target: str, kind: str, label: str, subset: np.ndarray, split_seed: int):
         (x_train, x_test), (y_train, y_test) = inputs[kind], targets[target]
         return delayed(_tagged)((target, kind, label), probe_budget, x_train, y_train, x_test,
-                                y_test, subset, split_seed)
+                                y_test, subset, split_seed, max_iter=cfg.probe_max_iter)
 
     fits.sort(key=lambda job: -job[0])  # costliest first, so the workers finish together
     results = Parallel(n_jobs=cfg.jobs, return_as="generator_unordered")(

@@ -67,6 +67,20 @@ def test_probe_dims_zero_probes_at_full_width(runs):
     assert result["eval_config"]["probe_dims"] is None
 
 
+def test_probe_max_iter_reaches_every_fit(runs):
+    """One lbfgs iteration converges no probe; the default converges some (the codes'), so the
+    flag is what each fit ran with."""
+    converged = {}
+    for extra in ((), ("--probe-max-iter", "1")):
+        done = run_cli("eval", runs / "digits-infogan", "--probe", "--no-mi", *extra, *FAST_EVAL)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        converged[extra] = [fit["converged"] for kind in result["probe"].values()
+                            for fit in kind["budgets"].values()]
+    assert any(converged[()]) and not any(converged[("--probe-max-iter", "1")])
+    assert result["eval_config"]["probe_max_iter"] == 1
+
+
 def test_eval_on_shapes_scores_disentanglement(runs):
     run = runs / "shapes-infogan"
     done = run_cli("eval", run, "--probe", *FAST_EVAL, "--intervention-points", "40",
