@@ -29,7 +29,7 @@ def evaluate(
              "(0: at full width, minutes more on a CPU) [default: 128].", min=0)] = None,
     probe_max_iter: Annotated[int | None, typer.Option(
         help="lbfgs iterations per probe fit; on D features 100 often stops short of the optimum "
-             "(eval.json's `converged`), 1000 reaches it at ~2.5x the probes' time "
+             "(eval.json's `converged`); 1000 reaches it in most fits at ~2x the probes' time "
              "[default: 100].", min=1)] = None,
     mi: Annotated[bool, typer.Option("--mi/--no-mi", help="MI bound and code-factor MI.")] = True,
     metrics: Annotated[bool, typer.Option("--metrics/--no-metrics",
