@@ -19,7 +19,7 @@
 #       graph run, torchrun with 1 rank vs the plain path, train+eval on CUDA, seeds on streams
 #       vs alone, infogan-cr across its switch and with either pair discriminator, DCI's trees
 #       on the GPU vs the CPU): 4 min 35 s on an H200 (2026-11-27) before the DCI lines were
-#       added (they add about a minute on the host's CPU; not yet run).
+#       added; not yet run with them.
 # Results go to $OUT (the device tool brings them back); the last lines are a short summary.
 #   OUT=/tmp/gpu bash benchmarks/gpu_session.sh learn 4
 set -u

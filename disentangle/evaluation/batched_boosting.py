@@ -6,8 +6,9 @@ On dSprites-sized factors that is over 11,000 trees on 10,000 points, each a C l
 every node's values again; on a 16-core GPU host it was the slowest stage of eval (30 s). The
 codes do not change between trees, so here they are sorted once, and all trees of a round (every
 class of every factor) grow level by level as a few dozen tensor operations over all of them:
-about 550 operations a round (counted on the CPU), none of which waits for the GPU. On a CPU the same operations are slower than
-scikit-learn's loops (measured: docs/metrics.md), so DCI uses this only on a GPU.
+about 550 operations a round (counted on the CPU), none of which waits for the GPU. On a CPU
+the same operations are slower than scikit-learn's loops (measured: docs/metrics.md), so DCI
+uses this only on a GPU.
 
 It is the same model: the same candidate cuts (between two sorted values more than 1e-7 apart,
 thresholds at the midpoint as scikit-learn places them), the same squared-error gain, the same
@@ -27,12 +28,13 @@ import numpy as np
 import torch
 
 from disentangle.errors import DisentangleError
+from disentangle.evaluation.boosting import prior_raw
 
 N_ROUNDS, LEARNING_RATE, MAX_DEPTH = 100, 0.1, 3  # GradientBoostingClassifier's defaults
 FEATURE_THRESHOLD = 1e-7  # scikit-learn: values closer than this are not split apart
 EPSILON = float(np.finfo(np.float64).eps)  # a node this pure is a leaf
 # trees grown together at most: their (trees, codes, points) working tensors stay under this many
-# elements (float64: 128 MiB each, about ten alive), so a small GPU can fit a large problem
+# elements (128 MiB each in float64), so a small GPU can fit a large problem
 MAX_ELEMENTS = 2**24
 
 
@@ -58,15 +60,8 @@ class _Factor:
         return np.eye(self.trees)[self.codes]
 
     def start(self) -> np.ndarray:
-        """The raw prediction before any tree: the link of the class prior, as scikit-learn's."""
-        from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
-
-        prior = np.bincount(self.codes, minlength=self.classes.size) / self.codes.size
-        eps = np.finfo(np.float64).eps
-        if self.binary:
-            return HalfBinomialLoss().link.link(np.clip(prior[1:], eps, 1 - eps))
-        loss = HalfMultinomialLoss(n_classes=self.trees)
-        return loss.link.link(np.clip(prior, eps, 1 - eps)[None, :])[0]
+        """The raw prediction before any tree, as scikit-learn's."""
+        return prior_raw(self.codes, self.classes.size)
 
     def probabilities(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(raw) if self.binary else torch.softmax(raw, dim=1)
@@ -231,8 +226,13 @@ class BatchedGradientBoosting:
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
 
+    def _codes(self, x) -> torch.Tensor:
+        """(N, F) float64 on the device: exact copies of the codes as float32, the trees' input
+        type in scikit-learn."""
+        return torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)).double().to(self.device)
+
     def fit(self, x, y) -> BatchedGradientBoosting:
-        x = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)).double().to(self.device)
+        x = self._codes(x)
         y = np.asarray(y)
         self.factors, first = [], 0
         for j in range(y.shape[1]):
@@ -287,7 +287,7 @@ class BatchedGradientBoosting:
 
     def _raw(self, x) -> torch.Tensor:
         """(T, N) every tree column's raw prediction (scikit-learn's decision function)."""
-        x = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)).double().to(self.device)
+        x = self._codes(x)
         raw = self._start.unsqueeze(1).expand(-1, x.shape[0]).clone()
         for fitted in self.rounds:
             raw += LEARNING_RATE * fitted.values.gather(1, fitted.leaves(x))

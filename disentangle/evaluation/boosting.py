@@ -26,6 +26,19 @@ N_ROUNDS, LEARNING_RATE, MAX_DEPTH = 100, 0.1, 3  # GradientBoostingClassifier's
 RAND_R_MAX = 2**31 - 1  # a tree's splitter draws its own seed as randint(0, RAND_R_MAX)
 
 
+def prior_raw(codes: np.ndarray, k: int) -> np.ndarray:
+    """The raw prediction before any tree, as GradientBoostingClassifier starts: the link of the
+    class prior of ``codes`` (class indices 0..k-1), clipped away from 0 and 1. (k,) for k > 2
+    classes; (1,), the log-odds of class 1, for two."""
+    from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
+
+    prior = np.bincount(codes, minlength=k) / codes.size
+    eps = np.finfo(np.float64).eps
+    if k == 2:
+        return HalfBinomialLoss().link.link(np.clip(prior[1:], eps, 1 - eps))
+    return HalfMultinomialLoss(n_classes=k).link.link(np.clip(prior, eps, 1 - eps)[None, :])[0]
+
+
 class _Drawn(np.random.RandomState):
     """Hands a tree the seed drawn for it in advance. A tree draws once from the RandomState it
     is given; in GradientBoostingClassifier every tree shares one, in fitting order, so trees
@@ -75,9 +88,7 @@ class ThreadedGradientBoosting:
         from sklearn._loss.loss import HalfMultinomialLoss
 
         deviance, labels = HalfMultinomialLoss(n_classes=k), encoded.astype(np.float64)
-        prior = np.bincount(encoded, minlength=k) / encoded.size
-        eps = np.finfo(np.float64).eps
-        self._start = deviance.link.link(np.clip(prior, eps, 1 - eps)[None, :])[0]
+        self._start = prior_raw(encoded, k)
         raw = np.tile(self._start, (x.shape[0], 1))  # (N, K) raw predictions
         draws = np.random.RandomState(self.random_state)
         drawn, weights = [_Drawn() for _ in range(k)], np.ones(x.shape[0])
