@@ -60,6 +60,11 @@ def run(
         "--q-spectral-norm/--no-q-spectral-norm",
         help="Spectral normalisation of Q's head too, as InfoGAN-CR's networks have it.",
         rich_help_panel=_MODEL, show_default=False)] = None,
+    q_augment: Annotated[bool | None, typer.Option(
+        "--q-augment/--no-q-augment",
+        help="Q reads discrete codes from randomly rotated, shifted and zoomed fakes (infogan, "
+             "infogan-cr, gan; default off), so G's categories must survive those maps "
+             "(docs/training.md).", rich_help_panel=_MODEL, show_default=False)] = None,
     q_optimizer: Annotated[str | None, typer.Option(
         help="Which optimiser trains Q's head: g (at --lr-g, from G's step; default) or d (at "
              "--lr-d, from D's step, as InfoGAN-CR's code; the dsprites and shapes presets).",
@@ -156,6 +161,7 @@ def run(
         "q_trains_trunk": q_trains_trunk, "spectral_norm": spectral_norm,
         "q_spectral_norm": q_spectral_norm, "backbone": backbone,
         "g_steps": g_steps, "q_optimizer": q_optimizer, "lambda_real": lambda_real,
+        "q_augment": q_augment,
         "cr_weight": cr_weight,
         "cr_start": cr_start, "cr_gap": cr_gap,
         "cr_gap_until": cr_gap_until, "cr_gap_stages": cr_gap_stages,

@@ -56,6 +56,7 @@ class RunConfig:
     # None below = the method's own default (infogan/gan: 1 G step; infogan-cr: see its module)
     g_steps: int | None = None  # generator updates per iteration (InfoGAN-CR's code runs 2)
     q_optimizer: str | None = None  # which optimiser trains Q's head: g (lr_g) or d (lr_d) (g)
+    q_augment: bool | None = None  # Q reads discrete codes from warped fakes (off)
     lambda_real: float | None = None  # λ_r of I_Q(x; c) of categorical codes on real images (0)
     cr_weight: float | None = None  # infogan-cr: α of the contrastive term once on (2)
     cr_start: int | None = None  # infogan-cr: step from which G gets α·CE; H trains throughout (0)

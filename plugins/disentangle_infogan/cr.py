@@ -110,8 +110,8 @@ class InfoGANCR(InfoGAN):
                  g_steps: int = 2, cr_weight: float = 2.0, cr_start: int = 0,
                  cr_gap: float = 0.0, cr_gap_until: int = 0, cr_gap_stages: int = 1,
                  q_optimizer: str | None = None, cr_pair_net: str = "stacked",
-                 lambda_real: float = 0.0):
-        super().__init__(q_trains_trunk, precision, g_steps, q_optimizer, lambda_real)
+                 lambda_real: float = 0.0, q_augment: bool = False):
+        super().__init__(q_trains_trunk, precision, g_steps, q_optimizer, lambda_real, q_augment)
         for label, value, ok in (
                 ("cr_weight", cr_weight, isinstance(cr_weight, (int, float)) and cr_weight >= 0),
                 ("cr_start", cr_start, isinstance(cr_start, int) and cr_start >= 0),
@@ -218,7 +218,8 @@ class InfoGANCR(InfoGAN):
         loss_h.backward(inputs=list(pair_net.parameters()))
         optimizers["h"].step()
 
-        loss_d, real_features = self.d_step(model, optimizers["d"], real, fake, values)
+        loss_d, real_features = self.d_step(model, optimizers["d"], real, fake, values,
+                                            self.warps(n, generator, device))
 
         # ---- G steps: adversarial + information + α·contrastive (H frozen here)
         for i in range(self.g_steps):
@@ -232,7 +233,8 @@ class InfoGANCR(InfoGAN):
                 with self._autocast(device):
                     logits_g = pair_net(first, second)
                 extra = extra + alpha * F.cross_entropy(logits_g.float(), shared)
-            loss_g, information = self.g_step(model, optimizers["g"], fake, values, extra)
+            loss_g, information = self.g_step(model, optimizers["g"], fake, values, extra,
+                                              self.warps(n, generator, device))
 
         self._steps_done = done + 1
         pair_net.steps_done.add_(1)  # on the device: a replay counts too

@@ -17,6 +17,10 @@ Gomes, NIPS 2010; CatGAN's two entropies) is subtracted from D's objective (it t
 wherever Q's term does) and from G's step objective on the D step's detached real features (it
 trains Q's head there). G gets no gradient from it. Off (0) by default: the paper's InfoGAN.
 
+With `q_augment`, Q reads every discrete code from a randomly rotated, shifted and zoomed copy of
+the fake batch (augment.py), in the D step and in every G step, each with fresh maps drawn from
+the step's generator; continuous codes are read from the images as they are.
+
 Optimiser 'd' updates D's trunk and real/fake head at lr_d; optimiser 'g' updates G and, by default,
 Q's head at lr_g, from the G step's term. With `q_optimizer="d"` Q's head is D's instead: it learns
 from the D step's term at lr_d, as in InfoGAN-CR's code, where Q's layers are part of D's network
@@ -34,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from disentangle.errors import DisentangleError
+from disentangle_infogan.augment import draw_affine, warp
 from disentangle.latent import Latent
 from disentangle.methods import Method
 from disentangle.model import LatentModel
@@ -56,7 +61,8 @@ class InfoGAN(Method):
     default_q_trains_trunk = True  # D's loss includes Q's term, so the shared trunk learns from it
 
     def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32",
-                 g_steps: int = 1, q_optimizer: str | None = None, lambda_real: float = 0.0):
+                 g_steps: int = 1, q_optimizer: str | None = None, lambda_real: float = 0.0,
+                 q_augment: bool = False):
         if isinstance(g_steps, bool) or not isinstance(g_steps, int) or g_steps < 1:
             raise DisentangleError(f"method '{self.name}': g_steps must be an integer >= 1, "
                                    f"got {g_steps!r}")
@@ -65,6 +71,10 @@ class InfoGAN(Method):
             raise DisentangleError(f"method '{self.name}': lambda_real must be a finite number "
                                    f">= 0, got {lambda_real!r}")
         self.lambda_real = float(lambda_real)  # λ_r of I_Q(x; c) on real images (0: off)
+        if not isinstance(q_augment, bool):
+            raise DisentangleError(f"method '{self.name}': q_augment must be true or false, "
+                                   f"got {q_augment!r}")
+        self.q_augment = q_augment  # discrete codes read from warped fakes (augment.py)
         if q_optimizer not in (None, *Q_OPTIMIZERS):
             raise DisentangleError(f"method '{self.name}': q_optimizer must be one of "
                                    f"{', '.join(Q_OPTIMIZERS)}, got {q_optimizer!r}")
@@ -116,14 +126,33 @@ class InfoGAN(Method):
         z, values = model.latent.sample(real.shape[0], generator, real.device)
         with self._autocast(real.device):
             fake = model.generate(z, values)  # (B, C, H, W); its graph is kept for the G step
-        loss_d, real_features = self.d_step(model, optimizers["d"], real, fake, values)
+        loss_d, real_features = self.d_step(model, optimizers["d"], real, fake, values,
+                                            self.warps(real.shape[0], generator, real.device))
         for i in range(self.g_steps):
             if i:  # G changed: the same latents through the updated generator
                 with self._autocast(real.device):
                     fake = model.generate(z, values)
             extra, real_logs = self.real_term(model, real_features)
-            loss_g, information = self.g_step(model, optimizers["g"], fake, values, extra)
+            loss_g, information = self.g_step(model, optimizers["g"], fake, values, extra,
+                                              self.warps(real.shape[0], generator, real.device))
         return {**self.logs(model.latent, loss_d, loss_g, information), **real_logs}
+
+    def warps(self, n: int, generator, device) -> torch.Tensor | None:
+        """(n, 2, 3) fresh affine maps for one D or G step's discrete codes, or None when
+        `q_augment` is off (then nothing is drawn: the run's random stream is as without it)."""
+        return draw_affine(n, generator, device) if self.q_augment else None
+
+    def q_outputs(self, model, head: torch.Tensor, fake: torch.Tensor,
+                  warps: torch.Tensor | None, detach: bool) -> torch.Tensor:
+        """Q's head for the fakes with every discrete code's columns replaced by Q's reading of
+        the warped fakes (one more pass through D's trunk), or `head` itself without warps."""
+        if warps is None:
+            return head
+        _, features = model.discriminate(warp(fake, warps))  # (B,), (B, F)
+        warped = model.q_head(features.detach() if detach else features)  # (B, head_width)
+        latent = model.latent
+        return torch.cat([w if c.code.discrete else h for c, h, w in zip(
+            latent.codes, latent.split_head(head), latent.split_head(warped), strict=True)], 1)
 
     def real_term(self, model, real_features) -> tuple[torch.Tensor | float, dict]:
         """-λ_r·Σ I_Q(x; c) from Q's head on real features cut from the trunk (so in a G step it
@@ -136,16 +165,19 @@ class InfoGAN(Method):
         return (-self.lambda_real * sum(terms.values()),
                 {f"info_real/{name}": value.detach() for name, value in terms.items()})
 
-    def d_step(self, model, opt_d, real, fake, values) -> tuple[torch.Tensor, torch.Tensor]:
+    def d_step(self, model, opt_d, real, fake, values, warps: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         """Real vs fake (cut from G); real and fake go through BN as separate batches. Q's term
         (and λ_r's on the real batch) is in D's objective when it trains the trunk or when Q's
-        head is D's. Returns D's loss and D's features of the real batch, (B, F)."""
+        head is D's; `warps`: see q_outputs. Returns D's loss and D's features of the real
+        batch, (B, F)."""
         with self._autocast(real.device):
             logit_real, real_features = model.discriminate(real)  # (B,), (B, F)
             logit_fake, features = model.discriminate(fake.detach())  # (B,), (B, F)
             head = None
             if self.q_trains_trunk or self.q_optimizer == "d":  # (B, head_width)
                 head = model.q_head(features if self.q_trains_trunk else features.detach())
+                head = self.q_outputs(model, head, fake.detach(), warps, not self.q_trains_trunk)
         # BCE with logits: -log σ(l) = softplus(-l), -log(1 - σ(l)) = softplus(l)
         loss_d = F.softplus(-logit_real.float()).mean() + F.softplus(logit_fake.float()).mean()
         objective_d = loss_d
@@ -163,13 +195,15 @@ class InfoGAN(Method):
         opt_d.step()
         return loss_d, real_features
 
-    def g_step(self, model, opt_g, fake, values, extra: torch.Tensor | float = 0.0):
+    def g_step(self, model, opt_g, fake, values, extra: torch.Tensor | float = 0.0,
+               warps: torch.Tensor | None = None):
         """One forward of the fake batch through the updated trunk feeds D and Q; `extra` is a
-        method's additional generator loss (already weighted)."""
+        method's additional generator loss (already weighted); `warps`: see q_outputs."""
         latent = model.latent
         with self._autocast(fake.device):
             logit, features = model.discriminate(fake)  # (B,), (B, F)
             head = model.q_head(features if self.reward_generator else features.detach())
+            head = self.q_outputs(model, head, fake, warps, not self.reward_generator)
         information = latent.information_terms(head.float(), values)  # L_I per code, nats
         loss_g = F.softplus(-logit.float()).mean()  # non-saturating: -log D(G(z, c))
         # infogan: the reward reaches G (through the trunk, frozen here) and Q's head;

@@ -1,0 +1,117 @@
+"""`q_augment`: Q reads discrete codes from randomly warped fakes. Known answers for the maps and
+the warp, their bounds and determinism, and which of Q's readings each code's term uses."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from disentangle import DisentangleError
+from disentangle.registry import get_registry
+from disentangle_infogan.augment import AffineRange, draw_affine, warp
+
+from .test_cli_run import FAST, cli
+from .test_methods import build
+
+
+def _image(n: int = 3, size: int = 12) -> torch.Tensor:
+    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def test_no_range_is_the_identity():
+    theta = draw_affine(3, torch.Generator().manual_seed(0), torch.device("cpu"),
+                        AffineRange(0.0, 0.0, 0.0))
+    assert torch.equal(theta, torch.tensor([[1.0, 0, 0], [0, 1, 0]]).expand(3, 2, 3))
+    x = _image()
+    assert torch.allclose(warp(x, theta), x, atol=1e-6)
+
+
+def test_a_quarter_turn_and_a_whole_pixel_shift():
+    x = _image()
+    turn = torch.tensor([[0.0, -1, 0], [1, 0, 0]]).expand(3, 2, 3)  # 90° in affine_grid's frame
+    turned = warp(x, turn)
+    assert any(torch.allclose(turned, torch.rot90(x, k, dims=(2, 3)), atol=1e-5) for k in (1, 3))
+    shift = torch.tensor([[1.0, 0, 2 / 12], [0, 1, 0]]).expand(3, 2, 3)  # one pixel of 12
+    moved = warp(x, shift)  # out[j] = in[j + 1]; the last column repeats the border
+    assert torch.allclose(moved[..., :-1], x[..., 1:], atol=1e-5)
+    assert torch.allclose(moved[..., -1], x[..., -1], atol=1e-5)
+
+
+def test_draws_stay_within_the_bounds_and_follow_the_generator():
+    bounds = AffineRange()
+    theta = draw_affine(4000, torch.Generator().manual_seed(1), torch.device("cpu"))
+    zoom = torch.linalg.det(theta[:, :, :2]).sqrt()  # rotation times zoom: det = zoom²
+    angle = torch.atan2(theta[:, 1, 0], theta[:, 0, 0])
+    assert (zoom - 1).abs().max() <= bounds.scale + 1e-6
+    assert (zoom - 1).abs().max() > 0.9 * bounds.scale  # the range is used, not a corner of it
+    assert angle.abs().max() <= math.radians(bounds.rotation_deg) + 1e-6
+    assert theta[:, :, 2].abs().max() <= 2 * bounds.shift + 1e-6
+    again = draw_affine(4000, torch.Generator().manual_seed(1), torch.device("cpu"))
+    assert torch.equal(theta, again)
+
+
+def test_off_draws_nothing_from_the_runs_generator():
+    _, algo, _ = build("infogan")
+    generator = torch.Generator().manual_seed(3)
+    state = generator.get_state()
+    assert algo.warps(8, generator, torch.device("cpu")) is None
+    assert torch.equal(generator.get_state(), state)
+    _, algo, _ = build("infogan", q_augment=True)
+    assert algo.warps(8, generator, torch.device("cpu")).shape == (8, 2, 3)
+    assert not torch.equal(generator.get_state(), state)
+
+
+@pytest.mark.parametrize("method", ["infogan", "gan", "infogan-cr"])
+def test_discrete_codes_are_read_from_the_warped_fakes(method):
+    """In the G step Q's head runs twice: on the fakes, then on their warped copies. The logged
+    L_I of the categorical code is the second reading's, the uniform code's the first's."""
+    model, algo, opts = build(method, q_augment=True)
+    heads = []
+    model.q_head.register_forward_hook(lambda m, i, o: heads.append(o.detach().clone()))
+    values = []
+    sample = model.latent.sample
+    model.latent.sample = lambda *a, **k: values.append(sample(*a, **k)) or values[-1]
+    logs = algo.step(model, opts, torch.rand(16, 1, 28, 28) * 2 - 1,
+                     torch.Generator().manual_seed(0))
+    plain, warped = heads[-2], heads[-1]
+    assert not torch.allclose(plain[:, :5], warped[:, :5])
+    cat, uni = values[0][1]
+    expected_c1 = -F.cross_entropy(warped[:, :5], cat[:, 0].long()) + math.log(5)
+    expected_c2 = (torch.distributions.Normal(plain[:, 5:7], 1.0).log_prob(uni).sum(1).mean()
+                   + 2 * math.log(2))
+    assert torch.allclose(logs["info/c1"], expected_c1, atol=1e-5)
+    assert torch.allclose(logs["info/c2"], expected_c2, atol=1e-5)
+
+
+def test_the_reward_reaches_g_through_the_warp():
+    model, algo, _ = build("infogan", q_augment=True)
+    z, values = model.latent.sample(16, torch.Generator().manual_seed(0))
+    warps = algo.warps(16, torch.Generator().manual_seed(1), torch.device("cpu"))
+    grads = []
+    for maps in (warps, None):
+        fake = model.generate(z, values)
+        _, features = model.discriminate(fake)
+        head = algo.q_outputs(model, model.q_head(features), fake, maps, detach=False)
+        c1 = model.latent.information_terms(head, values)[0]  # the categorical code's term
+        model.generator.zero_grad()
+        c1.backward(inputs=list(model.generator.parameters()))
+        grads.append([p.grad.clone() for p in model.generator.parameters()])
+    assert all(g.abs().sum() > 0 for g in grads[0])
+    assert not all(torch.equal(a, b) for a, b in zip(*grads)), "the warp was not on the path"
+
+
+def test_a_bad_value_is_refused():
+    with pytest.raises(DisentangleError, match="q_augment must be true or false"):
+        get_registry().create("methods", "infogan", q_augment="yes")
+
+
+def test_through_the_cli_into_config(capsys, toy_registry, tmp_path):
+    out = tmp_path / "r"
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--q-augment", "--steps", "3",
+                       "--out", out)
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["config"]["q_augment"] is True
