@@ -44,10 +44,6 @@ def run(
              "at 1,000 steps; docs/training.md).", rich_help_panel=_MODEL)] = None,
     lambda_continuous: Annotated[float | None, typer.Option(
         help="λ of continuous codes' information term.", rich_help_panel=_MODEL)] = None,
-    lambda_real: Annotated[float | None, typer.Option(
-        help="λ_r of Q's categorical codes' information on real images (infogan, infogan-cr, "
-             "gan; default 0, off): Q is asked to sort real images into confident, evenly used "
-             "classes (docs/training.md).", rich_help_panel=_MODEL)] = None,
     q_trains_trunk: Annotated[bool | None, typer.Option(
         "--q-trains-trunk/--no-q-trains-trunk",
         help="Q's loss also trains D's shared trunk (default: on for infogan, off for gan).",
@@ -160,8 +156,7 @@ def run(
         "lambda_discrete": lambda_discrete, "lambda_continuous": lambda_continuous,
         "q_trains_trunk": q_trains_trunk, "spectral_norm": spectral_norm,
         "q_spectral_norm": q_spectral_norm, "backbone": backbone,
-        "g_steps": g_steps, "q_optimizer": q_optimizer, "lambda_real": lambda_real,
-        "q_augment": q_augment,
+        "g_steps": g_steps, "q_optimizer": q_optimizer, "q_augment": q_augment,
         "cr_weight": cr_weight,
         "cr_start": cr_start, "cr_gap": cr_gap,
         "cr_gap_until": cr_gap_until, "cr_gap_stages": cr_gap_stages,

@@ -57,7 +57,6 @@ class RunConfig:
     g_steps: int | None = None  # generator updates per iteration (InfoGAN-CR's code runs 2)
     q_optimizer: str | None = None  # which optimiser trains Q's head: g (lr_g) or d (lr_d) (g)
     q_augment: bool | None = None  # Q reads discrete codes from warped fakes (off)
-    lambda_real: float | None = None  # λ_r of I_Q(x; c) of categorical codes on real images (0)
     cr_weight: float | None = None  # infogan-cr: α of the contrastive term once on (2)
     cr_start: int | None = None  # infogan-cr: step from which G gets α·CE; H trains throughout (0)
     cr_gap: float | None = None  # infogan-cr: initial gap between unshared U(-1, 1) codes (0)
@@ -219,7 +218,6 @@ def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
 
     within("g_steps", 1, 1000)
     unset_or("q_optimizer", lambda v: v in ("g", "d"), "must be g or d")
-    unset_or("lambda_real", lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0")
     unset_or("cr_weight", lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0")
     within("cr_start", 0, MAX_STEPS)
     unset_or("cr_gap", lambda v: 0 <= v < 2, "must be in [0, 2): the width of U(-1, 1) bounds it")

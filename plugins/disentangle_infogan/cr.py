@@ -110,8 +110,8 @@ class InfoGANCR(InfoGAN):
                  g_steps: int = 2, cr_weight: float = 2.0, cr_start: int = 0,
                  cr_gap: float = 0.0, cr_gap_until: int = 0, cr_gap_stages: int = 1,
                  q_optimizer: str | None = None, cr_pair_net: str = "stacked",
-                 lambda_real: float = 0.0, q_augment: bool = False):
-        super().__init__(q_trains_trunk, precision, g_steps, q_optimizer, lambda_real, q_augment)
+                 q_augment: bool = False):
+        super().__init__(q_trains_trunk, precision, g_steps, q_optimizer, q_augment)
         for label, value, ok in (
                 ("cr_weight", cr_weight, isinstance(cr_weight, (int, float)) and cr_weight >= 0),
                 ("cr_start", cr_start, isinstance(cr_start, int) and cr_start >= 0),
@@ -130,7 +130,6 @@ class InfoGANCR(InfoGAN):
     # --- networks and optimisers -------------------------------------------------------------
 
     def auxiliary_networks(self, latent: Latent, image_shape) -> dict[str, nn.Module]:
-        super().auxiliary_networks(latent, image_shape)
         if len(latent.codes) < 2:
             raise DisentangleError(f"method '{self.name}' needs at least 2 codes (H predicts "
                                    f"which one a pair shares); got {len(latent.codes)}")
@@ -218,8 +217,8 @@ class InfoGANCR(InfoGAN):
         loss_h.backward(inputs=list(pair_net.parameters()))
         optimizers["h"].step()
 
-        loss_d, real_features = self.d_step(model, optimizers["d"], real, fake, values,
-                                            self.warps(n, generator, device))
+        loss_d = self.d_step(model, optimizers["d"], real, fake, values,
+                             self.warps(n, generator, device))
 
         # ---- G steps: adversarial + information + α·contrastive (H frozen here)
         for i in range(self.g_steps):
@@ -228,17 +227,17 @@ class InfoGANCR(InfoGAN):
                     fake = model.generate(z, values)
                     if alpha > 0:
                         first, second = self.pair_images(model, pz, pa, pb, train=True, grad=True)
-            extra, real_logs = self.real_term(model, real_features)
+            extra: torch.Tensor | float = 0.0
             if alpha > 0:
                 with self._autocast(device):
                     logits_g = pair_net(first, second)
-                extra = extra + alpha * F.cross_entropy(logits_g.float(), shared)
+                extra = alpha * F.cross_entropy(logits_g.float(), shared)
             loss_g, information = self.g_step(model, optimizers["g"], fake, values, extra,
                                               self.warps(n, generator, device))
 
         self._steps_done = done + 1
         pair_net.steps_done.add_(1)  # on the device: a replay counts too
-        logs = {**self.logs(latent, loss_d, loss_g, information), **real_logs}
+        logs = self.logs(latent, loss_d, loss_g, information)
         logs["cr/loss"] = loss_h.detach()
         logs["cr/accuracy"] = (logits.detach().argmax(1) == shared).float().mean()
         return logs

@@ -10,13 +10,6 @@ and L_I(c_i) = E[log Q(c_i|x)] + H(c_i) on generated images x = G(z, c):
     G step:  loss_G = BCE(D(G(z, c)), 1) - Σ_i λ_i L_I(c_i)
              (gan: the same term on detached features, so it trains Q's head only)
 
-With `lambda_real` = λ_r > 0, Q's categorical codes are also asked to sort the *real* images
-into confident, evenly used classes: the term λ_r·I_Q(x; c) with I_Q(x; c) = H(E_x[Q(c|x)]) -
-E_x[H(Q(c|x))] over the real batch (regularised information maximisation, Krause, Perona and
-Gomes, NIPS 2010; CatGAN's two entropies) is subtracted from D's objective (it trains the trunk
-wherever Q's term does) and from G's step objective on the D step's detached real features (it
-trains Q's head there). G gets no gradient from it. Off (0) by default: the paper's InfoGAN.
-
 With `q_augment`, Q reads every discrete code from a randomly rotated, shifted and zoomed copy of
 the fake batch (augment.py), in the D step and in every G step, each with fresh maps drawn from
 the step's generator; continuous codes are read from the images as they are.
@@ -31,21 +24,19 @@ scoring agree.
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from disentangle.errors import DisentangleError
-from disentangle_infogan.augment import draw_affine, warp
 from disentangle.latent import Latent
 from disentangle.methods import Method
 from disentangle.model import LatentModel
+from disentangle_infogan.augment import draw_affine, warp
 
 PRECISIONS = ("fp32", "bf16")
 Q_OPTIMIZERS = ("g", "d")  # which optimiser holds Q's head
-REAL_POSTERIOR = "categorical"  # the posterior whose head slice is K logits: lambda_real's codes
 
 
 def _option(config: Any, name: str, default: Any) -> Any:
@@ -61,16 +52,10 @@ class InfoGAN(Method):
     default_q_trains_trunk = True  # D's loss includes Q's term, so the shared trunk learns from it
 
     def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32",
-                 g_steps: int = 1, q_optimizer: str | None = None, lambda_real: float = 0.0,
-                 q_augment: bool = False):
+                 g_steps: int = 1, q_optimizer: str | None = None, q_augment: bool = False):
         if isinstance(g_steps, bool) or not isinstance(g_steps, int) or g_steps < 1:
             raise DisentangleError(f"method '{self.name}': g_steps must be an integer >= 1, "
                                    f"got {g_steps!r}")
-        if (isinstance(lambda_real, bool) or not isinstance(lambda_real, (int, float))
-                or not math.isfinite(lambda_real) or lambda_real < 0):
-            raise DisentangleError(f"method '{self.name}': lambda_real must be a finite number "
-                                   f">= 0, got {lambda_real!r}")
-        self.lambda_real = float(lambda_real)  # λ_r of I_Q(x; c) on real images (0: off)
         if not isinstance(q_augment, bool):
             raise DisentangleError(f"method '{self.name}': q_augment must be true or false, "
                                    f"got {q_augment!r}")
@@ -86,16 +71,6 @@ class InfoGAN(Method):
             raise DisentangleError(f"method '{self.name}': precision must be one of "
                                    f"{', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
-
-    def auxiliary_networks(self, latent: Latent, image_shape) -> dict[str, torch.nn.Module]:
-        """None; checks that λ_r has a categorical code to act on."""
-        if self.lambda_real and not any(c.posterior.kind == REAL_POSTERIOR
-                                        for c in latent.codes):
-            raise DisentangleError(f"--lambda-real: method '{self.name}' applies it to codes Q "
-                                   f"scores with the '{REAL_POSTERIOR}' posterior, and this run "
-                                   f"has none ({', '.join(latent.specs()) or 'no codes'}); add "
-                                   f"one (--code categorical:10) or leave --lambda-real out")
-        return {}
 
     def optimizers(self, model: LatentModel, config: Any) -> dict[str, torch.optim.Optimizer]:
         betas = (_option(config, "beta1", 0.5), _option(config, "beta2", 0.999))
@@ -126,16 +101,16 @@ class InfoGAN(Method):
         z, values = model.latent.sample(real.shape[0], generator, real.device)
         with self._autocast(real.device):
             fake = model.generate(z, values)  # (B, C, H, W); its graph is kept for the G step
-        loss_d, real_features = self.d_step(model, optimizers["d"], real, fake, values,
-                                            self.warps(real.shape[0], generator, real.device))
+        loss_d = self.d_step(model, optimizers["d"], real, fake, values,
+                             self.warps(real.shape[0], generator, real.device))
         for i in range(self.g_steps):
             if i:  # G changed: the same latents through the updated generator
                 with self._autocast(real.device):
                     fake = model.generate(z, values)
-            extra, real_logs = self.real_term(model, real_features)
-            loss_g, information = self.g_step(model, optimizers["g"], fake, values, extra,
-                                              self.warps(real.shape[0], generator, real.device))
-        return {**self.logs(model.latent, loss_d, loss_g, information), **real_logs}
+            loss_g, information = self.g_step(model, optimizers["g"], fake, values,
+                                              warps=self.warps(real.shape[0], generator,
+                                                               real.device))
+        return self.logs(model.latent, loss_d, loss_g, information)
 
     def warps(self, n: int, generator, device) -> torch.Tensor | None:
         """(n, 2, 3) fresh affine maps for one D or G step's discrete codes, or None when
@@ -154,25 +129,13 @@ class InfoGAN(Method):
         return torch.cat([w if c.code.discrete else h for c, h, w in zip(
             latent.codes, latent.split_head(head), latent.split_head(warped), strict=True)], 1)
 
-    def real_term(self, model, real_features) -> tuple[torch.Tensor | float, dict]:
-        """-λ_r·Σ I_Q(x; c) from Q's head on real features cut from the trunk (so in a G step it
-        trains Q's head alone), and its per-code values to log; (0, {}) when λ_r is 0."""
-        if not self.lambda_real:
-            return 0.0, {}
-        with self._autocast(real_features.device):
-            head = model.q_head(real_features.detach())  # (B, head_width)
-        terms = real_information(model.latent, head.float())
-        return (-self.lambda_real * sum(terms.values()),
-                {f"info_real/{name}": value.detach() for name, value in terms.items()})
-
-    def d_step(self, model, opt_d, real, fake, values, warps: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def d_step(self, model, opt_d, real, fake, values,
+               warps: torch.Tensor | None = None) -> torch.Tensor:
         """Real vs fake (cut from G); real and fake go through BN as separate batches. Q's term
-        (and λ_r's on the real batch) is in D's objective when it trains the trunk or when Q's
-        head is D's; `warps`: see q_outputs. Returns D's loss and D's features of the real
-        batch, (B, F)."""
+        is in D's objective when it trains the trunk or when Q's head is D's; `warps`: see
+        q_outputs."""
         with self._autocast(real.device):
-            logit_real, real_features = model.discriminate(real)  # (B,), (B, F)
+            logit_real, _ = model.discriminate(real)  # (B,)
             logit_fake, features = model.discriminate(fake.detach())  # (B,), (B, F)
             head = None
             if self.q_trains_trunk or self.q_optimizer == "d":  # (B, head_width)
@@ -184,16 +147,10 @@ class InfoGAN(Method):
         if head is not None:
             information = model.latent.information_terms(head.float(), values)
             objective_d = loss_d - self._reward(model.latent, information)
-            if self.lambda_real:
-                with self._autocast(real.device):
-                    head_real = model.q_head(real_features if self.q_trains_trunk
-                                             else real_features.detach())
-                real_info = real_information(model.latent, head_real.float())
-                objective_d = objective_d - self.lambda_real * sum(real_info.values())
         opt_d.zero_grad(set_to_none=True)
         objective_d.backward(inputs=_params(opt_d))  # trunk, D head (and Q's head if D's)
         opt_d.step()
-        return loss_d, real_features
+        return loss_d
 
     def g_step(self, model, opt_g, fake, values, extra: torch.Tensor | float = 0.0,
                warps: torch.Tensor | None = None):
@@ -228,23 +185,6 @@ class GAN(InfoGAN):
     name = "gan"
     reward_generator = False
     default_q_trains_trunk = False
-
-
-def real_information(latent: Latent, head: torch.Tensor) -> dict[str, torch.Tensor]:
-    """I_Q(x; c) = H(mean of Q(c|x)) - mean of H(Q(c|x)) over a batch of images, in nats, for
-    every code Q scores with the categorical posterior (its head slice: K logits): between 0
-    (Q gives every image the same classes, or no confident one) and ln K (every image one
-    confident class, the classes used evenly)."""
-    terms = {}
-    for code, logits in zip(latent.codes, latent.split_head(head), strict=True):
-        if code.posterior.kind != REAL_POSTERIOR:
-            continue
-        log_q = torch.log_softmax(logits, dim=1)  # (B, K)
-        q = log_q.exp()
-        conditional = -(q * log_q).sum(1).mean()
-        marginal = q.mean(0)  # (K,)
-        terms[code.name] = -(marginal * torch.log(marginal + 1e-12)).sum() - conditional
-    return terms
 
 
 def _adam(params: list[torch.Tensor], lr: float, betas: tuple[float, float]) -> torch.optim.Adam:

@@ -92,7 +92,7 @@ RANGE_BAD = {  # beyond types: values each key refuses (TOML ints are 64-bit; fl
     "device": ['"tpu"'], "precision": ['"fp16"'], "codes": ['[]', '["categorical:0"]',
                                                             '["uniform:99999999999"]'],
     "method": ['"gan"'], "noise": ['"nope"'], "dataset": ['"nope"'], "backbone": ['"nope"'],
-    "g_steps": ["0", "1001"], "lambda_real": ["-1.0", "nan", "inf"],
+    "g_steps": ["0", "1001"],
     "cr_weight": ["-1.0", "inf"], "cr_start": ["-1"],
     "cr_gap": ["2.0", "-0.5", "nan"], "cr_gap_until": ["-1"], "cr_gap_stages": ["0"],
     "cr_pair_net": ['"twin"'],
