@@ -59,8 +59,9 @@ def run(
     q_augment: Annotated[bool | None, typer.Option(
         "--q-augment/--no-q-augment",
         help="Q reads discrete codes from randomly rotated, shifted and zoomed fakes (infogan, "
-             "infogan-cr, gan; default off), so G's categories must survive those maps "
-             "(docs/training.md).", rich_help_panel=_MODEL, show_default=False)] = None,
+             "infogan-cr, gan; default off), so G's categories must survive those maps; the "
+             "best digits at 1,000 steps so far, slower to start (docs/training.md).",
+        rich_help_panel=_MODEL, show_default=False)] = None,
     q_optimizer: Annotated[str | None, typer.Option(
         help="Which optimiser trains Q's head: g (at --lr-g, from G's step; default) or d (at "
              "--lr-d, from D's step, as InfoGAN-CR's code; the dsprites and shapes presets).",
