@@ -134,8 +134,8 @@ def test_every_usage_command_runs_without_network_or_gpu(tmp_path):
         done = run_cli(*args, cwd=tmp_path)
         assert done.returncode == 0, (args, done.stderr)
         ran.append(args[0])
-    assert ran == ["run", "run", "eval", "compare", "run", "run", "run", "select", "sample", "sample", "run",
-                   "run", "run", "list", "plugins", "--version"]
+    assert ran == ["run", "run", "eval", "compare", "run", "run", "run", "run", "select", "sample",
+                   "sample", "run", "run", "run", "list", "plugins", "--version"]
     assert json.loads(run_cli("list", "codes", "--json").stdout)
 
 
