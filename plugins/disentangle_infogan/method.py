@@ -98,18 +98,18 @@ class InfoGAN(Method):
         return sum((c.weight * info for c, info in terms), 0.0)
 
     def step(self, model, optimizers, real, generator):
-        z, values = model.latent.sample(real.shape[0], generator, real.device)
-        with self._autocast(real.device):
+        n, device = real.shape[0], real.device
+        z, values = model.latent.sample(n, generator, device)
+        with self._autocast(device):
             fake = model.generate(z, values)  # (B, C, H, W); its graph is kept for the G step
         loss_d = self.d_step(model, optimizers["d"], real, fake, values,
-                             self.warps(real.shape[0], generator, real.device))
+                             self.warps(n, generator, device))
         for i in range(self.g_steps):
             if i:  # G changed: the same latents through the updated generator
-                with self._autocast(real.device):
+                with self._autocast(device):
                     fake = model.generate(z, values)
             loss_g, information = self.g_step(model, optimizers["g"], fake, values,
-                                              warps=self.warps(real.shape[0], generator,
-                                                               real.device))
+                                              warps=self.warps(n, generator, device))
         return self.logs(model.latent, loss_d, loss_g, information)
 
     def warps(self, n: int, generator, device) -> torch.Tensor | None:
@@ -134,13 +134,14 @@ class InfoGAN(Method):
         """Real vs fake (cut from G); real and fake go through BN as separate batches. Q's term
         is in D's objective when it trains the trunk or when Q's head is D's; `warps`: see
         q_outputs."""
+        fake = fake.detach()  # D's step: nothing reaches G
         with self._autocast(real.device):
             logit_real, _ = model.discriminate(real)  # (B,)
-            logit_fake, features = model.discriminate(fake.detach())  # (B,), (B, F)
+            logit_fake, features = model.discriminate(fake)  # (B,), (B, F)
             head = None
             if self.q_trains_trunk or self.q_optimizer == "d":  # (B, head_width)
                 head = model.q_head(features if self.q_trains_trunk else features.detach())
-                head = self.q_outputs(model, head, fake.detach(), warps, not self.q_trains_trunk)
+                head = self.q_outputs(model, head, fake, warps, not self.q_trains_trunk)
         # BCE with logits: -log σ(l) = softplus(-l), -log(1 - σ(l)) = softplus(l)
         loss_d = F.softplus(-logit_real.float()).mean() + F.softplus(logit_fake.float()).mean()
         objective_d = loss_d
