@@ -130,6 +130,7 @@ class InfoGANCR(InfoGAN):
     # --- networks and optimisers -------------------------------------------------------------
 
     def auxiliary_networks(self, latent: Latent, image_shape) -> dict[str, nn.Module]:
+        super().auxiliary_networks(latent, image_shape)  # InfoGAN's checks of the latent
         if len(latent.codes) < 2:
             raise DisentangleError(f"method '{self.name}' needs at least 2 codes (H predicts "
                                    f"which one a pair shares); got {len(latent.codes)}")
@@ -218,7 +219,7 @@ class InfoGANCR(InfoGAN):
         optimizers["h"].step()
 
         loss_d = self.d_step(model, optimizers["d"], real, fake, values,
-                             self.warps(n, generator, device))
+                             self.warps(n, generator, device, d_step=True))
 
         # ---- G steps: adversarial + information + α·contrastive (H frozen here)
         for i in range(self.g_steps):

@@ -72,6 +72,21 @@ class InfoGAN(Method):
                                    f"{', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
 
+    @property
+    def d_reads_q(self) -> bool:
+        """Whether Q's term is in D's objective: Q trains the trunk, or Q's head is D's."""
+        return self.q_trains_trunk or self.q_optimizer == "d"
+
+    def auxiliary_networks(self, latent: Latent, image_shape) -> dict[str, torch.nn.Module]:
+        """None of its own; refuses `q_augment` where no code is discrete (nothing would read
+        the warped fakes, so every step would pay for a trunk pass it throws away)."""
+        if self.q_augment and not any(c.code.discrete for c in latent.codes):
+            raise DisentangleError(
+                f"method '{self.name}': q_augment warps the fakes Q reads discrete codes from, "
+                f"and this run's codes ({', '.join(latent.specs())}) have none; drop "
+                "--q-augment or add a discrete code (--code categorical:K)")
+        return {}
+
     def optimizers(self, model: LatentModel, config: Any) -> dict[str, torch.optim.Optimizer]:
         betas = (_option(config, "beta1", 0.5), _option(config, "beta2", 0.999))
         q_params = [*model.q_head.parameters()]
@@ -103,7 +118,7 @@ class InfoGAN(Method):
         with self._autocast(device):
             fake = model.generate(z, values)  # (B, C, H, W); its graph is kept for the G step
         loss_d = self.d_step(model, optimizers["d"], real, fake, values,
-                             self.warps(n, generator, device))
+                             self.warps(n, generator, device, d_step=True))
         for i in range(self.g_steps):
             if i:  # G changed: the same latents through the updated generator
                 with self._autocast(device):
@@ -112,10 +127,12 @@ class InfoGAN(Method):
                                               warps=self.warps(n, generator, device))
         return self.logs(model.latent, loss_d, loss_g, information)
 
-    def warps(self, n: int, generator, device) -> torch.Tensor | None:
+    def warps(self, n: int, generator, device, d_step: bool = False) -> torch.Tensor | None:
         """(n, 2, 3) fresh affine maps for one D or G step's discrete codes, or None when
-        `q_augment` is off (then nothing is drawn: the run's random stream is as without it)."""
-        return draw_affine(n, generator, device) if self.q_augment else None
+        `q_augment` is off or, for a D step, when D's objective has no Q term (then nothing is
+        drawn: the run's random stream is as without the maps)."""
+        wanted = self.q_augment and (self.d_reads_q or not d_step)
+        return draw_affine(n, generator, device) if wanted else None
 
     def q_outputs(self, model, head: torch.Tensor, fake: torch.Tensor,
                   warps: torch.Tensor | None, detach: bool) -> torch.Tensor:
@@ -139,7 +156,7 @@ class InfoGAN(Method):
             logit_real, _ = model.discriminate(real)  # (B,)
             logit_fake, features = model.discriminate(fake)  # (B,), (B, F)
             head = None
-            if self.q_trains_trunk or self.q_optimizer == "d":  # (B, head_width)
+            if self.d_reads_q:  # (B, head_width)
                 head = model.q_head(features if self.q_trains_trunk else features.detach())
                 head = self.q_outputs(model, head, fake, warps, not self.q_trains_trunk)
         # BCE with logits: -log σ(l) = softplus(-l), -log(1 - σ(l)) = softplus(l)

@@ -65,6 +65,20 @@ def test_off_draws_nothing_from_the_runs_generator():
     assert not torch.equal(generator.get_state(), state)
 
 
+@pytest.mark.parametrize("method,options,drawn", [
+    ("infogan", {}, True), ("gan", {}, False), ("gan", {"q_optimizer": "d"}, True),
+    ("infogan-cr", {}, True)])
+def test_a_d_step_draws_maps_only_where_d_reads_q(method, options, drawn):
+    """The GAN's D step has no Q term unless Q's head is D's: no maps drawn for it."""
+    _, algo, _ = build(method, q_augment=True, **options)
+    generator = torch.Generator().manual_seed(3)
+    state = generator.get_state()
+    maps = algo.warps(8, generator, torch.device("cpu"), d_step=True)
+    assert (maps is not None) == drawn
+    assert torch.equal(generator.get_state(), state) != drawn
+    assert algo.warps(8, generator, torch.device("cpu")).shape == (8, 2, 3)  # G steps: always
+
+
 @pytest.mark.parametrize("method", ["infogan", "gan", "infogan-cr"])
 def test_discrete_codes_are_read_from_the_warped_fakes(method):
     """In the G step Q's head runs twice: on the fakes, then on their warped copies. The logged
@@ -115,3 +129,16 @@ def test_through_the_cli_into_config(capsys, toy_registry, tmp_path):
                        "--out", out)
     assert code == 0, err
     assert json.loads((out / "config.json").read_text())["config"]["q_augment"] is True
+
+
+def test_a_run_without_a_discrete_code_is_refused(capsys, toy_registry, tmp_path):
+    """Nothing would read the warped fakes: one error line, no run directory."""
+    out = tmp_path / "r"
+    uniform_only = [a for a in FAST if a != "categorical:4"]
+    uniform_only.remove("--code")  # the flag that named the categorical code
+    code, _, err = cli(capsys, "run", "infogan", *uniform_only, "--code", "uniform:1",
+                       "--q-augment", "--steps", "1", "--out", out)
+    assert code != 0
+    assert "q_augment" in err and "uniform:1, uniform:1" in err and "have none" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
