@@ -1,5 +1,5 @@
 """Does InfoGAN-CR disentangle where InfoGAN and the GAN do not, on every seed, and does
-ModelCentrality pick a good run without labels? Trains `infogan-cr`, `infogan` and `gan` over
+a selector pick a good run without labels? Trains `infogan-cr`, `infogan` and `gan` over
 seeds through the real CLI (the dataset's preset: on `shapes`, InfoGAN-CR's dSprites recipe at
 64 px for all three), evaluates every run, runs `disentangle select` over each method's seeds and
 over all runs, and writes a Markdown report with every seed's figures and a verdict column.
@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from disentangle.cli.select import SELECTOR_NAMES
 from disentangle.training import rundir
 
 from benchmarks.infogan_vs_gan import (
@@ -108,7 +109,14 @@ def verdict(values: dict[str, list[float]]) -> str:
     return "overlap"
 
 
-SELECTORS = ("centrality", "udr")  # `disentangle select --by`
+SELECTORS = ("centrality", "udr", "neighbours")  # `disentangle select --by`
+
+
+def selectors(runs: list[Path]) -> tuple[str, ...]:
+    """Every selector that takes these runs: neighbour agreement needs a categorical code."""
+    codes = json.loads((runs[0] / "config.json").read_text())["config"]["codes"]
+    categorical = any(str(c).startswith("categorical") for c in codes)
+    return SELECTORS if categorical else tuple(s for s in SELECTORS if s != "neighbours")
 
 
 def select(runs: list[Path], device: str, votes: int, out: Path, by: str = "centrality") -> dict:
@@ -213,12 +221,12 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], seeds: tuple[int, 
                   for r in map(Path, result["runs"])}
         best = max(v for v in by_run.values() if v is not None)
         picked = by_run[str(chosen)]
-        name = "ModelCentrality" if by == "centrality" else "UDR"
+        name = SELECTOR_NAMES[by]
         sel_rows.append([scope, name, chosen.name, f"{picked:.3f}", f"{best:.3f}",
                          f"{best - picked:.3f}"])
     if not sel_rows:
         return "\n".join(out + ["Model selection (`disentangle select`): not run yet.", ""])
-    out += [f"Model selection without labels (`disentangle select --by centrality|udr`) against "
+    out += [f"Model selection without labels (`disentangle select --by BY`) against "
             f"the best run by {label(main)}:", "",
             table(["runs compared", "selector", "chosen", f"chosen {label(main)}", "best", "gap"],
                   sel_rows), ""]
@@ -304,9 +312,9 @@ def main(argv: list[str] | None = None) -> None:
         scopes["all runs"] = [r for _, _, r, _ in jobs]
         names = {f"{m} seeds": f"select-{dataset}-{m}" for m in METHODS}
         names["all runs"] = f"select-{dataset}-all"
-        suffix = {"centrality": ".json", "udr": "-udr.json"}
+        suffix = {"centrality": ".json", "udr": "-udr.json", "neighbours": "-neighbours.json"}
         selections = {}
-        for by in SELECTORS:  # in turn: each leaves its selection.json in the runs
+        for by in selectors(scopes["all runs"]):  # in turn: each leaves its selection.json
             with ThreadPoolExecutor(len(scopes)) as pool:
                 futures = {(scope, by): pool.submit(select, rs, args.device, plan.votes,
                                                     args.out / (names[scope] + suffix[by]), by)

@@ -8,6 +8,7 @@ at random.
 
     python -m benchmarks.selection runs/cr/seed-* --k 5
     python -m benchmarks.selection RUN... --by centrality --out bench-out/selection
+    python -m benchmarks.selection RUN... --by udr neighbours
 
 Labels are read only here, to score the choice: from each run's summary.json (the held-out
 cluster accuracy logged at the end of training), never by `select`.
@@ -28,7 +29,8 @@ import numpy as np
 from disentangle.evaluation.centrality import centrality
 from disentangle.evaluation.udr import udr_scores
 
-SELECTORS = {"centrality": centrality, "udr": udr_scores}  # pair scores -> each run's score
+# pair scores -> each run's score; None: `select` gives one score per run, whatever the set
+SELECTORS = {"centrality": centrality, "udr": udr_scores, "neighbours": None}
 NEAR = 0.02  # issue #10: the chosen run within 0.02 of the best seed's cluster accuracy
 
 
@@ -41,20 +43,24 @@ def accuracy(run: Path) -> float:
     return float(value)
 
 
-def pair_scores(runs: list[Path], by: str, args: argparse.Namespace) -> np.ndarray:
-    """`disentangle select --by BY --json` over the pool, kept in --out and reused."""
-    saved = args.out / f"pool-{by}.json"
+def pool_scores(runs: list[Path], by: str, args: argparse.Namespace) -> np.ndarray:
+    """`disentangle select --by BY --json` over the pool, kept in --out and reused: the pair
+    scores, or each run's score for a selector that scores runs one by one."""
+    key = "score" if SELECTORS[by] is None else "scores"
+    saved = args.out / (f"pool-{by}.json" if by == "centrality" or args.points is None else
+                        f"pool-{by}-{args.points}.json")
     if saved.is_file() and json.loads(saved.read_text())["runs"] == [str(r) for r in runs]:
-        return np.asarray(json.loads(saved.read_text())["scores"])
+        return np.asarray(json.loads(saved.read_text())[key])
     command = [sys.executable, "-m", "disentangle", "select", *map(str, runs), "--by", by,
-               "--json", "--no-write", "--votes", str(args.votes), "--device", args.device]
+               "--json", "--no-write", "--votes", str(args.votes), "--device", args.device,
+               *(["--points", str(args.points)] if args.points else [])]
     print(f"$ disentangle select --by {by} ({len(runs)} runs)", flush=True)
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"benchmark step failed: disentangle select --by {by}\n{done.stderr.strip()}")
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(done.stdout)
-    return np.asarray(json.loads(done.stdout)["scores"])
+    return np.asarray(json.loads(done.stdout)[key])
 
 
 def subsets(scores: np.ndarray, accuracies: np.ndarray, k: int, by: str) -> dict:
@@ -63,7 +69,8 @@ def subsets(scores: np.ndarray, accuracies: np.ndarray, k: int, by: str) -> dict
     chosen_gaps, random_gaps = [], []
     for members in itertools.combinations(range(len(accuracies)), k):
         index = np.asarray(members)
-        own = np.asarray(SELECTORS[by](scores[np.ix_(index, index)]))
+        own = (scores[index] if SELECTORS[by] is None
+               else np.asarray(SELECTORS[by](scores[np.ix_(index, index)])))
         best = accuracies[index].max()
         pick = index[int(np.argmax(own))]  # on a tie the first, as `select` does
         chosen_gaps.append(best - accuracies[pick])
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=5, help="runs per subset (seeds a user trains)")
     parser.add_argument("--by", nargs="+", default=list(SELECTORS), choices=SELECTORS)
     parser.add_argument("--votes", type=int, default=450, help="`select --votes` (centrality)")
+    parser.add_argument("--points", type=int, default=None,
+                        help="`select --points` (udr, neighbours; default: select's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=Path("bench-out/selection"))
     args = parser.parse_args(argv)
@@ -92,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     accuracies = np.asarray([accuracy(r) for r in args.runs])
     results = {}
     for by in args.by:
-        results[by] = subsets(pair_scores(args.runs, by, args), accuracies, args.k, by)
+        results[by] = subsets(pool_scores(args.runs, by, args), accuracies, args.k, by)
     print(f"\n{len(args.runs)} runs, held-out cluster accuracy "
           f"{accuracies.min():.3f}-{accuracies.max():.3f} (median "
           f"{statistics.median(accuracies):.3f}); every subset of {args.k}: "

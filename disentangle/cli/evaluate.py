@@ -110,6 +110,8 @@ def compare(
             results.append(json.loads(path.read_text()))
         except json.JSONDecodeError as exc:
             raise DisentangleError(f"'{path}' is not valid JSON ({exc}); re-run `disentangle eval`") from None
+    from disentangle.cli.select import SELECTOR_NAMES
+
     rows = [{row.label: row for row in summary_rows(r)} for r in results]
     for run, row in zip(runs, rows):  # `disentangle select` leaves its verdict in each run
         selection = run / "selection.json"
@@ -117,7 +119,7 @@ def compare(
             saved = json.loads(selection.read_text())
             by = saved.get("by", "centrality")
             score = saved.get("own_score", saved.get("own_centrality"))  # older files: the latter
-            label = "ModelCentrality (rank)" if by == "centrality" else "UDR (rank)"
+            label = f"{SELECTOR_NAMES.get(by, by)} (rank)"
             row[label] = Row(label, {by: score, "rank": saved["rank"]},
                              f"{score:.3f} ({saved['rank']})")
     labels = list(dict.fromkeys(label for row in rows for label in row))

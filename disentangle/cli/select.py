@@ -1,4 +1,5 @@
-"""`disentangle select RUN RUN ...`: unsupervised model selection by UDR or ModelCentrality."""
+"""`disentangle select RUN RUN ...`: unsupervised model selection by UDR, ModelCentrality or
+neighbour agreement."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from disentangle.cli.options import Json, Quiet
 from disentangle.errors import DisentangleError
 
 SELECTION = "selection.json"  # written into every run of the set
+SELECTOR_NAMES = {"udr": "UDR", "centrality": "ModelCentrality",
+                  "neighbours": "Neighbour agreement"}  # --by: its name in tables
+SELECTORS = tuple(SELECTOR_NAMES)
+UDR_POINTS = 1000  # train images each run encodes, by default
+NEIGHBOUR_POINTS = 5000
 
 
 @app.command("select")
@@ -23,12 +29,17 @@ def select(
         help="udr: UDR (Duan et al. 2020), agreement of the runs' codes of the same real images; "
              "centrality: ModelCentrality (Lin et al. 2020), each run's generator as the others' "
              "factor dataset (slower: minutes for 5 runs on a 2-core CPU, where UDR takes "
-             "seconds; docs/metrics.md compares them).")] = "udr",
+             "seconds; docs/metrics.md compares them); neighbours: how often each run's "
+             "categorical code puts a real image in the class of its nearest images in pixel "
+             "space, less how often it does so with a random image (runs with a categorical "
+             "code only).")] = "udr",
     votes: Annotated[int, typer.Option(
         help="centrality: FactorVAE votes per pair (two thirds train the classifier, a third "
              "score it).", min=3)] = 450,
-    points: Annotated[int, typer.Option(
-        help="udr: training images every run encodes.", min=10)] = 1000,
+    points: Annotated[int | None, typer.Option(
+        help="udr, neighbours: training images every run encodes (udr: 1000; neighbours: 5000, "
+             "or the whole train split where smaller: neighbours among more images are "
+             "steadier).", min=11, show_default=False)] = None,
     correlation: Annotated[str, typer.Option(
         help="udr: lasso (disentanglement_lib's default) or spearman.")] = "lasso",
     seed: Annotated[int, typer.Option(help="Seed for the generated factors, votes and images.",
@@ -40,14 +51,15 @@ def select(
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
-    """Rank runs without labels (UDR, or ModelCentrality) and name the chosen one."""
+    """Rank runs without labels (UDR, ModelCentrality or neighbour agreement) and name the
+    chosen one."""
     from disentangle.evaluation.udr import CORRELATIONS
     from disentangle.training import load_run
     from disentangle.training.build import resolve_device
     from disentangle.training.rundir import atomic_write_text
 
-    if by not in ("centrality", "udr"):
-        raise DisentangleError(f"--by must be centrality or udr, not '{by}'")
+    if by not in SELECTORS:
+        raise DisentangleError(f"--by must be one of {', '.join(SELECTORS)}, not '{by}'")
     if correlation not in CORRELATIONS:
         raise DisentangleError(f"--correlation must be one of {', '.join(CORRELATIONS)}, "
                                f"not '{correlation}'")
@@ -67,12 +79,21 @@ def select(
     if len(datasets) > 1:
         names = ", ".join(sorted(f"{d}" + (f" at {s} px" if s else "") for d, s in datasets))
         raise DisentangleError(f"select compares runs of one dataset; these are of {names}")
+    if by == "neighbours":
+        for run, model in zip(runs, models):
+            if not any(c.posterior.kind == "categorical" for c in model.latent.codes):
+                raise DisentangleError(f"--by neighbours scores categorical codes and '{run}' "
+                                       "has none; use --by udr or --by centrality")
     show = not (quiet or as_json)
+    data_dir = Path(config.data_dir).expanduser() if config.data_dir else None
     if by == "centrality":
         result, pairwise = _centrality(models, votes, seed, show)
+    elif by == "udr":
+        result, pairwise = _udr(models, dataset, data_dir, points or UDR_POINTS, correlation,
+                                seed, show)
     else:
-        data_dir = Path(config.data_dir).expanduser() if config.data_dir else None
-        result, pairwise = _udr(models, dataset, data_dir, points, correlation, seed, show)
+        result, pairwise = _neighbours(models, dataset, data_dir, points or NEIGHBOUR_POINTS,
+                                       seed, show)
     score = np.asarray(result["score"])
     order = [int(i) for i in (-score).argsort(kind="stable")]
     chosen = order[0]
@@ -87,9 +108,10 @@ def select(
     from rich.console import Console
     from rich.table import Table
 
-    name = "ModelCentrality" if by == "centrality" else "UDR"
     table = Table("rank", "run", "method", by, *(["self score"] if by == "centrality" else []),
-                  title=f"{name}: agreement with the other runs (no labels used)")
+                  title=f"{SELECTOR_NAMES[by]}: " + ("classes shared with the nearest images"
+                        if by == "neighbours" else "agreement with the other runs")
+                  + " (no labels used)")
     for rank, i in enumerate(order, start=1):
         extra = [f"{pairwise[i, i]:.3f}"] if by == "centrality" else []
         table.add_row(str(rank), str(runs[i]), methods[i], f"{score[i]:.3f}", *extra)
@@ -133,3 +155,27 @@ def _udr(models, dataset, data_dir, points: int, correlation: str, seed: int,
     return {"by": "udr", "method": f"UDR ({correlation}, {len(data)} train images)",
             "score": result["scores"], "udr": result["scores"], "scores": result["pairwise"],
             "config": {"points": len(data), "correlation": correlation, "seed": seed}}, pairwise
+
+
+def _neighbours(models, dataset, data_dir, points: int, seed: int,
+                show: bool) -> tuple[dict, None]:
+    """Every run classes the same `points` train images; their neighbours are found once."""
+    from disentangle.evaluation.neighbours import NEIGHBOURS, nearest_neighbours, neighbour_scores
+    from disentangle.evaluation.pipeline import encode
+    from disentangle.evaluation.progress import Stages
+
+    data = dataset.load("train", data_dir).subset(points, seed)
+    probabilities = []
+    with Stages(show=show) as stages:
+        with stages.stage("Neighbour agreement: nearest images", total=len(data)) as advance:
+            neighbours = nearest_neighbours(data.images, advance=advance)
+        with stages.stage("Neighbour agreement: encoding", total=len(models)) as advance:
+            for model in models:
+                probabilities.append(list(encode(model, data).probs.values()))
+                advance(1)
+    scores = neighbour_scores(probabilities, neighbours)
+    return {"by": "neighbours",
+            "method": f"neighbour agreement ({NEIGHBOURS} nearest of {len(data)} train images "
+                      "in pixel space, less chance)",
+            "score": scores, "neighbours": scores,
+            "config": {"points": len(data), "neighbours": NEIGHBOURS, "seed": seed}}, None

@@ -19,6 +19,9 @@ def test_quick_report_has_every_table(tmp_path):
                     "infogan-cr", "ModelCentrality", "all runs", "verdict", "Runs made on:"):
         assert heading in text, heading
     assert (out / "select-shapes-all.json").is_file()
+    assert "Neighbour agreement" in text  # digits: a categorical code; shapes: none, not tried
+    assert (out / "select-digits-all-neighbours.json").is_file()
+    assert not (out / "select-shapes-all-neighbours.json").exists()
 
 
 @pytest.mark.parametrize("fraction", ["1", "-0.1"])

@@ -28,3 +28,13 @@ def test_udr_subsets_use_the_median_over_the_subset():
     # run 1 (0.9, 0.3) -> 0.6, run 2 (0.1, 0.2) -> 0.15: run 0 chosen, the worst here
     result = selection.subsets(pairwise, np.array([0.5, 0.9, 0.7]), 3, "udr")
     assert result["chosen"]["mean_gap"] == pytest.approx(0.4)
+
+
+def test_a_per_run_selector_picks_the_subsets_top_score():
+    own = np.array([0.3, 0.9, 0.5, 0.1])  # neighbour agreement: one score per run
+    accuracies = np.array([0.9, 0.8, 0.7, 0.6])
+    result = selection.subsets(own, accuracies, 3, "neighbours")
+    # run 1 is picked in every subset that holds it (gaps 0.1, 0.1, 0); {0,2,3} picks run 2
+    # (gap 0.2)
+    assert result["chosen"] == pytest.approx(
+        {"best": 0.25, "near": 0.25, "mean_gap": 0.1, "worst_gap": 0.2})

@@ -205,4 +205,4 @@ def test_select_by_udr_through_the_cli(tmp_path):
     done = run_cli("compare", *runs)
     assert done.returncode == 0 and "UDR (rank)" in done.stdout, done.stderr
     done = run_cli("select", *runs, "--by", "votes")
-    assert done.returncode != 0 and "--by must be centrality or udr" in done.stderr
+    assert done.returncode != 0 and "--by must be one of udr, centrality, neighbours" in done.stderr
