@@ -62,6 +62,10 @@ def run(
              "infogan-cr, gan; default off), so G's categories must survive those maps; the "
              "best digits at 1,000 steps so far, slower to start (docs/training.md).",
         rich_help_panel=_MODEL, show_default=False)] = None,
+    q_augment_start: Annotated[int | None, typer.Option(
+        help="With --q-augment: the step from which Q reads the warped fakes (default 0); the "
+             "steps before it are those of a run without warps.",
+        rich_help_panel=_MODEL, show_default=False)] = None,
     q_optimizer: Annotated[str | None, typer.Option(
         help="Which optimiser trains Q's head: g (at --lr-g, from G's step; default) or d (at "
              "--lr-d, from D's step, as InfoGAN-CR's code; the dsprites and shapes presets).",
@@ -158,7 +162,7 @@ def run(
         "q_trains_trunk": q_trains_trunk, "spectral_norm": spectral_norm,
         "q_spectral_norm": q_spectral_norm, "backbone": backbone,
         "g_steps": g_steps, "q_optimizer": q_optimizer, "q_augment": q_augment,
-        "cr_weight": cr_weight,
+        "q_augment_start": q_augment_start, "cr_weight": cr_weight,
         "cr_start": cr_start, "cr_gap": cr_gap,
         "cr_gap_until": cr_gap_until, "cr_gap_stages": cr_gap_stages,
         "cr_pair_net": cr_pair_net,

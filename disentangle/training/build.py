@@ -38,8 +38,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 # RunConfig fields that only some methods take: setting one for a method without it is an error
-METHOD_OPTIONS = ("g_steps", "q_optimizer", "q_augment", "cr_weight", "cr_start", "cr_gap",
-                  "cr_gap_until", "cr_gap_stages", "cr_pair_net")
+METHOD_OPTIONS = ("g_steps", "q_optimizer", "q_augment", "q_augment_start", "cr_weight",
+                  "cr_start", "cr_gap", "cr_gap_until", "cr_gap_stages", "cr_pair_net")
 
 
 def build_method(config: RunConfig, registry: Registry | None = None) -> Method:

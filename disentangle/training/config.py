@@ -57,6 +57,7 @@ class RunConfig:
     g_steps: int | None = None  # generator updates per iteration (InfoGAN-CR's code runs 2)
     q_optimizer: str | None = None  # which optimiser trains Q's head: g (lr_g) or d (lr_d) (g)
     q_augment: bool | None = None  # Q reads discrete codes from warped fakes (off)
+    q_augment_start: int | None = None  # step from which q_augment warps (0: from the first)
     cr_weight: float | None = None  # infogan-cr: α of the contrastive term once on (2)
     cr_start: int | None = None  # infogan-cr: step from which G gets α·CE; H trains throughout (0)
     cr_gap: float | None = None  # infogan-cr: initial gap between unshared U(-1, 1) codes (0)
@@ -217,6 +218,9 @@ def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
         need(value is None or ok(value), name, message)
 
     within("g_steps", 1, 1000)
+    within("q_augment_start", 0, MAX_STEPS)
+    need(not config.q_augment_start or config.q_augment, "q_augment_start",
+         "is the step from which q_augment warps; it needs q_augment on")
     unset_or("q_optimizer", lambda v: v in ("g", "d"), "must be g or d")
     unset_or("cr_weight", lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0")
     within("cr_start", 0, MAX_STEPS)

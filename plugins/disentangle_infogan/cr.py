@@ -110,8 +110,9 @@ class InfoGANCR(InfoGAN):
                  g_steps: int = 2, cr_weight: float = 2.0, cr_start: int = 0,
                  cr_gap: float = 0.0, cr_gap_until: int = 0, cr_gap_stages: int = 1,
                  q_optimizer: str | None = None, cr_pair_net: str = "stacked",
-                 q_augment: bool = False):
-        super().__init__(q_trains_trunk, precision, g_steps, q_optimizer, q_augment)
+                 q_augment: bool = False, q_augment_start: int = 0):
+        super().__init__(q_trains_trunk, precision, g_steps, q_optimizer, q_augment,
+                         q_augment_start)
         for label, value, ok in (
                 ("cr_weight", cr_weight, isinstance(cr_weight, (int, float)) and cr_weight >= 0),
                 ("cr_start", cr_start, isinstance(cr_start, int) and cr_start >= 0),
@@ -125,22 +126,23 @@ class InfoGANCR(InfoGAN):
         self.cr_weight, self.cr_start = float(cr_weight), cr_start
         self.cr_gap, self.cr_gap_until, self.cr_gap_stages = float(cr_gap), cr_gap_until, cr_gap_stages
         self.cr_pair_net = cr_pair_net
-        self._steps_done: int | None = None  # Python mirror of H.steps_done (read once)
+        self._cr_steps_done: int | None = None  # Python mirror of H.steps_done (read once)
 
     # --- networks and optimisers -------------------------------------------------------------
 
     def auxiliary_networks(self, latent: Latent, image_shape) -> dict[str, nn.Module]:
-        super().auxiliary_networks(latent, image_shape)  # InfoGAN's checks of the latent
+        networks = super().auxiliary_networks(latent, image_shape)  # InfoGAN's, and its checks
         if len(latent.codes) < 2:
             raise DisentangleError(f"method '{self.name}' needs at least 2 codes (H predicts "
                                    f"which one a pair shares); got {len(latent.codes)}")
-        return {PAIR: PairDiscriminator(tuple(image_shape), len(latent.codes), self.cr_pair_net)}
+        return {**networks,
+                PAIR: PairDiscriminator(tuple(image_shape), len(latent.codes), self.cr_pair_net)}
 
     def optimizers(self, model, config):
         optimizers = super().optimizers(model, config)
         if PAIR not in model.auxiliary:  # a model built without this method's networks
-            model.auxiliary.update(self.auxiliary_networks(model.latent, _image_shape(model)))
-            model.auxiliary.to(next(model.generator.parameters()).device)
+            pair = self.auxiliary_networks(model.latent, _image_shape(model))[PAIR]
+            model.auxiliary[PAIR] = pair.to(next(model.generator.parameters()).device)
         betas = (_option(config, "beta1", 0.5), _option(config, "beta2", 0.999))
         optimizers["h"] = _adam(list(model.auxiliary[PAIR].parameters()),
                                 _option(config, "lr_d", 2e-4), betas)
@@ -171,8 +173,9 @@ class InfoGANCR(InfoGAN):
     def capture_key(self, steps_done: int):
         """The regime: whether α is on, and the gap. A new regime starts with eager steps (H's
         re-initialisation among them) and is recorded afresh."""
-        self._steps_done = steps_done  # a replay does not run step()'s Python
-        return (self.weight_at(steps_done) > 0, self.gap_at(steps_done))
+        warping = super().capture_key(steps_done)  # () or whether q_augment warps yet
+        self._cr_steps_done = steps_done  # a replay does not run step()'s Python
+        return (*warping, self.weight_at(steps_done) > 0, self.gap_at(steps_done))
 
     # --- pairs ---------------------------------------------------------------------------------
 
@@ -194,14 +197,14 @@ class InfoGANCR(InfoGAN):
 
     def step(self, model, optimizers, real, generator):
         pair_net: PairDiscriminator = model.auxiliary[PAIR]
-        if self._steps_done is None:
-            self._steps_done = int(pair_net.steps_done)  # one sync per session
-        done = self._steps_done
+        if self._cr_steps_done is None:
+            self._cr_steps_done = int(pair_net.steps_done)  # one sync per session
+        done = self._cr_steps_done
         if self.resets_at(done):
             pair_net.reset(generator)
             optimizers["h"].state.clear()
         alpha, gap = self.weight_at(done), self.gap_at(done)
-        latent, device, n = model.latent, real.device, real.shape[0]
+        latent, device, n, warping = model.latent, real.device, real.shape[0], self.warping(model)
 
         z, values = latent.sample(n, generator, device)
         pz, pa, pb, shared = self.sample_pairs(latent, n, gap, generator, device)
@@ -219,7 +222,7 @@ class InfoGANCR(InfoGAN):
         optimizers["h"].step()
 
         loss_d = self.d_step(model, optimizers["d"], real, fake, values,
-                             self.warps(n, generator, device, d_step=True))
+                             self.warps(n, generator, device, warping, d_step=True))
 
         # ---- G steps: adversarial + information + α·contrastive (H frozen here)
         for i in range(self.g_steps):
@@ -234,9 +237,9 @@ class InfoGANCR(InfoGAN):
                     logits_g = pair_net(first, second)
                 extra = alpha * F.cross_entropy(logits_g.float(), shared)
             loss_g, information = self.g_step(model, optimizers["g"], fake, values, extra,
-                                              self.warps(n, generator, device))
+                                              self.warps(n, generator, device, warping))
 
-        self._steps_done = done + 1
+        self._cr_steps_done = done + 1
         pair_net.steps_done.add_(1)  # on the device: a replay counts too
         logs = self.logs(latent, loss_d, loss_g, information)
         logs["cr/loss"] = loss_h.detach()

@@ -12,7 +12,10 @@ and L_I(c_i) = E[log Q(c_i|x)] + H(c_i) on generated images x = G(z, c):
 
 With `q_augment`, Q reads every discrete code from a randomly rotated, shifted and zoomed copy of
 the fake batch (augment.py), in the D step and in every G step, each with fresh maps drawn from
-the step's generator; continuous codes are read from the images as they are.
+the step's generator; continuous codes are read from the images as they are. From step
+`q_augment_start` on (0: from the first): before it the steps are those of a run without warps,
+and the completed steps are counted in a StepClock in `model.auxiliary`, so a resumed run knows
+where it is.
 
 Optimiser 'd' updates D's trunk and real/fake head at lr_d; optimiser 'g' updates G and, by default,
 Q's head at lr_g, from the G step's term. With `q_optimizer="d"` Q's head is D's instead: it learns
@@ -28,6 +31,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from disentangle.errors import DisentangleError
 from disentangle.latent import Latent
@@ -37,11 +41,21 @@ from disentangle_infogan.augment import draw_affine, warp
 
 PRECISIONS = ("fp32", "bf16")
 Q_OPTIMIZERS = ("g", "d")  # which optimiser holds Q's head
+CLOCK = "q_augment_clock"  # model.auxiliary key of the StepClock that q_augment_start needs
 
 
 def _option(config: Any, name: str, default: Any) -> Any:
     value = getattr(config, name, None) if config is not None else None
     return default if value is None else value
+
+
+class StepClock(nn.Module):
+    """Completed steps as a buffer: checkpointed and resumed with the weights, and counted on the
+    device, so that a replayed CUDA graph counts too."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
 
 
 class InfoGAN(Method):
@@ -52,14 +66,24 @@ class InfoGAN(Method):
     default_q_trains_trunk = True  # D's loss includes Q's term, so the shared trunk learns from it
 
     def __init__(self, q_trains_trunk: bool | None = None, precision: str = "fp32",
-                 g_steps: int = 1, q_optimizer: str | None = None, q_augment: bool = False):
+                 g_steps: int = 1, q_optimizer: str | None = None, q_augment: bool = False,
+                 q_augment_start: int = 0):
         if isinstance(g_steps, bool) or not isinstance(g_steps, int) or g_steps < 1:
             raise DisentangleError(f"method '{self.name}': g_steps must be an integer >= 1, "
                                    f"got {g_steps!r}")
         if not isinstance(q_augment, bool):
             raise DisentangleError(f"method '{self.name}': q_augment must be true or false, "
                                    f"got {q_augment!r}")
+        if isinstance(q_augment_start, bool) or not isinstance(q_augment_start, int) \
+                or q_augment_start < 0:
+            raise DisentangleError(f"method '{self.name}': q_augment_start must be an integer "
+                                   f">= 0, got {q_augment_start!r}")
+        if q_augment_start and not q_augment:
+            raise DisentangleError(f"method '{self.name}': q_augment_start is the step from "
+                                   "which q_augment warps; it needs q_augment")
         self.q_augment = q_augment  # discrete codes read from warped fakes (augment.py)
+        self.q_augment_start = q_augment_start
+        self._steps_done: int | None = None  # Python mirror of the clock (read once a session)
         if q_optimizer not in (None, *Q_OPTIMIZERS):
             raise DisentangleError(f"method '{self.name}': q_optimizer must be one of "
                                    f"{', '.join(Q_OPTIMIZERS)}, got {q_optimizer!r}")
@@ -85,9 +109,11 @@ class InfoGAN(Method):
                 f"method '{self.name}': q_augment warps the fakes Q reads discrete codes from, "
                 f"and this run's codes ({', '.join(latent.specs())}) have none; drop "
                 "--q-augment or add a discrete code (--code categorical:K)")
-        return {}
+        return {CLOCK: StepClock()} if self.q_augment_start else {}
 
     def optimizers(self, model: LatentModel, config: Any) -> dict[str, torch.optim.Optimizer]:
+        if self.q_augment_start and CLOCK not in model.auxiliary:  # a model built without it
+            model.auxiliary[CLOCK] = StepClock().to(next(model.generator.parameters()).device)
         betas = (_option(config, "beta1", 0.5), _option(config, "beta2", 0.999))
         q_params = [*model.q_head.parameters()]
         d_params = [*model.trunk.parameters(), *model.d_head.parameters(),
@@ -97,8 +123,24 @@ class InfoGAN(Method):
                 "g": _adam(g_params, _option(config, "lr_g", 1e-3), betas)}
 
     def capture_key(self, steps_done: int):
-        """Every step does the same thing: one record serves the whole run."""
-        return ()
+        """One record for the whole run, or one for each side of `q_augment_start`."""
+        if not self.q_augment_start:
+            return ()
+        self._steps_done = steps_done  # a replay does not run step()'s Python
+        return (steps_done >= self.q_augment_start,)
+
+    def warping(self, model) -> bool:
+        """Whether this step's discrete codes are read from warped fakes; advances the clock
+        (call once per step)."""
+        if not self.q_augment_start:
+            return self.q_augment
+        clock: StepClock = model.auxiliary[CLOCK]
+        if self._steps_done is None:
+            self._steps_done = int(clock.steps_done)  # one sync per session
+        on = self._steps_done >= self.q_augment_start
+        self._steps_done += 1
+        clock.steps_done.add_(1)  # on the device: a replay counts too
+        return on
 
     def _autocast(self, device: torch.device):
         if self.precision == "bf16":  # a graph cannot keep autocast's cache of cast weights
@@ -113,25 +155,26 @@ class InfoGAN(Method):
         return sum((c.weight * info for c, info in terms), 0.0)
 
     def step(self, model, optimizers, real, generator):
-        n, device = real.shape[0], real.device
+        n, device, warping = real.shape[0], real.device, self.warping(model)
         z, values = model.latent.sample(n, generator, device)
         with self._autocast(device):
             fake = model.generate(z, values)  # (B, C, H, W); its graph is kept for the G step
         loss_d = self.d_step(model, optimizers["d"], real, fake, values,
-                             self.warps(n, generator, device, d_step=True))
+                             self.warps(n, generator, device, warping, d_step=True))
         for i in range(self.g_steps):
             if i:  # G changed: the same latents through the updated generator
                 with self._autocast(device):
                     fake = model.generate(z, values)
             loss_g, information = self.g_step(model, optimizers["g"], fake, values,
-                                              warps=self.warps(n, generator, device))
+                                              warps=self.warps(n, generator, device, warping))
         return self.logs(model.latent, loss_d, loss_g, information)
 
-    def warps(self, n: int, generator, device, d_step: bool = False) -> torch.Tensor | None:
-        """(n, 2, 3) fresh affine maps for one D or G step's discrete codes, or None when
-        `q_augment` is off or, for a D step, when D's objective has no Q term (then nothing is
-        drawn: the run's random stream is as without the maps)."""
-        wanted = self.q_augment and (self.d_reads_q or not d_step)
+    def warps(self, n: int, generator, device, warping: bool,
+              d_step: bool = False) -> torch.Tensor | None:
+        """(n, 2, 3) fresh affine maps for one D or G step's discrete codes, or None when this
+        step does not warp (`warping()`) or, for a D step, when D's objective has no Q term (then
+        nothing is drawn: the run's random stream is as without the maps)."""
+        wanted = warping and (self.d_reads_q or not d_step)
         return draw_affine(n, generator, device) if wanted else None
 
     def q_outputs(self, model, head: torch.Tensor, fake: torch.Tensor,

@@ -183,7 +183,7 @@ def test_regime_keys_of_the_methods():
     changes = [s for s in range(1, 120) if keys[s] != keys[s - 1]]
     # the key changes exactly where the schedule re-initialises H, so those steps run eagerly
     assert changes == [s for s in range(120) if cr.resets_at(s)] == [30, 50, 60, 90]
-    assert cr._steps_done == 119  # the schedule's counter follows the loop, replayed or not
+    assert cr._cr_steps_done == 119  # the schedule's counter follows the loop, replayed or not
 
 
 def test_cuda_graph_flag_on_cpu_is_a_note_and_the_run_trains(tmp_path):
@@ -218,6 +218,7 @@ def _train(run, method, *flags, steps=40):
     ("infogan", (), True),
     # torch documents no deterministic CUDA kernel for grid_sample's backward: first window only
     ("infogan", ("--q-augment",), False),
+    ("infogan", ("--q-augment", "--q-augment-start", "20"), False),  # two records: before, after
     ("infogan-cr", ("--code", "categorical:10", "--code", "uniform:1", "--cr-start", "20"), True),
     ("infogan-cr", ("--code", "categorical:10", "--code", "uniform:1", "--cr-start", "20",
                     "--cr-pair-net", "siamese"), True),
@@ -229,7 +230,8 @@ def test_captured_run_follows_the_eager_one(tmp_path, method, flags, all_windows
     captured = _train(tmp_path / "graph", method, *flags)
     eager = _train(tmp_path / "eager", method, "--no-cuda-graph", *flags)
     assert eager["cuda_graph"] is None
-    records = 2 if method == "infogan-cr" else 1  # CR: once before α switches on, once after
+    # CR: once before α switches on, once after; likewise before and after q_augment_start
+    records = 2 if method == "infogan-cr" or "--q-augment-start" in flags else 1
     assert captured["cuda_graph"]["records"] == records
     a, b = _losses(tmp_path / "graph"), _losses(tmp_path / "eager")
     assert torch.isfinite(a).all()

@@ -1,5 +1,6 @@
 """`q_augment`: Q reads discrete codes from randomly warped fakes. Known answers for the maps and
-the warp, their bounds and determinism, and which of Q's readings each code's term uses."""
+the warp, their bounds and determinism, which of Q's readings each code's term uses, and
+`q_augment_start`: plain steps before it, a clock that resumes."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import torch.nn.functional as F
 
 from disentangle import DisentangleError
 from disentangle.registry import get_registry
+from disentangle.training import fit, resume, start
+from disentangle.training.checkpoint import load_checkpoint
 from disentangle_infogan.augment import AffineRange, draw_affine, warp
+from disentangle_infogan.method import CLOCK
 
 from .test_cli_run import FAST, cli
 from .test_methods import build
+from .test_trainer import _interrupt_at, read_jsonl
 
 
 def _image(n: int = 3, size: int = 12) -> torch.Tensor:
@@ -55,13 +60,13 @@ def test_draws_stay_within_the_bounds_and_follow_the_generator():
 
 
 def test_off_draws_nothing_from_the_runs_generator():
-    _, algo, _ = build("infogan")
     generator = torch.Generator().manual_seed(3)
     state = generator.get_state()
-    assert algo.warps(8, generator, torch.device("cpu")) is None
+    model, algo, _ = build("infogan")
+    assert algo.warps(8, generator, torch.device("cpu"), algo.warping(model)) is None
     assert torch.equal(generator.get_state(), state)
-    _, algo, _ = build("infogan", q_augment=True)
-    assert algo.warps(8, generator, torch.device("cpu")).shape == (8, 2, 3)
+    model, algo, _ = build("infogan", q_augment=True)
+    assert algo.warps(8, generator, torch.device("cpu"), algo.warping(model)).shape == (8, 2, 3)
     assert not torch.equal(generator.get_state(), state)
 
 
@@ -73,10 +78,10 @@ def test_a_d_step_draws_maps_only_where_d_reads_q(method, options, drawn):
     _, algo, _ = build(method, q_augment=True, **options)
     generator = torch.Generator().manual_seed(3)
     state = generator.get_state()
-    maps = algo.warps(8, generator, torch.device("cpu"), d_step=True)
+    maps = algo.warps(8, generator, torch.device("cpu"), True, d_step=True)
     assert (maps is not None) == drawn
     assert torch.equal(generator.get_state(), state) != drawn
-    assert algo.warps(8, generator, torch.device("cpu")).shape == (8, 2, 3)  # G steps: always
+    assert algo.warps(8, generator, torch.device("cpu"), True).shape == (8, 2, 3)  # G: always
 
 
 @pytest.mark.parametrize("method", ["infogan", "gan", "infogan-cr"])
@@ -104,7 +109,7 @@ def test_discrete_codes_are_read_from_the_warped_fakes(method):
 def test_the_reward_reaches_g_through_the_warp():
     model, algo, _ = build("infogan", q_augment=True)
     z, values = model.latent.sample(16, torch.Generator().manual_seed(0))
-    warps = algo.warps(16, torch.Generator().manual_seed(1), torch.device("cpu"))
+    warps = algo.warps(16, torch.Generator().manual_seed(1), torch.device("cpu"), True)
     grads = []
     for maps in (warps, None):
         fake = model.generate(z, values)
@@ -142,3 +147,51 @@ def test_a_run_without_a_discrete_code_is_refused(capsys, toy_registry, tmp_path
     assert "q_augment" in err and "uniform:1, uniform:1" in err and "have none" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_before_the_start_the_steps_are_a_plain_runs_then_the_warps_begin():
+    """q_augment_start=2: steps 1-2 equal a run without q_augment bit for bit (nothing drawn),
+    step 3 reads the warped fakes; the clock in model.auxiliary counts every step."""
+    real = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    runs = []
+    for options in ({}, {"q_augment": True, "q_augment_start": 2}):
+        model, algo, opts = build("infogan", **options)
+        generator = torch.Generator().manual_seed(2)
+        runs.append((model, [algo.step(model, opts, real, generator) for _ in range(3)]))
+    (_, plain), (model, delayed) = runs
+    for step in (0, 1):
+        assert all(torch.equal(plain[step][k], delayed[step][k]) for k in plain[step])
+    assert not torch.equal(plain[2]["info/c1"], delayed[2]["info/c1"])
+    assert int(model.auxiliary[CLOCK].steps_done) == 3
+    assert CLOCK not in runs[0][0].auxiliary  # no clock without a start
+
+
+def test_a_start_needs_q_augment_and_a_step(capsys, toy_registry, tmp_path):
+    with pytest.raises(DisentangleError, match="needs q_augment"):
+        get_registry().create("methods", "infogan", q_augment_start=3)
+    with pytest.raises(DisentangleError, match="integer >= 0"):
+        get_registry().create("methods", "infogan", q_augment=True, q_augment_start=-1)
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--q-augment-start", "5", "--steps", "2",
+                       "--out", tmp_path / "r")
+    assert code != 0 and "--q-augment-start" in err and "needs q_augment on" in err
+    assert "Traceback" not in err and not (tmp_path / "r").exists()
+
+
+def test_resume_across_the_start_is_bit_identical(fast_config):
+    """Checkpointed at step 4, before the start at 5: the resumed run must count on from 4."""
+    options = dict(steps=8, checkpoint_every=4, sample_every=100, q_augment=True,
+                   q_augment_start=5)
+    full = start(fast_config("full", **options))
+    fit(full)
+    cut = start(fast_config("cut", **options))
+    _interrupt_at(cut, 6)
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut)
+    assert load_checkpoint(cut.run.latest)["step"] == 4
+    resumed = resume(cut.run.path, "infogan")
+    fit(resumed)
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert int(a[f"auxiliary.{CLOCK}.steps_done"]) == 8
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log_a, log_b = read_jsonl(full.run.metrics), read_jsonl(resumed.run.metrics)
+    assert [r["info/c1"] for r in log_a] == [r["info/c1"] for r in log_b]
