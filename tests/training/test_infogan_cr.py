@@ -12,12 +12,12 @@ from disentangle.errors import DisentangleError
 from disentangle.latent import Latent
 from disentangle.model import LatentModel
 from disentangle.registry import get_registry
-from disentangle.training import fit, resume, start
+from disentangle.training import fit, resume
 from disentangle.training.checkpoint import load_checkpoint
 from disentangle_infogan.cr import PAIR, InfoGANCR, PairDiscriminator
 
 from .test_cli_run import FAST, cli
-from .test_trainer import _interrupt_at, read_jsonl
+from .test_trainer import full_and_interrupted, read_jsonl
 
 SPECS = ["categorical:5", "uniform:1", "uniform:1"]
 
@@ -185,12 +185,7 @@ def test_resume_across_the_switch_is_bit_identical(fast_config):
     options = dict(method="infogan-cr", steps=12, checkpoint_every=4, sample_every=100,
                    cr_start=6, cr_gap=1.0, cr_gap_until=10, cr_gap_stages=2,
                    codes=["categorical:4", "uniform:1"])
-    full = start(fast_config("full", **options))
-    fit(full)
-    cut = start(fast_config("cut", **options))
-    _interrupt_at(cut, 10)
-    with pytest.raises(KeyboardInterrupt):
-        fit(cut)
+    full, cut = full_and_interrupted(fast_config, 10, options)
     assert load_checkpoint(cut.run.latest)["step"] == 8  # after the switch at 6, mid-gap
     resumed = resume(cut.run.path, "infogan-cr")
     fit(resumed)

@@ -13,14 +13,14 @@ import torch.nn.functional as F
 
 from disentangle import DisentangleError
 from disentangle.registry import get_registry
-from disentangle.training import fit, resume, start
+from disentangle.training import fit, resume
 from disentangle.training.checkpoint import load_checkpoint
 from disentangle_infogan.augment import AffineRange, draw_affine, warp
 from disentangle_infogan.method import CLOCK
 
 from .test_cli_run import FAST, cli
 from .test_methods import build
-from .test_trainer import _interrupt_at, read_jsonl
+from .test_trainer import full_and_interrupted, read_jsonl
 
 
 def _image(n: int = 3, size: int = 12) -> torch.Tensor:
@@ -181,12 +181,7 @@ def test_resume_across_the_start_is_bit_identical(fast_config):
     """Checkpointed at step 4, before the start at 5: the resumed run must count on from 4."""
     options = dict(steps=8, checkpoint_every=4, sample_every=100, q_augment=True,
                    q_augment_start=5)
-    full = start(fast_config("full", **options))
-    fit(full)
-    cut = start(fast_config("cut", **options))
-    _interrupt_at(cut, 6)
-    with pytest.raises(KeyboardInterrupt):
-        fit(cut)
+    full, cut = full_and_interrupted(fast_config, 6, options)
     assert load_checkpoint(cut.run.latest)["step"] == 4
     resumed = resume(cut.run.path, "infogan")
     fit(resumed)
