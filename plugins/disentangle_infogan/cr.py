@@ -126,9 +126,13 @@ class InfoGANCR(InfoGAN):
         self.cr_weight, self.cr_start = float(cr_weight), cr_start
         self.cr_gap, self.cr_gap_until, self.cr_gap_stages = float(cr_gap), cr_gap_until, cr_gap_stages
         self.cr_pair_net = cr_pair_net
-        self._cr_steps_done: int | None = None  # Python mirror of H.steps_done (read once)
 
     # --- networks and optimisers -------------------------------------------------------------
+
+    owns_clock = False  # the steps are counted in H's buffer (it predates q_augment_start)
+
+    def step_clock(self, model) -> torch.Tensor:
+        return model.auxiliary[PAIR].steps_done  # also what the schedule reads
 
     def auxiliary_networks(self, latent: Latent, image_shape) -> dict[str, nn.Module]:
         networks = super().auxiliary_networks(latent, image_shape)  # InfoGAN's, and its checks
@@ -173,9 +177,9 @@ class InfoGANCR(InfoGAN):
     def capture_key(self, steps_done: int):
         """The regime: whether α is on, and the gap. A new regime starts with eager steps (H's
         re-initialisation among them) and is recorded afresh."""
-        warping = super().capture_key(steps_done)  # () or whether q_augment warps yet
-        self._cr_steps_done = steps_done  # a replay does not run step()'s Python
-        return (*warping, self.weight_at(steps_done) > 0, self.gap_at(steps_done))
+        self._steps_done = steps_done  # a replay does not run step()'s Python
+        return (self.warping(steps_done), self.weight_at(steps_done) > 0,
+                self.gap_at(steps_done))
 
     # --- pairs ---------------------------------------------------------------------------------
 
@@ -197,14 +201,12 @@ class InfoGANCR(InfoGAN):
 
     def step(self, model, optimizers, real, generator):
         pair_net: PairDiscriminator = model.auxiliary[PAIR]
-        if self._cr_steps_done is None:
-            self._cr_steps_done = int(pair_net.steps_done)  # one sync per session
-        done = self._cr_steps_done
+        done = self.tick(model)
         if self.resets_at(done):
             pair_net.reset(generator)
             optimizers["h"].state.clear()
         alpha, gap = self.weight_at(done), self.gap_at(done)
-        latent, device, n, warping = model.latent, real.device, real.shape[0], self.warping(model)
+        latent, device, n, warping = model.latent, real.device, real.shape[0], self.warping(done)
 
         z, values = latent.sample(n, generator, device)
         pz, pa, pb, shared = self.sample_pairs(latent, n, gap, generator, device)
@@ -239,8 +241,6 @@ class InfoGANCR(InfoGAN):
             loss_g, information = self.g_step(model, optimizers["g"], fake, values, extra,
                                               self.warps(n, generator, device, warping))
 
-        self._cr_steps_done = done + 1
-        pair_net.steps_done.add_(1)  # on the device: a replay counts too
         logs = self.logs(latent, loss_d, loss_g, information)
         logs["cr/loss"] = loss_h.detach()
         logs["cr/accuracy"] = (logits.detach().argmax(1) == shared).float().mean()

@@ -14,8 +14,8 @@ With `q_augment`, Q reads every discrete code from a randomly rotated, shifted a
 the fake batch (augment.py), in the D step and in every G step, each with fresh maps drawn from
 the step's generator; continuous codes are read from the images as they are. From step
 `q_augment_start` on (0: from the first): before it the steps are those of a run without warps,
-and the completed steps are counted in a StepClock in `model.auxiliary`, so a resumed run knows
-where it is.
+and the completed steps are counted in a StepClock in `model.auxiliary` (InfoGAN-CR: in H's
+buffer), so a resumed run knows where it is.
 
 Optimiser 'd' updates D's trunk and real/fake head at lr_d; optimiser 'g' updates G and, by default,
 Q's head at lr_g, from the G step's term. With `q_optimizer="d"` Q's head is D's instead: it learns
@@ -101,7 +101,12 @@ class InfoGAN(Method):
         """Whether Q's term is in D's objective: Q trains the trunk, or Q's head is D's."""
         return self.q_trains_trunk or self.q_optimizer == "d"
 
-    def auxiliary_networks(self, latent: Latent, image_shape) -> dict[str, torch.nn.Module]:
+    @property
+    def owns_clock(self) -> bool:
+        """Whether the method needs a StepClock of its own (InfoGAN-CR counts in H instead)."""
+        return bool(self.q_augment_start)
+
+    def auxiliary_networks(self, latent: Latent, image_shape) -> dict[str, nn.Module]:
         """None of its own; refuses `q_augment` where no code is discrete (nothing would read
         the warped fakes, so every step would pay for a trunk pass it throws away)."""
         if self.q_augment and not any(c.code.discrete for c in latent.codes):
@@ -109,10 +114,10 @@ class InfoGAN(Method):
                 f"method '{self.name}': q_augment warps the fakes Q reads discrete codes from, "
                 f"and this run's codes ({', '.join(latent.specs())}) have none; drop "
                 "--q-augment or add a discrete code (--code categorical:K)")
-        return {CLOCK: StepClock()} if self.q_augment_start else {}
+        return {CLOCK: StepClock()} if self.owns_clock else {}
 
     def optimizers(self, model: LatentModel, config: Any) -> dict[str, torch.optim.Optimizer]:
-        if self.q_augment_start and CLOCK not in model.auxiliary:  # a model built without it
+        if self.owns_clock and CLOCK not in model.auxiliary:  # a model built without it
             model.auxiliary[CLOCK] = StepClock().to(next(model.generator.parameters()).device)
         betas = (_option(config, "beta1", 0.5), _option(config, "beta2", 0.999))
         q_params = [*model.q_head.parameters()]
@@ -124,23 +129,30 @@ class InfoGAN(Method):
 
     def capture_key(self, steps_done: int):
         """One record for the whole run, or one for each side of `q_augment_start`."""
-        if not self.q_augment_start:
-            return ()
         self._steps_done = steps_done  # a replay does not run step()'s Python
-        return (steps_done >= self.q_augment_start,)
+        return (self.warping(steps_done),) if self.q_augment_start else ()
 
-    def warping(self, model) -> bool:
-        """Whether this step's discrete codes are read from warped fakes; advances the clock
-        (call once per step)."""
-        if not self.q_augment_start:
-            return self.q_augment
-        clock: StepClock = model.auxiliary[CLOCK]
+    def step_clock(self, model) -> torch.Tensor | None:
+        """The long buffer that counts completed steps, or None where nothing needs the count."""
+        return model.auxiliary[CLOCK].steps_done if self.owns_clock else None
+
+    def tick(self, model) -> int:
+        """Steps completed before this one (0 without a clock), and one more on the clock: read
+        from the device once a session, then followed in Python; counted on the device too, so
+        that a replayed CUDA graph counts. Call once per step."""
+        clock = self.step_clock(model)
+        if clock is None:
+            return 0
         if self._steps_done is None:
-            self._steps_done = int(clock.steps_done)  # one sync per session
-        on = self._steps_done >= self.q_augment_start
-        self._steps_done += 1
-        clock.steps_done.add_(1)  # on the device: a replay counts too
-        return on
+            self._steps_done = int(clock)  # one sync per session
+        done, self._steps_done = self._steps_done, self._steps_done + 1
+        clock.add_(1)
+        return done
+
+    def warping(self, steps_done: int) -> bool:
+        """Whether the step after `steps_done` completed ones reads discrete codes from warped
+        fakes."""
+        return self.q_augment and steps_done >= self.q_augment_start
 
     def _autocast(self, device: torch.device):
         if self.precision == "bf16":  # a graph cannot keep autocast's cache of cast weights
@@ -155,7 +167,7 @@ class InfoGAN(Method):
         return sum((c.weight * info for c, info in terms), 0.0)
 
     def step(self, model, optimizers, real, generator):
-        n, device, warping = real.shape[0], real.device, self.warping(model)
+        n, device, warping = real.shape[0], real.device, self.warping(self.tick(model))
         z, values = model.latent.sample(n, generator, device)
         with self._autocast(device):
             fake = model.generate(z, values)  # (B, C, H, W); its graph is kept for the G step
@@ -172,7 +184,7 @@ class InfoGAN(Method):
     def warps(self, n: int, generator, device, warping: bool,
               d_step: bool = False) -> torch.Tensor | None:
         """(n, 2, 3) fresh affine maps for one D or G step's discrete codes, or None when this
-        step does not warp (`warping()`) or, for a D step, when D's objective has no Q term (then
+        step does not warp (`warping`) or, for a D step, when D's objective has no Q term (then
         nothing is drawn: the run's random stream is as without the maps)."""
         wanted = warping and (self.d_reads_q or not d_step)
         return draw_affine(n, generator, device) if wanted else None
@@ -183,8 +195,9 @@ class InfoGAN(Method):
         the warped fakes (one more pass through D's trunk), or `head` itself without warps."""
         if warps is None:
             return head
-        _, features = model.discriminate(warp(fake, warps))  # (B,), (B, F)
-        warped = model.q_head(features.detach() if detach else features)  # (B, head_width)
+        with torch.no_grad() if detach else contextlib.nullcontext():  # detach: Q's head only
+            _, features = model.discriminate(warp(fake, warps))  # (B,), (B, F)
+        warped = model.q_head(features)  # (B, head_width)
         latent = model.latent
         return torch.cat([w if c.code.discrete else h for c, h, w in zip(
             latent.codes, latent.split_head(head), latent.split_head(warped), strict=True)], 1)

@@ -183,7 +183,7 @@ def test_regime_keys_of_the_methods():
     changes = [s for s in range(1, 120) if keys[s] != keys[s - 1]]
     # the key changes exactly where the schedule re-initialises H, so those steps run eagerly
     assert changes == [s for s in range(120) if cr.resets_at(s)] == [30, 50, 60, 90]
-    assert cr._cr_steps_done == 119  # the schedule's counter follows the loop, replayed or not
+    assert cr._steps_done == 119  # the schedule's counter follows the loop, replayed or not
 
 
 def test_cuda_graph_flag_on_cpu_is_a_note_and_the_run_trains(tmp_path):

@@ -16,6 +16,7 @@ from disentangle.registry import get_registry
 from disentangle.training import fit, resume
 from disentangle.training.checkpoint import load_checkpoint
 from disentangle_infogan.augment import AffineRange, draw_affine, warp
+from disentangle_infogan.cr import PAIR
 from disentangle_infogan.method import CLOCK
 
 from .test_cli_run import FAST, cli
@@ -63,10 +64,10 @@ def test_off_draws_nothing_from_the_runs_generator():
     generator = torch.Generator().manual_seed(3)
     state = generator.get_state()
     model, algo, _ = build("infogan")
-    assert algo.warps(8, generator, torch.device("cpu"), algo.warping(model)) is None
+    assert algo.warps(8, generator, torch.device("cpu"), algo.warping(algo.tick(model))) is None
     assert torch.equal(generator.get_state(), state)
     model, algo, _ = build("infogan", q_augment=True)
-    assert algo.warps(8, generator, torch.device("cpu"), algo.warping(model)).shape == (8, 2, 3)
+    assert algo.warps(8, generator, torch.device("cpu"), algo.warping(0)).shape == (8, 2, 3)
     assert not torch.equal(generator.get_state(), state)
 
 
@@ -190,3 +191,23 @@ def test_resume_across_the_start_is_bit_identical(fast_config):
     assert all(torch.equal(a[k], b[k]) for k in a)
     log_a, log_b = read_jsonl(full.run.metrics), read_jsonl(resumed.run.metrics)
     assert [r["info/c1"] for r in log_a] == [r["info/c1"] for r in log_b]
+
+
+
+def test_infogan_cr_counts_the_start_in_hs_steps():
+    """One step counter per run: InfoGAN-CR's start is read from H's buffer, no StepClock."""
+    model, algo, opts = build("infogan-cr", q_augment=True, q_augment_start=1)
+    real = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    generator, drawn, maps = torch.Generator().manual_seed(2), [], algo.warps
+
+    def warps(*args, **kwargs):
+        drawn.append(maps(*args, **kwargs))
+        return drawn[-1]
+
+    algo.warps = warps
+    for _ in range(2):
+        algo.step(model, opts, real, generator)
+    assert CLOCK not in model.auxiliary
+    assert int(model.auxiliary[PAIR].steps_done) == 2
+    # a D step and infogan-cr's two G steps each: none before the start, all after
+    assert [m is not None for m in drawn] == [False] * 3 + [True] * 3
