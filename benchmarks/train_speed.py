@@ -426,9 +426,9 @@ def gpu_speed(args) -> None:
 def quality(args) -> None:
     from disentangle.evaluation import cluster_accuracy
 
-    from disentangle.training import RunConfig, load_run, train
+    from disentangle.training import PRESETS, RunConfig, load_run, train
 
-    out = Path(args.out) / "quality"
+    out = Path(args.out) / "quality"  # the digits preset's recipe (its warps included)
     print(f"digits, {args.steps} steps, batch {args.batch_size}, seeds {args.seeds}; cluster "
           "accuracy = argmax of Q's categorical code on held-out digits, Hungarian-matched")
     print(f"{'method':<8} {'prec':<5} {'seed':>4} {'L_I c1 (eval)':>13} {'H(c1)':>6} "
@@ -439,13 +439,16 @@ def quality(args) -> None:
         for method in args.methods:
             for seed in args.seeds:
                 tag = "" if graph == "default" else f"-graph{graph}"
-                run = out / f"{method}-{precision}{tag}-b{args.batch_size}-s{args.steps}-seed{seed}"
+                run = out / (f"{method}-{precision}{tag}-b{args.batch_size}-s{args.steps}"
+                             f"-warps{PRESETS['digits']['q_augment_start']}-seed{seed}")
                 summary_path = run / "summary.json"
                 if summary_path.is_file():  # reuse a finished run
                     summary = json.loads(summary_path.read_text())
                 else:
-                    config = RunConfig(method=method, dataset="digits", steps=args.steps, seed=seed,
-                                       batch_size=args.batch_size, precision=precision,
+                    recipe = {**PRESETS["digits"], "batch_size": args.batch_size,
+                              "steps": args.steps}
+                    config = RunConfig(**recipe, method=method, dataset="digits", seed=seed,
+                                       precision=precision,
                                        threads=args.threads[0], device=args.device, log_every=50,
                                        checkpoint_every=500, sample_every=args.steps,
                                        cuda_graph=graphs[graph], out=str(run))

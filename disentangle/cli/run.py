@@ -59,8 +59,8 @@ def run(
     q_augment: Annotated[bool | None, typer.Option(
         "--q-augment/--no-q-augment",
         help="Q reads discrete codes from randomly rotated, shifted and zoomed fakes (infogan, "
-             "infogan-cr, gan; default off), so G's categories must survive those maps; the "
-             "best digits at 1,000 steps so far, slower to start (docs/training.md).",
+             "infogan-cr, gan; default off, on from step 300 in the digits preset), so G's "
+             "categories must survive those maps (docs/training.md).",
         rich_help_panel=_MODEL, show_default=False)] = None,
     q_augment_start: Annotated[int | None, typer.Option(
         help="With --q-augment: the step from which Q reads the warped fakes (default 0); the "

@@ -17,7 +17,7 @@ from disentangle.methods import Method
 from disentangle.model import LatentModel
 from disentangle.registry import Registry, get_registry
 from disentangle.training.checkpoint import load_checkpoint
-from disentangle.training.config import FIELDS, RunConfig
+from disentangle.training.config import FIELDS, METHOD_OPTIONS, RunConfig
 from disentangle.training.rundir import DEFAULT_ROOT, RunDir, latest_run
 
 
@@ -37,26 +37,26 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-# RunConfig fields that only some methods take: setting one for a method without it is an error
-METHOD_OPTIONS = ("g_steps", "q_optimizer", "q_augment", "q_augment_start", "cr_weight",
-                  "cr_start", "cr_gap", "cr_gap_until", "cr_gap_stages", "cr_pair_net")
+def method_parameters(method: str, registry: Registry | None = None) -> set[str]:
+    """The RunConfig fields that `method`'s factory names as parameters (e.g. infogan-cr's
+    cr_weight): the method options it takes."""
+    import inspect
+
+    factory = (registry or get_registry()).get("methods", method).component.factory
+    try:
+        return set(inspect.signature(factory).parameters) & set(FIELDS)
+    except (TypeError, ValueError):
+        return set()
 
 
 def build_method(config: RunConfig, registry: Registry | None = None) -> Method:
     """The method with the run's options. q_trains_trunk and precision go to every method (None
     and fp32 are dropped so its defaults stand); any other RunConfig field goes to a method whose
-    factory names it as a parameter (e.g. infogan-cr's cr_weight), so methods take only what they
-    use."""
-    import inspect
-
+    factory names it as a parameter, so methods take only what they use."""
     registry = registry or get_registry()
-    factory = registry.get("methods", config.method).component.factory
-    try:
-        accepted = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        accepted = {}
+    accepted = method_parameters(config.method, registry)
     extra = {name: getattr(config, name) for name in accepted
-             if name in FIELDS and name not in ("q_trains_trunk", "precision")}
+             if name not in ("q_trains_trunk", "precision")}
     for name in METHOD_OPTIONS:
         if getattr(config, name) is not None and name not in accepted:
             flag = "--" + name.replace("_", "-")

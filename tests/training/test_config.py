@@ -9,7 +9,9 @@ import pytest
 
 from disentangle import DisentangleError
 from disentangle.training import PRESETS, RunConfig, load_toml, resolve
-from disentangle.training.config import from_json
+from disentangle.training.config import METHOD_OPTIONS, from_json
+
+from .conftest import make_plugin
 
 
 def test_every_field_has_a_comment():
@@ -47,6 +49,65 @@ def test_digits_preset_is_tuned_for_1497_images():
     config = resolve("infogan", {})
     assert config.dataset == "digits" and config.codes == ["categorical:10", "uniform:2"]
     assert (config.noise_dim, config.batch_size, config.steps) == (62, 64, 1000)
+    assert (config.q_augment, config.q_augment_start) == (True, 300)
+
+
+@pytest.mark.parametrize("method", ["infogan", "gan", "infogan-cr"])
+def test_the_digits_warps_are_every_built_in_methods_recipe(method):
+    config = resolve(method, {"cr_start": 300} if method == "infogan-cr" else {})
+    assert (config.q_augment, config.q_augment_start) == (True, 300)
+
+
+@pytest.mark.parametrize("overrides, q_augment, start", [
+    ({"q_augment": False}, False, None),  # the start goes with the warps it times
+    ({"codes": ["uniform:2"]}, None, None),  # nothing discrete to warp for
+    ({"codes": ["uniform:1", "categorical:3"]}, True, 300),
+    ({"q_augment_start": 0}, True, 0),
+])
+def test_the_presets_warps_give_way_to_flags(overrides, q_augment, start):
+    config = resolve("infogan", overrides)
+    assert (config.q_augment, config.q_augment_start) == (q_augment, start)
+
+
+def test_the_presets_warps_give_way_to_a_config_file(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("q_augment = false\n")
+    assert (resolve("infogan", {}, path).q_augment_start, resolve("gan", {}, path).q_augment) \
+        == (None, False)
+    path.write_text('codes = ["uniform:2"]\n')
+    assert resolve("infogan", {}, path).q_augment is None
+
+
+def test_what_a_flag_or_file_sets_is_still_checked(tmp_path):
+    with pytest.raises(DisentangleError, match="--q-augment-start: is the step from which"):
+        resolve("infogan", {"q_augment": False, "q_augment_start": 100})
+    path = tmp_path / "run.toml"
+    path.write_text("q_augment = false\nq_augment_start = 100\n")
+    with pytest.raises(DisentangleError, match=r"'q_augment_start' in .*run\.toml"):
+        resolve("infogan", {}, path)
+
+
+def test_a_plugin_method_is_not_handed_the_presets_method_options(use_registry):
+    """A preset's method options were measured with the built-in methods; a method without the
+    parameter runs on the dataset without them, while naming one for it stays an error."""
+    from disentangle import Component, hookimpl
+    from disentangle.training.build import build_method
+    from disentangle_infogan.method import InfoGAN
+
+    def plain(q_trains_trunk=None, precision=None):
+        return InfoGAN()
+
+    @hookimpl
+    def disentangle_methods():
+        yield Component("plain", plain, "no method options (tests)")
+
+    use_registry(make_plugin("plain_method_plugin", disentangle_methods=disentangle_methods))
+    for dataset in ("digits", "shapes"):
+        config = resolve("plain", {"dataset": dataset})
+        assert all(getattr(config, name) is None for name in METHOD_OPTIONS)
+        build_method(config)
+    with pytest.raises(DisentangleError, match="--g-steps: method 'plain' takes no such option"):
+        build_method(resolve("plain", {"dataset": "shapes", "g_steps": 2}))
 
 
 def test_modified_infogan_preset_for_factor_datasets():
