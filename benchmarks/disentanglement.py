@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from disentangle.cli.select import SELECTOR_NAMES
+from disentangle.cli.select import SELECTOR_NAMES, scores_neighbours
 from disentangle.training import rundir
 
 from benchmarks.infogan_vs_gan import (
@@ -113,10 +113,12 @@ SELECTORS = ("centrality", "udr", "neighbours")  # `disentangle select --by`
 
 
 def selectors(runs: list[Path]) -> tuple[str, ...]:
-    """Every selector that takes these runs: neighbour agreement needs a categorical code."""
-    codes = json.loads((runs[0] / "config.json").read_text())["config"]["codes"]
-    categorical = any(str(c).startswith("categorical") for c in codes)
-    return SELECTORS if categorical else tuple(s for s in SELECTORS if s != "neighbours")
+    """Every selector that takes these runs (they share their codes): `select`'s own test says
+    whether neighbour agreement can score them."""
+    from disentangle.training.build import build_latent
+
+    latent = build_latent(rundir.RunDir(runs[0]).read_config())
+    return tuple(s for s in SELECTORS if s != "neighbours" or scores_neighbours(latent))
 
 
 def select(runs: list[Path], device: str, votes: int, out: Path, by: str = "centrality") -> dict:

@@ -22,6 +22,11 @@ UDR_POINTS = 1000  # train images each run encodes, by default
 NEIGHBOUR_POINTS = 5000
 
 
+def scores_neighbours(latent) -> bool:
+    """Whether --by neighbours can score a run with this latent: it reads categorical codes."""
+    return any(c.posterior.kind == "categorical" for c in latent.codes)
+
+
 @app.command("select")
 def select(
     runs: Annotated[list[Path], typer.Argument(help="Run directories of one dataset (2 or more).")],
@@ -81,7 +86,7 @@ def select(
         raise DisentangleError(f"select compares runs of one dataset; these are of {names}")
     if by == "neighbours":
         for run, model in zip(runs, models):
-            if not any(c.posterior.kind == "categorical" for c in model.latent.codes):
+            if not scores_neighbours(model.latent):
                 raise DisentangleError(f"--by neighbours scores categorical codes and '{run}' "
                                        "has none; use --by udr or --by centrality")
     show = not (quiet or as_json)
