@@ -20,6 +20,9 @@
 #       vs alone, infogan-cr across its switch and with either pair discriminator, DCI's trees
 #       on the GPU vs the CPU): 4 min 35 s on an H200 (2026-11-27) before the DCI lines were
 #       added; not yet run with them.
+#   digits: the InfoGAN-CR benchmark on digits (its preset, 1,000 steps, seeds 0-2 of infogan-cr,
+#       infogan and gan, nine processes on the card; evaluation and selection as for shapes): the
+#       digits half of #10's GPU report. Not yet run.
 # Results go to $OUT (the device tool brings them back); the last lines are a short summary.
 #   OUT=/tmp/gpu bash benchmarks/gpu_session.sh learn 4
 set -u
@@ -46,6 +49,18 @@ if [ "$MODE" = throughput ]; then
   stamp "ratio rc=$?"
   echo "== together"; tail -8 "$OUT/together.txt"
   echo "== ratio"; grep -v "^(" "$OUT/ratio.txt" | tail -6
+  exit 0
+fi
+
+if [ "$MODE" = digits ]; then
+  stamp "digits benchmark"
+  timeout 420 python3 -m benchmarks.disentanglement --device cuda --jobs 9 --datasets digits \
+    --out bench-out/digits --report "$OUT/digits.md" >"$OUT/digits.txt" 2>&1
+  stamp "digits rc=$?"
+  tar czf "$OUT/digits-runs.tgz" bench-out/digits/*.json bench-out/digits/runs/*/*.json \
+    bench-out/digits/runs/*/metrics.jsonl 2>/dev/null
+  echo "== digits"; grep -A4 "^| cluster accuracy\|^| nmi" "$OUT/digits.md" 2>/dev/null
+  tail -4 "$OUT/digits.txt"
   exit 0
 fi
 
