@@ -111,7 +111,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "mnist": dict(_MNIST_LIKE),
     "fashion-mnist": dict(_MNIST_LIKE),
     # 1,497 training digits: batch 64 gives twice the updates per image of the paper's 128, and
-    # the categorical code is settled by ~1,000 steps (docs/training.md, "digits")
     # the categorical code is settled by ~1,000 steps (docs/training.md, "digits"); warps from
     # step 300 on gave the best held-out categories measured there (higher on all ten seeds)
     "digits": {**_MNIST_LIKE, "batch_size": 64, "steps": 1000, "q_augment": True,
@@ -293,9 +292,10 @@ def resolve(method: str, overrides: dict[str, Any] | None = None,
             f"'{method}'; the method is the argument of `disentangle run METHOD`: drop the key "
             f"or run `disentangle run {from_file['method']}`")
     values["method"] = method
-    from_preset = set(preset) - set(from_file)
-    base = validate(_fit_preset(RunConfig(**values), from_preset),
-                    lambda n: f"'{n}' in {config_file}" if n in from_file else n)
+    # the file's values are checked first, so that a message names the file
+    from_preset, base = set(preset) - set(from_file), RunConfig(**values)
+    validate(_fit_preset(base, from_preset),
+             lambda n: f"'{n}' in {config_file}" if n in from_file else n)
     changes = {name: _coerce(name, value, option_label(name)) for name, value in overrides.items()}
     return validate(_fit_preset(base.replace(**changes), from_preset - set(changes)), option_label)
 

@@ -76,6 +76,8 @@ def test_the_presets_warps_give_way_to_a_config_file(tmp_path):
         == (None, False)
     path.write_text('codes = ["uniform:2"]\n')
     assert resolve("infogan", {}, path).q_augment is None
+    # what applies is decided on the final codes: a flag's discrete code brings the warps back
+    assert resolve("infogan", {"codes": ["categorical:10"]}, path).q_augment is True
 
 
 def test_what_a_flag_or_file_sets_is_still_checked(tmp_path):
