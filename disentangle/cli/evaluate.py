@@ -175,6 +175,10 @@ def summary_rows(result: dict) -> list[Row]:
                             _f(code["cluster_accuracy"])))
             if "nmi" in code:
                 rows.append(Row(f"{name} NMI", code["nmi"], _f(code["nmi"])))
+        if "generator_cluster_accuracy" in code:  # G's categories, read without Q
+            rows.append(Row(f"{name} generator cluster accuracy",
+                            code["generator_cluster_accuracy"],
+                            _f(code["generator_cluster_accuracy"])))
     if len(clustered) > 1 and "cluster_accuracy" in result:  # which code is best, said once
         best = result.get("cluster_code", "?")
         rows.append(Row(f"cluster accuracy (best code, {best})", result["cluster_accuracy"],

@@ -12,6 +12,7 @@ from disentangle.evaluation.cluster import cluster_accuracy, confusion, label_mi
 from disentangle.evaluation.dci import dci
 from disentangle.evaluation.discrete_mi import discretize, entropies, mi_matrix
 from disentangle.evaluation.factor_vae import factor_vae_score
+from disentangle.evaluation.generator_classes import generator_cluster_accuracy
 from disentangle.evaluation.mig import mig
 from disentangle.evaluation.modularity import explicitness, modularity
 from disentangle.evaluation.plots import save_confusion, save_heatmap
@@ -27,6 +28,7 @@ __all__ = [
     "entropies",
     "explicitness",
     "factor_vae_score",
+    "generator_cluster_accuracy",
     "label_mi",
     "linear_probe",
     "matching",

@@ -148,7 +148,7 @@ def check_options(cfg: EvalConfig, dataset=None) -> None:
 
 def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     from disentangle import evaluation as ev
-    from disentangle.evaluation import quality
+    from disentangle.evaluation import generator_classes, quality
     from disentangle.training import artefacts, load_run
     from disentangle.training.build import resolve_device
     from disentangle.training.rundir import atomic_write_text, versions
@@ -220,6 +220,17 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
             ev.save_confusion(ev.confusion(pred, labels.numpy()), run_dir / "confusion.png",
                               f"{best}'s clusters against the classes ({cfg.split} split)",
                               row_names=np.unique(pred), col_names=classes)
+        # the same score read through G's categories instead of Q (generator_classes.py)
+        total = sum(p.shape[1] for p in test.probs.values()) * generator_classes.PER_CLASS
+        with stages.stage("generator clusters", total=total) as advance:
+            real = test.data.images.float().div(255).flatten(1).numpy()
+            for name in test.probs:
+                images = generator_classes.images_by_value(
+                    model, names.index(name), seed=cfg.seed, batch_size=cfg.batch_size,
+                    advance=advance)
+                codes[name]["generator_cluster_accuracy"] = ev.generator_cluster_accuracy(
+                    images, real, labels.numpy())
+            result["generator_cluster_accuracy"] = codes[best]["generator_cluster_accuracy"]
         artefacts.redraw_class_traversals(run_dir, run_config, model, dataset, matched)
 
     if cfg.probe:

@@ -40,6 +40,9 @@ def test_eval_on_digits_writes_every_applicable_key(runs):
     assert c1["mi_lower_bound"] <= c1["entropy"] + 1e-6  # a lower bound on MI cannot pass H(c)
     assert result["codes"]["c2"]["differential"] is True
     assert 0.1 <= result["cluster_accuracy"] <= 1 and 0 <= result["nmi"] <= 1
+    assert result["generator_cluster_accuracy"] == c1["generator_cluster_accuracy"]
+    assert 0.1 <= c1["generator_cluster_accuracy"] <= 1 and "generator clusters" in \
+        result["timings_s"]
     for kind in ("codes", "features", "pixels"):
         assert 0 <= result["probe"][kind]["accuracy"] <= 1
     assert result["probe"]["pixels"]["accuracy"] > 0.5  # raw digits are linearly separable
@@ -171,6 +174,8 @@ def test_compare_json_gives_numbers(runs):
     infogan = table[str(runs / "digits-infogan")]
     saved = json.loads((runs / "digits-infogan" / "eval.json").read_text())
     assert infogan["c1 cluster accuracy"] == saved["codes"]["c1"]["cluster_accuracy"]
+    assert infogan["c1 generator cluster accuracy"] == \
+        saved["codes"]["c1"]["generator_cluster_accuracy"]
     assert infogan["c1 categorical:10: L_I / H"] == {"L_I": saved["codes"]["c1"]["mi_lower_bound"],
                                                     "H": saved["codes"]["c1"]["entropy"]}
     c2 = infogan["c2 uniform:2: L_I bound"]
@@ -191,5 +196,6 @@ def test_eval_table_lists_each_measure_once(runs):
     done = run_cli("eval", runs / "digits-gan", "--n", "100", "--bound-samples", "100",
                    env={"COLUMNS": "160"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("cluster accuracy") == 1 and done.stdout.count("NMI") == 1
+    assert done.stdout.count("c1 cluster accuracy") == 1 and done.stdout.count("NMI") == 1
+    assert done.stdout.count("c1 generator cluster accuracy") == 1
     assert "reachable max -0.452" in done.stdout
