@@ -68,7 +68,7 @@ class Plan:
 SHAPES_MEASURES = (("disentanglement", "mig"), ("disentanglement", "factor_vae"),
                    ("disentanglement", "beta_vae"), ("disentanglement", "dci", "disentanglement"),
                    ("disentanglement", "sap"), ("disentanglement", "modularity"))
-DIGITS_MEASURES = (("cluster_accuracy",), ("nmi",))
+DIGITS_MEASURES = (("cluster_accuracy",), ("generator_cluster_accuracy",), ("nmi",))
 DIGITS_CODES = ("--code", "categorical:10", "--code", "uniform:1", "--code", "uniform:1")
 
 # the verdicts need no probes: they cost more than the metrics and judge nothing here

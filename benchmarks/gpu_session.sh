@@ -59,7 +59,7 @@ if [ "$MODE" = digits ]; then
   stamp "digits rc=$?"
   tar czf "$OUT/digits-runs.tgz" bench-out/digits/*.json bench-out/digits/runs/*/*.json \
     bench-out/digits/runs/*/metrics.jsonl 2>/dev/null
-  echo "== digits"; grep -A4 "^| cluster accuracy\|^| nmi" "$OUT/digits.md" 2>/dev/null
+  echo "== digits"; grep -A4 "^| cluster accuracy\|^| generator cluster\|^| nmi" "$OUT/digits.md" 2>/dev/null
   tail -4 "$OUT/digits.txt"
   exit 0
 fi

@@ -238,6 +238,8 @@ def report_dataset(dataset: str, runs: dict[str, list[Path]], speed: dict[str, d
             table(["code", "H(c)", "infogan", "gan", VERDICT], rows), ""]
     label_rows = [r for r in (
         rows_for(evals, "cluster accuracy (Hungarian)", "cluster_accuracy"),
+        rows_for(evals, "generator cluster accuracy (G's categories, not Q's)",
+                 "generator_cluster_accuracy"),
         rows_for(evals, "NMI (code vs label)", "nmi"),
     ) if r]
     for kind in ("codes", "features", "pixels"):
