@@ -1,7 +1,7 @@
 """Cluster accuracy of the generator's categories, read without Q.
 
 `cluster_accuracy` scores Q's argmax on real images, so a Q that sorts real images well scores
-high whatever G does with the code: the GAN baseline, whose G ignores c, reached 0.38-0.54 on
+high whatever G does with the code: the GAN baseline, whose G ignores c, reached 0.32-0.54 on
 digits that way. Here the run's Q is not used: G draws `per_class` images for each value of the
 categorical code (every other latent drawn once from the prior and shared by all values), and
 each real image takes the value of the majority of its k nearest such images in pixel space. A
