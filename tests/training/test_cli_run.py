@@ -14,7 +14,10 @@ from tests.conftest import run_cli
 from .test_trainer import poison_plugin, read_jsonl
 
 FAST = ["--dataset", "toy", "--backbone", "tiny", "--code", "categorical:4", "--code", "uniform:1",
-        "--noise-dim", "8", "--batch-size", "16", "--device", "cpu", "--quiet"]
+        "--noise-dim", "8", "--batch-size", "16", "--device", "cpu", "--threads", "1", "--quiet"]
+# --threads 1: without it each run takes as many threads as cores are free when it starts, and
+# runs that tests compare bit for bit (a seed of `--seeds` against the same seed alone) round
+# differently when the load changed in between (CI, ade2a25: 1 ulp apart at step 5)
 
 
 def cli(capsys, *args) -> tuple[int, str, str]:
