@@ -131,7 +131,8 @@ def dci(
 
     Returns ``disentanglement``, ``completeness``, ``informativeness`` (mean test accuracy),
     ``informativeness_train``, ``importance_matrix`` (D, K), ``per_code_disentanglement`` (D,),
-    ``per_factor_completeness`` (K,), ``per_factor_accuracy`` (K,), ``converged``.
+    ``per_factor_completeness`` (K,), ``per_factor_accuracy`` (K,), ``converged``, and
+    ``definition``: one line on the classifier that was fit (eval.json's ``definitions``).
     """
     x_tr, y_tr, x_te, y_te = train_test(codes_train, factors_train, codes_test, factors_test)
     if not callable(model) and model not in MODELS:
@@ -151,6 +152,8 @@ def dci(
 
     if model == "gbt" and device is not None:
         collect(_fit_batched(device, x_tr, y_tr, x_te, y_te))
+        definition = (f"disentanglement_lib's GradientBoostingClassifier(), its trees grown "
+                      f"batched on {device} (equal up to near-tied splits; docs/metrics.md)")
     elif model == "gbt":
         # every factor's rounds side by side, their trees on one pool: a factor of few classes
         # alone would leave most threads idle through its rounds
@@ -162,6 +165,7 @@ def dci(
                 ThreadPoolExecutor(len(jobs)) as factors:
             fits = [factors.submit(_fit_factor, *job, pool=trees) for job in jobs]
             collect(fit.result() for fit in as_completed(fits))
+        definition = "disentanglement_lib's GradientBoostingClassifier(), scikit-learn's trees"
     elif n_jobs is None or n_jobs == 1:
         collect(_fit_factor(*job) for job in jobs)
     else:
@@ -169,6 +173,9 @@ def dci(
 
         collect(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(_fit_factor)(*job) for job in jobs))
+    if model != "gbt":
+        name = model if isinstance(model, str) else getattr(model, "__name__", repr(model))
+        definition = f"{name}: not comparable with published DCI (docs/metrics.md)"
 
     importance = np.stack([by_factor[j][0] for j in range(k)], axis=1)  # (D, K)
     acc_train = np.array([by_factor[j][1] for j in range(k)])
@@ -185,4 +192,5 @@ def dci(
         "per_factor_completeness": per_factor,
         "per_factor_accuracy": acc_test,
         "converged": all(by_factor[j][3] for j in range(k)),
+        "definition": definition,
     }

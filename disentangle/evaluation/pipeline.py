@@ -264,12 +264,12 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
             ev.save_heatmap(matrix, code_columns, factor_names, run_dir / "mi_matrix.png",
                             "code-factor mutual information (nats)")
         if cfg.metrics:
-            result["disentanglement"] = _disentanglement(
+            result["disentanglement"], dci_definition = _disentanglement(
                 model, dataset, data_dir, train, test, factors_train, factors_test, cfg, stages)
             result["definitions"] = {
                 "sap": "codes standardised with the training mean and std (docs/metrics.md)",
                 "sap_raw": "disentanglement_lib's SAP, on raw codes",
-                "dci": _dci_definition(model, cfg),
+                "dci": dci_definition,
                 "interventions": (f"FactorVAE and BetaVAE batches drawn from a pool of "
                                   f"{cfg.intervention_pool} encoded grid points"
                                   if cfg.intervention_pool else
@@ -386,7 +386,8 @@ def _tagged(tag, fn, *args, **kwargs):
 
 
 def _disentanglement(model, dataset, data_dir, train, test, factors_train, factors_test, cfg,
-                     stages: Stages) -> dict[str, Any]:
+                     stages: Stages) -> tuple[dict[str, Any], str]:
+    """The metrics, and the line on DCI's classifier for eval.json's definitions."""
     from disentangle import evaluation as ev
 
     out: dict[str, Any] = {}
@@ -408,23 +409,13 @@ def _disentanglement(model, dataset, data_dir, train, test, factors_train, facto
         out["explicitness"] = ev.explicitness(train.flat, factors_train, test.flat,
                                               factors_test)["score"]
     out.update(_interventions(model, dataset, data_dir, cfg, stages))
-    return out
+    return out, dci["definition"]
 
 
 def _trees_device(model) -> torch.device | None:
     """Where GBT DCI grows its trees: on the model's GPU, or None (scikit-learn's, on the CPU)."""
     device = next(model.parameters()).device
     return device if device.type == "cuda" else None
-
-
-def _dci_definition(model, cfg: EvalConfig) -> str:
-    if cfg.dci_model != "gbt":
-        return f"{cfg.dci_model}: not comparable with published DCI (docs/metrics.md)"
-    device = _trees_device(model)
-    if device is None:
-        return "disentanglement_lib's GradientBoostingClassifier(), scikit-learn's trees"
-    return (f"disentanglement_lib's GradientBoostingClassifier(), its trees grown batched on "
-            f"{device} (equal up to near-tied splits; docs/metrics.md)")
 
 
 def _interventions(model, dataset, data_dir, cfg: EvalConfig, stages: Stages) -> dict[str, float]:

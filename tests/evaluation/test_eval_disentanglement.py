@@ -148,6 +148,7 @@ def test_hand_computed_dci_from_importances():
     assert r["disentanglement"] == pytest.approx(1 / 3, abs=1e-8)
     assert r["completeness"] == pytest.approx(1 / 3, abs=1e-8)
     np.testing.assert_allclose(r["importance_matrix"], _FixedImportance.R)
+    assert r["definition"].startswith("_FixedImportance: not comparable")
 
 
 def test_dci_random_forest_option_and_parallel(mixed):
@@ -158,6 +159,9 @@ def test_dci_random_forest_option_and_parallel(mixed):
     gbt = dci(ct, ft, ce, fe)  # the fast option approximates the default, it does not equal it
     for key in ("disentanglement", "completeness", "informativeness"):
         assert serial[key] == pytest.approx(gbt[key], abs=0.1), key
+    # each says which classifier it fit (eval.json's definitions)
+    assert serial["definition"].startswith("random_forest: not comparable")
+    assert gbt["definition"].endswith("GradientBoostingClassifier(), scikit-learn's trees")
 
 
 def test_dci_reports_each_factor_as_it_finishes(mixed):

@@ -60,14 +60,3 @@ def test_fresh_rendering_is_still_available(run):
     assert "rendered afresh" in result["definitions"]["interventions"]
     assert 0 <= result["disentanglement"]["factor_vae"] <= 1
 
-
-def test_eval_json_says_which_classifier_dci_used():
-    """GBT on a CPU model: scikit-learn's trees (on a GPU: tests/training/test_gpu.py)."""
-    import torch
-
-    from disentangle.evaluation.pipeline import EvalConfig, _dci_definition
-
-    on_cpu = torch.nn.Linear(1, 1)
-    assert "GradientBoostingClassifier(), scikit-learn's trees" in _dci_definition(
-        on_cpu, EvalConfig())
-    assert "not comparable" in _dci_definition(on_cpu, EvalConfig(dci_model="random_forest"))
