@@ -6,6 +6,7 @@ every entry in the registry. Each check raises AssertionError with a message nam
 
 from __future__ import annotations
 
+import inspect
 import math
 import tempfile
 from pathlib import Path
@@ -26,9 +27,16 @@ from disentangle.registry import Registry, get_registry
 SHAPES = ((1, 28, 28), (1, 32, 32), (3, 32, 32), (1, 64, 64), (3, 64, 64))
 
 
+def _sizes(factory) -> tuple[int, int]:
+    """Two sizes a code type takes: 2 and 3, or from its `min_size` on."""
+    least = max(2, getattr(factory, "min_size", 1))
+    return least, least + 1
+
+
 def check_code(name: str, registry: Registry | None = None) -> None:
     registry = registry or get_registry()
-    for size in (2, 3):
+    least = getattr(registry.get("codes", name).component.factory, "min_size", 1)
+    for size in _sizes(registry.get("codes", name).component.factory):
         code = registry.create("codes", name, size)
         assert isinstance(code, CodeType), f"code '{name}': factory must return a CodeType"
         assert code.kind == name, f"code '{name}': kind is '{code.kind}'"
@@ -49,7 +57,7 @@ def check_code(name: str, registry: Registry | None = None) -> None:
         assert sweep.ndim == 1 and len(sweep) >= 2, f"code '{name}': sweep must be (S,), S >= 2"
         posterior = registry.create("posteriors", code.default_posterior, code)
         check_posterior_on(posterior, code)
-    for bad in (0, -1):
+    for bad in ((least - 1,) if least > 1 else ()) + (0, -1):  # below its min_size too
         try:
             registry.create("codes", name, bad)
         except DisentangleError:
@@ -81,15 +89,19 @@ def check_entropy(code: CodeType, n: int = 20_000) -> None:
 
 
 def check_posterior(name: str, registry: Registry | None = None) -> None:
-    """Builds the posterior for every registered code it supports and checks it on each."""
+    """Builds the posterior for every registered code it supports and checks it on each: a
+    third party's code is checked with every posterior that claims it, so `supports` must claim
+    only codes whose values the posterior can score. A factory that refuses a code (raises
+    DisentangleError, as `Posterior.__init__` does where `supports` is False) skips it."""
     registry = registry or get_registry()
-    cls = registry.get("posteriors", name).component.factory
     supported = 0
     for code_entry in registry.list("codes"):
-        code = code_entry.component.factory(3)
-        if isinstance(cls, type) and issubclass(cls, Posterior) and not cls.supports(code):
+        code = code_entry.component.factory(_sizes(code_entry.component.factory)[1])
+        try:
+            posterior = registry.create("posteriors", name, code)
+        except DisentangleError:
             continue
-        check_posterior_on(registry.create("posteriors", name, code), code)
+        check_posterior_on(posterior, code)
         supported += 1
     assert supported, f"posterior '{name}' supports none of the registered codes"
 
@@ -128,18 +140,28 @@ def check_posterior_on(posterior: Posterior, code: CodeType) -> None:
 
 def _check_estimate(label: str, posterior: Posterior, code: CodeType, head: torch.Tensor,
                     estimate: torch.Tensor) -> None:
-    """The estimate is the mean or the mode of the distribution, and a possible code value."""
+    """The estimate is the mean or the mode of the distribution, and a possible code value.
+    The estimate is in code values and the distribution's mean and mode in its own space, so
+    both the estimate and `to_event(estimate)` are compared (a ±1 code whose posterior is a
+    Bernoulli over 0/1 estimates ±1)."""
     dist = posterior.distribution(head)
+    forms = [estimate]
+    try:
+        forms.append(posterior.to_event(estimate))
+    except (ValueError, RuntimeError, IndexError, TypeError):
+        pass
     candidates = []
     for stat in ("mean", "mode"):
         try:
             value = getattr(dist, stat)
         except NotImplementedError:
             continue
-        if value.numel() == estimate.numel() and torch.isfinite(value).all():
-            candidates.append((stat, value.reshape(estimate.shape).to(estimate.dtype)))
+        if torch.isfinite(value).all():
+            candidates.append((stat, value))
     assert candidates, f"{label}: its distribution has neither a mean nor a mode to check against"
-    assert any(torch.allclose(estimate, v, atol=1e-4) for _, v in candidates), (
+    assert any(form.numel() == v.numel() and torch.allclose(
+        form.reshape(v.shape).to(torch.float64), v.to(torch.float64), atol=1e-4)
+        for _, v in candidates for form in forms), (
         f"{label}: estimate() is neither the {' nor the '.join(s for s, _ in candidates)} of "
         "distribution(head) (a transform such as a sigmoid applied to it?)")
     if code.discrete:
@@ -238,6 +260,15 @@ class _TinyNets:
 
 def check_method(name: str, registry: Registry | None = None) -> None:
     registry = registry or get_registry()
+    factory = registry.get("methods", name).component.factory
+    try:  # what the trainer passes every method (docs/plugins.md, "Methods")
+        inspect.signature(factory).bind(q_trains_trunk=True, precision="fp32")
+    except TypeError:
+        raise AssertionError(f"method '{name}': its factory must take the keyword arguments "
+                             "q_trains_trunk and precision (--no-q-trains-trunk, --precision)"
+                             ) from None
+    except ValueError:  # no signature to read
+        pass
     method = registry.create("methods", name)
     assert isinstance(method, Method), f"method '{name}': factory must return a Method"
     latent = Latent.from_specs(["categorical:3", "uniform:1"], noise_dim=4, registry=registry)

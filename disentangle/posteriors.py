@@ -18,6 +18,14 @@ from disentangle.codes import CodeType
 from disentangle.errors import DisentangleError
 
 
+def draws_within(code: CodeType, allowed, n: int = 1000) -> bool:
+    """Whether n prior draws of `code` (a fixed seed) all take values in `allowed`: how a
+    posterior for one kind of discrete value (class indices, bits) tells the codes it can score
+    from other discrete codes of the same shape (a code of ±1 values is not a Bernoulli's)."""
+    draws = code.sample(n, torch.Generator().manual_seed(0))
+    return bool(torch.isin(draws, torch.as_tensor(allowed, dtype=draws.dtype)).all())
+
+
 class Posterior(ABC):
     """Q(c|x) for one code, built from `width` columns of Q's head output.
 
@@ -55,12 +63,17 @@ class Posterior(ABC):
         posterior, for one, turns the (n, 1) float class index into an (n,) long tensor.
         """
         if type(self)._event is not Posterior._event:  # an older plugin overrides _event
+            warnings.warn(f"posterior '{self.kind}' overrides Posterior._event, the deprecated "
+                          "name of to_event: override to_event instead", DeprecationWarning,
+                          stacklevel=2)
             return self._event(values)
         return values
 
     def _event(self, values: torch.Tensor) -> torch.Tensor:
         """Deprecated: the old, private name of `to_event`; overriding it still works."""
-        warnings.warn("Posterior._event is deprecated; override to_event instead",
+        if type(self)._event is not Posterior._event:  # an override's super()._event(values)
+            return values
+        warnings.warn("Posterior._event is deprecated; call to_event instead",
                       DeprecationWarning, stacklevel=2)
         return self.to_event(values)
 

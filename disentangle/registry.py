@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -104,6 +105,10 @@ class PluginError(DisentangleError):
         )
 
 
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    return ep.dist.metadata["Name"] if ep.dist is not None else "an unknown distribution"
+
+
 def _disabled() -> set[str]:
     return {p.strip() for p in os.environ.get(DISABLE_ENV, "").split(",") if p.strip()}
 
@@ -129,18 +134,27 @@ class Registry:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(exc.plugin_name if hasattr(exc, "plugin_name") else "?",
+            raise PluginError(self.pm.get_name(exc.plugin) or repr(exc.plugin),
                               f"implements an unknown hook: {exc}") from None
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
             self._collect(kind)
 
     def _load_entry_points(self, blocked: set[str]) -> None:
-        seen: set[str] = set()
+        seen: dict[str, metadata.EntryPoint] = {}
         for ep in metadata.entry_points(group=PROJECT):
-            if ep.name in seen or ep.name in blocked:
+            if ep.name in blocked:
                 continue
-            seen.add(ep.name)
+            if ep.name in seen:  # the same distribution found twice on sys.path is one plugin
+                first = seen[ep.name]
+                if (_dist_name(first), first.value) != (_dist_name(ep), ep.value):
+                    raise DisentangleError(
+                        f"two plugins share the entry-point name '{ep.name}': "
+                        f"{first.value} from {_dist_name(first)} and {ep.value} from "
+                        f"{_dist_name(ep)}; rename the entry point in your pyproject.toml "
+                        "(names in use: `disentangle plugins`)")
+                continue
+            seen[ep.name] = ep
             try:
                 plugin = ep.load()
             except Exception as exc:  # a third party's import error must not look like ours
@@ -207,12 +221,20 @@ class Registry:
         """Build a component; options left as None are dropped so the component's defaults stand."""
         entry = self.get(kind, name)
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        factory = entry.component.factory
         try:
-            return entry.component.factory(*args, **kwargs)
-        except DisentangleError:
-            raise
-        except TypeError as exc:
+            inspect.signature(factory).bind(*args, **kwargs)
+        except TypeError as exc:  # options the factory does not take: the caller's mistake
             raise DisentangleError(f"{kind[:-1]} '{name}' rejected its options: {exc}") from None
+        except ValueError:  # no signature to read (a builtin): the call itself will tell
+            pass
+        try:
+            return factory(*args, **kwargs)
+        except (DisentangleError, OSError):
+            raise
+        except Exception as exc:  # a bug in the plugin: name it (--debug shows the traceback)
+            raise PluginError(entry.plugin, f"failed to build its {kind[:-1]} '{name}': "
+                                            f"{type(exc).__name__}: {exc}") from exc
 
     def plugins(self) -> list[PluginInfo]:
         infos = []

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Categorical, Independent, Normal
 
-from disentangle.posteriors import Posterior
+from disentangle.posteriors import Posterior, draws_within
 
 MIN_STD = 1e-3  # keeps a learned std from collapsing to zero and the bound from exploding
 
@@ -21,7 +21,8 @@ class CategoricalPosterior(Posterior):
 
     @classmethod
     def supports(cls, code):
-        return code.discrete and code.dims == 1 and code.width == code.size
+        return (code.discrete and code.dims == 1 and code.width == code.size
+                and draws_within(code, range(code.size)))  # values are class indices
 
     @property
     def width(self):
@@ -98,7 +99,7 @@ class BernoulliPosterior(Posterior):
 
     @classmethod
     def supports(cls, code):
-        return code.discrete and code.width == code.dims
+        return code.discrete and code.width == code.dims and draws_within(code, (0, 1))
 
     @property
     def width(self):

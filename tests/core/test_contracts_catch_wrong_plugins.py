@@ -8,13 +8,14 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Independent, Laplace, Normal
+from torch.distributions import Bernoulli, Independent, Laplace, Normal
 
-from disentangle import Component, hookimpl
+from disentangle import Component, DisentangleError, hookimpl
 from disentangle.codes import CodeType
 from disentangle.contracts import check_code, check_posterior
+from disentangle.latent import Latent
 from disentangle.posteriors import Posterior
-from disentangle.registry import Registry
+from disentangle.registry import PluginError, Registry
 
 
 class LaplaceCode(CodeType):
@@ -144,9 +145,141 @@ def test_a_posterior_written_against_the_old_private_event_still_scores():
         def _event(self, values):  # the old, private spelling of to_event
             return values * 0 + 0.5
 
+    class LegacyCallingSuper(LaplacePosterior):
+        def _event(self, values):  # an old override that defers to the default
+            return super()._event(values) + 0.5
+
     code = LaplaceCode(1)
     head = torch.zeros(3, 2)
     expected = LaplacePosterior(code).distribution(head).log_prob(torch.full((3, 1), 0.5))
-    assert torch.allclose(Legacy(code).log_prob(head, torch.zeros(3, 1)), expected)
-    with pytest.warns(DeprecationWarning, match="override to_event"):
+    for legacy in (Legacy, LegacyCallingSuper):
+        with pytest.warns(DeprecationWarning, match="overrides Posterior._event.*override to_event"):
+            assert torch.allclose(legacy(code).log_prob(head, torch.zeros(3, 1)), expected)
+    with pytest.warns(DeprecationWarning, match="call to_event"):
         LaplacePosterior(code)._event(torch.zeros(3, 1))
+
+
+class SignCode(CodeType):
+    """d independent fair ±1 values: discrete and as wide as a Bernoulli code, but not 0/1."""
+
+    kind = "sign"
+    discrete = True
+    default_posterior = "sign"
+
+    def sample(self, n, generator=None, device=None):
+        bits = torch.randint(0, 2, (n, self.size), generator=generator, device=device)
+        return (2 * bits - 1).float()
+
+    def entropy(self):
+        return self.size * math.log(2)
+
+    def log_prob(self, values):
+        return torch.full((values.shape[0],), -self.size * math.log(2))
+
+
+class SignPosterior(Posterior):
+    """A Bernoulli over (c + 1) / 2; its estimate is the mode in the code's own ±1 values."""
+
+    kind = "sign"
+
+    @classmethod
+    def supports(cls, code):
+        return code.kind == "sign"
+
+    @property
+    def width(self):
+        return self.code.dims
+
+    def distribution(self, head):
+        return Independent(Bernoulli(logits=head), 1)
+
+    def to_event(self, values):
+        return (values + 1) / 2
+
+    def estimate(self, head):
+        return torch.where(head > 0, 1.0, -1.0)
+
+
+def sign_registry(posterior_factory=SignPosterior, code_cls=SignCode):
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def disentangle_codes():
+            yield Component("sign", code_cls, "fair ±1 values")
+
+        @staticmethod
+        @hookimpl
+        def disentangle_posteriors():
+            yield Component("sign", posterior_factory, "a Bernoulli over (c + 1) / 2")
+
+    return Registry(plugins=[Plugin()])  # beside the built-ins, as when installed
+
+
+def test_an_estimate_in_code_values_is_checked_through_to_event():
+    registry = sign_registry()
+    check_code("sign", registry)
+    check_posterior("sign", registry)
+
+
+def test_built_in_posteriors_do_not_claim_a_code_of_other_values():
+    """The built-in Bernoulli posterior used to claim every discrete code as wide as its dims,
+    and scored ±1 values as bits, silently; its contract check then failed on the new code."""
+    registry = sign_registry()
+    code = SignCode(2)
+    for name in ("bernoulli", "categorical"):
+        assert not registry.get("posteriors", name).component.factory.supports(code)
+        check_posterior(name, registry)  # passes: it is not offered the sign code
+    with pytest.raises(DisentangleError, match="posterior 'bernoulli' cannot score code 'sign:2'"):
+        Latent.from_specs(["sign:2@bernoulli"], noise_dim=0, registry=registry)
+
+
+def test_a_posterior_factory_may_be_a_function():
+    def make(code):
+        return SignPosterior(code)  # refuses codes it does not support, as Posterior does
+
+    check_posterior("sign", sign_registry(posterior_factory=make))
+
+
+def test_a_code_with_a_minimum_size_is_checked_from_it():
+    class AtLeastFour(SignCode):
+        min_size = 4
+
+    registry = sign_registry(code_cls=AtLeastFour)
+    check_code("sign", registry)  # sizes 4 and 5; 3 must be refused, and is
+    check_posterior("gaussian", registry)  # builds every code at a size it takes
+
+    class RefusesNothing(AtLeastFour):
+        def __init__(self, size):
+            self.size = size
+
+    with pytest.raises(AssertionError, match="code 'sign': size 3 must be refused"):
+        check_code("sign", sign_registry(code_cls=RefusesNothing))
+
+
+def test_a_bug_inside_a_factory_names_the_plugin_and_the_component():
+    class Buggy(SignCode):
+        def __init__(self, size):
+            super().__init__(size)
+            self.scale = None + 1  # a TypeError inside, not a wrong option
+
+    registry = sign_registry(code_cls=Buggy)
+    with pytest.raises(PluginError, match=r"plugin 'Plugin' failed to build its code 'sign': "
+                       r"TypeError: unsupported operand"):
+        registry.create("codes", "sign", 2)
+    with pytest.raises(DisentangleError, match="code 'sign' rejected its options"):
+        registry.create("codes", "sign", 2, colour="red")  # an option it does not take
+
+
+def test_a_method_factory_must_take_what_the_trainer_passes():
+    from disentangle.contracts import check_method
+    from disentangle_infogan.method import InfoGAN
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def disentangle_methods():
+            yield Component("bare", lambda: InfoGAN(), "takes no options")
+
+    with pytest.raises(AssertionError, match="method 'bare': its factory must take the keyword "
+                       "arguments q_trains_trunk and precision"):
+        check_method("bare", Registry(plugins=[Plugin()], entry_points=False))

@@ -85,7 +85,7 @@ def test_misspelled_hook_fails_loudly():
         return []
 
     module.disentangle_codez = disentangle_codez
-    with pytest.raises(PluginError, match="unknown hook"):
+    with pytest.raises(PluginError, match="plugin 'typo' implements an unknown hook.*=typo"):
         Registry(plugins=[module], entry_points=False)
 
 
@@ -107,3 +107,30 @@ def test_plugin_failing_to_import_is_named(fake_site, tmp_path, monkeypatch):
     monkeypatch.setenv(DISABLE_ENV, "broken")
     assert "categorical" in Registry().names("codes")
     sys.modules.pop("broken_plugin", None)
+
+
+def test_an_entry_point_named_like_another_plugins_is_an_error(fake_site, tmp_path, monkeypatch):
+    """A third party's entry point called `codes` used to knock out the built-in one (or itself),
+    whichever came second on sys.path, without a word."""
+    package = tmp_path / "src" / "clash_plugin"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    site = fake_site(package, "clash-plugin", {"codes": "clash_plugin"})
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(DisentangleError, match=r"two plugins share the entry-point name 'codes': "
+                       r"clash_plugin from clash-plugin and disentangle_codes from disentangle"):
+        Registry()
+    sys.modules.pop("clash_plugin", None)
+
+
+def test_one_distribution_seen_twice_on_the_path_is_one_plugin(fake_site, tmp_path, monkeypatch):
+    package = tmp_path / "src" / "twice_plugin"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for where in ("a", "b"):  # e.g. an editable install beside a built copy
+        site = fake_site(package, "twice-plugin", {"twice": "twice_plugin"})
+        moved = tmp_path / where
+        site.rename(moved)
+        monkeypatch.syspath_prepend(str(moved))
+    assert "twice" in {p.name for p in Registry().plugins()}
+    sys.modules.pop("twice_plugin", None)
