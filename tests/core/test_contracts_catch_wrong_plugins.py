@@ -87,19 +87,21 @@ class WideHead(LaplacePosterior):
         return super().distribution(head[:, : 2 * self.code.dims])
 
 
-def registry_with(code_cls, posterior_cls):
+def registry_with(code_cls, posterior_factory, name="laplace", builtins=False):
+    """A registry holding a plugin with one code and one posterior, both called `name`
+    (`builtins`: beside the installed plugins, as a third party's is)."""
     class Plugin:
         @staticmethod
         @hookimpl
         def disentangle_codes():
-            yield Component("laplace", code_cls, "Laplace(0, 1) dims")
+            yield Component(name, code_cls, f"the test's {name} code")
 
         @staticmethod
         @hookimpl
         def disentangle_posteriors():
-            yield Component("laplace", posterior_cls, "Laplace with learned location and scale")
+            yield Component(name, posterior_factory, f"the test's {name} posterior")
 
-    return Registry(plugins=[Plugin()], entry_points=False)
+    return Registry(plugins=[Plugin()], entry_points=builtins)
 
 
 def test_a_correct_laplace_plugin_passes():
@@ -201,18 +203,7 @@ class SignPosterior(Posterior):
 
 
 def sign_registry(posterior_factory=SignPosterior, code_cls=SignCode):
-    class Plugin:
-        @staticmethod
-        @hookimpl
-        def disentangle_codes():
-            yield Component("sign", code_cls, "fair ±1 values")
-
-        @staticmethod
-        @hookimpl
-        def disentangle_posteriors():
-            yield Component("sign", posterior_factory, "a Bernoulli over (c + 1) / 2")
-
-    return Registry(plugins=[Plugin()])  # beside the built-ins, as when installed
+    return registry_with(code_cls, posterior_factory, name="sign", builtins=True)
 
 
 def test_an_estimate_in_code_values_is_checked_through_to_event():
