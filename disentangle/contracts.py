@@ -57,12 +57,23 @@ def check_code(name: str, registry: Registry | None = None) -> None:
         assert sweep.ndim == 1 and len(sweep) >= 2, f"code '{name}': sweep must be (S,), S >= 2"
         posterior = registry.create("posteriors", code.default_posterior, code)
         check_posterior_on(posterior, code)
+        _check_details(registry, name, code)
     for bad in ((least - 1,) if least > 1 else ()) + (0, -1):  # below its min_size too
         try:
             registry.create("codes", name, bad)
         except DisentangleError:
             continue
         raise AssertionError(f"code '{name}': size {bad} must be refused with DisentangleError")
+
+
+def _check_details(registry: Registry, name: str, code: CodeType) -> None:
+    """What `disentangle list codes` shows (the Details record) is what the code is."""
+    details = registry.get("codes", name).component.details
+    for column, actual in (("discrete", code.discrete), ("posterior", code.default_posterior)):
+        shown = getattr(details, column)
+        assert shown is None or shown == actual, (
+            f"code '{name}': its Details say {column}={shown!r} but the code has {actual!r} "
+            "(disentangle list shows the Details)")
 
 
 def check_entropy(code: CodeType, n: int = 20_000) -> None:
@@ -229,7 +240,8 @@ def check_image_data(dataset: Dataset, data: ImageData) -> None:
     n = len(data)
     assert n > 0, f"dataset '{name}': empty split"
     assert data.images.dtype == torch.uint8 and tuple(data.images.shape[1:]) == dataset.image_shape, \
-        f"dataset '{name}': images must be uint8 (N, {dataset.image_shape})"
+        (f"dataset '{name}': images must be uint8 (N, *{dataset.image_shape}) as its "
+         f"image_shape says, got {data.images.dtype} {tuple(data.images.shape)}")
     if dataset.class_names:
         assert data.labels is not None and data.labels.shape == (n,), f"dataset '{name}': labels"
         assert 0 <= int(data.labels.min()) and int(data.labels.max()) < dataset.num_classes

@@ -97,6 +97,11 @@ def load_data(config: RunConfig, registry: Registry | None = None,
     if data.images.dtype != torch.uint8 or data.images.ndim != 4 or len(data) == 0:
         raise DisentangleError(f"dataset '{config.dataset}' gave {tuple(data.images.shape)} "
                                f"{data.images.dtype} images; expected uint8 (N, C, H, W), N > 0")
+    if tuple(data.images.shape[1:]) != tuple(dataset.image_shape):  # else G and the data part
+        raise DisentangleError(
+            f"dataset '{config.dataset}' declares {'x'.join(map(str, dataset.image_shape))} "
+            f"images (image_shape) but its '{split}' split holds "
+            f"{'x'.join(map(str, data.images.shape[1:]))} ones: a bug in the dataset")
     return dataset, data
 
 

@@ -274,3 +274,23 @@ def test_a_method_factory_must_take_what_the_trainer_passes():
     with pytest.raises(AssertionError, match="method 'bare': its factory must take the keyword "
                        "arguments q_trains_trunk and precision"):
         check_method("bare", Registry(plugins=[Plugin()], entry_points=False))
+
+
+def test_details_that_misdescribe_the_code_fail_the_contract():
+    from disentangle import Details
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def disentangle_codes():
+            yield Component("laplace", LaplaceCode, "Laplace(0, 1) dims",
+                            Details(discrete=True, posterior="laplace"))
+
+        @staticmethod
+        @hookimpl
+        def disentangle_posteriors():
+            yield Component("laplace", LaplacePosterior, "Laplace with learned scale")
+
+    with pytest.raises(AssertionError, match="code 'laplace': its Details say discrete=True but "
+                       "the code has False"):
+        check_code("laplace", Registry(plugins=[Plugin()], entry_points=False))

@@ -65,3 +65,25 @@ def test_bars_trains_and_evaluates_through_the_cli(fake_site, tmp_path):
     scores = json.loads(done.stdout)["disentanglement"]
     for key in ("mig", "sap", "sap_raw", "factor_vae", "beta_vae", "modularity"):
         assert 0 <= scores[key] <= 1, key
+
+
+def test_a_dataset_whose_images_disagree_with_its_image_shape_is_refused(use_registry):
+    """A dataset declaring 32x32 that draws 16x16 images used to train at 16x16 silently."""
+    from disentangle.training.build import load_data
+    from disentangle.training.config import RunConfig
+
+    bars = load_bars()
+
+    class Mislabelled(bars.Bars):
+        def __init__(self, image_size=None):
+            super().__init__(image_size=16)
+            self.image_shape = (1, 32, 32)  # what it claims
+
+    bars.Bars = Mislabelled
+    use_registry(bars)
+    with pytest.raises(DisentangleError, match=r"dataset 'bars' declares 1x32x32 images "
+                       r"\(image_shape\) but its 'train' split holds 1x16x16 ones"):
+        load_data(RunConfig(method="infogan", dataset="bars"))
+    with pytest.raises(AssertionError, match=r"images must be uint8 \(N, \*\(1, 32, 32\)\) as "
+                       r"its image_shape says, got torch.uint8 \(\d+, 1, 16, 16\)"):
+        check_dataset("bars", use_registry(bars))
