@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 import inspect
 import os
 import re
@@ -25,6 +26,7 @@ from disentangle.errors import DisentangleError
 
 PROJECT = "disentangle"
 DISABLE_ENV = "DISENTANGLE_DISABLE_PLUGINS"
+LOAD_ENV = "DISENTANGLE_PLUGINS"  # modules to load as plugins without installing them
 KINDS = ("codes", "posteriors", "backbones", "datasets", "methods")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -125,6 +127,7 @@ class Registry:
             self.pm.set_blocked(name)
         if entry_points:
             self._load_entry_points(blocked)
+            self._load_named_modules(blocked)
         for plugin in plugins:
             if self.pm.is_registered(plugin):  # already loaded through its entry point
                 continue
@@ -159,13 +162,31 @@ class Registry:
                 plugin = ep.load()
             except Exception as exc:  # a third party's import error must not look like ours
                 raise PluginError(ep.name, f"failed to import ({ep.value}): {exc}") from None
+            self._register(plugin, ep.name, ep.dist)
+
+    def _load_named_modules(self, blocked: set[str]) -> None:
+        """The modules named in DISENTANGLE_PLUGINS (comma-separated, importable), each
+        registered under its module name, as an entry point would register it: a plugin tried
+        with the CLI before it is packaged."""
+        names = [n.strip() for n in os.environ.get(LOAD_ENV, "").split(",") if n.strip()]
+        for name in names:
+            if name in blocked:
+                continue
             try:
-                self.pm.register(plugin, name=ep.name)
-            except ValueError as exc:
-                raise PluginError(ep.name, f"could not be registered: {exc}") from None
-            except pluggy.PluginValidationError as exc:
-                raise PluginError(ep.name, f"has an invalid hook: {exc}") from None
-            self._dists[ep.name] = ep.dist
+                module = importlib.import_module(name)
+            except Exception as exc:
+                raise PluginError(name, f"failed to import ({LOAD_ENV}={name}): {exc}") from None
+            if not self.pm.is_registered(module):  # else installed too: its entry point won
+                self._register(module, name, None)
+
+    def _register(self, plugin: Any, name: str, dist: metadata.Distribution | None) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except ValueError as exc:
+            raise PluginError(name, f"could not be registered: {exc}") from None
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(name, f"has an invalid hook: {exc}") from None
+        self._dists[name] = dist
 
     def _collect(self, kind: str) -> None:
         caller = getattr(self.pm.hook, f"disentangle_{kind}")

@@ -134,3 +134,28 @@ def test_one_distribution_seen_twice_on_the_path_is_one_plugin(fake_site, tmp_pa
         monkeypatch.syspath_prepend(str(moved))
     assert "twice" in {p.name for p in Registry().plugins()}
     sys.modules.pop("twice_plugin", None)
+
+
+def test_a_module_named_in_the_environment_loads_without_installing(tmp_path, monkeypatch):
+    """DISENTANGLE_PLUGINS: a plugin tried with the CLI before it is packaged."""
+    from disentangle.registry import LOAD_ENV
+
+    (tmp_path / "loose_plugin.py").write_text(
+        "from disentangle import Component, hookimpl\n\n"
+        "@hookimpl\ndef disentangle_methods():\n"
+        "    yield Component('loose', lambda **options: None, 'a method from a loose module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(LOAD_ENV, "loose_plugin, disentangle_codes")  # the second is installed
+    registry = Registry()
+    assert registry.get("methods", "loose").plugin == "loose_plugin"
+    info = {p.name: p for p in registry.plugins()}
+    assert info["loose_plugin"].distribution is None
+    assert "codes" in info and "disentangle_codes" not in info  # installed: loaded once
+    assert Registry(entry_points=False).names("methods") == []  # tests' isolated registries
+    monkeypatch.setenv(DISABLE_ENV, "loose_plugin")
+    assert "loose" not in Registry().names("methods")
+    monkeypatch.setenv(LOAD_ENV, "no_such_plugin_module")
+    with pytest.raises(PluginError, match=r"plugin 'no_such_plugin_module' failed to import "
+                       r"\(DISENTANGLE_PLUGINS=no_such_plugin_module\): No module named"):
+        Registry()
+    sys.modules.pop("loose_plugin", None)
