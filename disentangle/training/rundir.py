@@ -313,7 +313,9 @@ class RunDir:
 
     # --- metrics.jsonl ----------------------------------------------------------------------------
 
-    def read_metrics(self) -> list[dict[str, Any]]:
+    def read_metrics(self, strict: bool = False) -> list[dict[str, Any]]:
+        """The logged records. A last line that is not JSON is one a crash cut short and is left
+        out; another bad line is left out too, or with `strict` an error (before a rewrite)."""
         if not self.metrics.is_file():
             return []
         records = []
@@ -321,21 +323,26 @@ class RunDir:
             text = self.metrics.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise DisentangleError(f"{self.metrics} cannot be read: {exc.strerror}") from None
-        for line in text.splitlines():
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:  # a line cut short by a crash
-                    continue
-                if isinstance(record, dict):
-                    records.append(record)
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        for n, line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if strict and n != lines[-1][0]:
+                    raise DisentangleError(
+                        f"{self.metrics}: line {n} is not JSON (only a last line cut short by a "
+                        "crash is expected); the log was edited or damaged: mend or delete that "
+                        "line, then run again (nothing was changed)") from None
+                continue
+            if isinstance(record, dict):
+                records.append(record)
         return records
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop lines logged after `step` (a resumed run logs them again) and any line a crash cut
-        short."""
+        """Drop lines logged after `step` (a resumed run logs them again) and a last line a crash
+        cut short; a bad line elsewhere is an error, so that no record is dropped unseen."""
         if self.metrics.is_file():
-            kept = [r for r in self.read_metrics()
+            kept = [r for r in self.read_metrics(strict=True)
                     if isinstance(r.get("step"), int) and r["step"] <= step]
             atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
@@ -365,9 +372,11 @@ class RunDir:
 
 
 def latest_run(root: Path | str = DEFAULT_ROOT) -> Path:
-    """The most recently started (or resumed) run directory under `root` with a config.json."""
+    """The most recently started (or resumed) run directory under `root` with a config.json,
+    a seed of a `--seeds` set (`root/SET/seed-S`) included."""
     root = Path(root)
-    runs = [p.parent for p in root.glob(f"*/{CONFIG}")] if root.is_dir() else []
+    runs = ([p.parent for pattern in (f"*/{CONFIG}", f"*/seed-*/{CONFIG}")
+             for p in root.glob(pattern)] if root.is_dir() else [])
     if not runs:
         raise DisentangleError(f"no runs under {root}/ (train one with `disentangle run infogan`)")
     return max(runs, key=lambda p: ((p / CONFIG).stat().st_mtime, p.name))

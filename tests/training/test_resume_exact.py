@@ -140,3 +140,21 @@ def test_resume_keeps_the_thread_count_it_was_checkpointed_with(fast_config, mon
     # an explicit --threads still wins (documented: the run then rounds differently)
     told = fit(resume(first["run_dir"], overrides={"steps": 9, "threads": 1}))
     assert told["threads"] == 1
+
+
+def test_resume_drops_only_a_last_line_cut_short_from_the_log(fast_config):
+    """A resume rewrites metrics.jsonl up to its checkpoint: a bad line anywhere but last used
+    to vanish in that rewrite without a word; now it stops the resume and nothing changes."""
+    first = fit(start(fast_config(steps=6, log_every=2, checkpoint_every=6)))
+    log = RunDir.open(first["run_dir"]).metrics
+    lines = log.read_text().splitlines(keepends=True)
+    damaged = "garbage{{\n" + "".join(lines[1:])
+    log.write_text(damaged)
+    with pytest.raises(DisentangleError, match=r"metrics.jsonl: line 1 is not JSON .*nothing "
+                       r"was changed"):
+        fit(resume(first["run_dir"], overrides={"steps": 8}))
+    assert log.read_text() == damaged
+    log.write_text("".join(lines) + '{"step": 7, "loss')  # what a crash mid-write leaves
+    again = fit(resume(first["run_dir"], overrides={"steps": 8}))
+    assert again["steps"] == 8
+    assert [r["step"] for r in read_jsonl(log)] == [2, 4, 6, 8]

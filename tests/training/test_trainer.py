@@ -255,6 +255,10 @@ def test_load_run_and_latest_run(fast_config, tmp_path, monkeypatch):
     assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
     images, _, _ = model.sample(3)
     assert images.shape == (3, 1, 28, 28)
+    # a seed of a `--seeds` set (root/SET/seed-S) counts too
+    (tmp_path / "set").mkdir()
+    os.rename(second["run_dir"], tmp_path / "set" / "seed-3")
+    assert latest_run(tmp_path) == tmp_path / "set" / "seed-3"
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DisentangleError, match="no runs under runs"):
         latest_run()
