@@ -76,13 +76,24 @@ class TrainedRun:
             raise DisentangleError(f"--n must be at least 1, got {n}")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         z, values = self.model.latent.sample(n, generator)
+        for (index, dim), (selector, code, value) in self._chosen(codes).items():
+            values[index][:, dim] = value
+        return z, values
+
+    def _chosen(self, codes: Mapping[str, Values] | None) -> dict[tuple[int, int], tuple]:
+        """{(code index, dimension): (selector, code, value)} for the chosen codes; a dimension
+        set twice (c2=1 with c2-1=0.5) is an error, not a silent last-one-wins."""
+        chosen: dict[tuple[int, int], tuple] = {}
         for selector, given in (codes or {}).items():
             index, code, dims = self.find_code(selector)
-            row = _as_row(selector, given, len(dims))
-            for dim, value in zip(dims, row):
+            for dim, value in zip(dims, _as_row(selector, given, len(dims))):
                 _check_value(selector, code, value)
-                values[index][:, dim] = value
-        return z, values
+                if (index, dim) in chosen:
+                    raise DisentangleError(f"--code {selector} sets {code.name} dimension "
+                                           f"{dim + 1}, which --code {chosen[index, dim][0]} "
+                                           "sets already; give it once")
+                chosen[index, dim] = (selector, code, value)
+        return chosen
 
     # --- images -------------------------------------------------------------------------------
 
@@ -112,6 +123,10 @@ class TrainedRun:
             names = " or ".join(f"{latent_code.name}-{d + 1}" for d in dims)
             raise DisentangleError(f"--traverse {code}: {latent_code.name} ({latent_code.spec}) "
                                    f"has {len(dims)} dimensions; name one: {names}")
+        for (i, dim), (selector, _, _) in self._chosen(codes).items():
+            if (i, dim) == (index, dims[0]):
+                raise DisentangleError(f"--traverse {code} sweeps what --code {selector} fixes; "
+                                       "drop one of them")
         sweep = latent_code.code.sweep(steps)  # (S,)
         s = len(sweep)
         z, values = self.latents(n, codes, seed)
@@ -146,8 +161,8 @@ def _as_row(selector: str, given: Values, dims: int) -> list[float]:
         row = row * dims
     if len(row) != dims or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                    for v in row):
-        raise DisentangleError(f"code '{selector}': give one number or {dims} numbers, got "
-                               f"{given!r}")
+        counts = "one number" if dims == 1 else f"one number or {dims} numbers"
+        raise DisentangleError(f"code '{selector}': give {counts}, got {given!r}")
     return [float(v) for v in row]
 
 
@@ -175,6 +190,8 @@ def parse_code_values(texts: Sequence[str]) -> dict[str, list[float]]:
         if not name.strip() or numbers is None:
             raise DisentangleError(f"--code {text}: write CODE=VALUE, e.g. --code c1=3 "
                                    "--code c2=-1.5 (several dimensions: c2=0.5,-1)")
+        if name.strip() in chosen:
+            raise DisentangleError(f"--code {name.strip()} is given twice; give it once")
         chosen[name.strip()] = numbers
     return chosen
 

@@ -23,7 +23,8 @@ def sample(
         "--code", help="Fix a code: NAME=VALUE, repeatable (--code c1=3 --code c2=-1.5; "
                        "c2=0.5,-1 sets each dimension, c2-1=0.5 only the first). Codes not "
                        "given are drawn from their prior.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for the noise and the codes not given.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for the noise and the codes not given.",
+                                      min=0)] = 0,
     n: Annotated[int | None, typer.Option(
         "--n", help="Images (default 64), or traversal rows (default 8).", min=1)] = None,
     traverse: Annotated[str | None, typer.Option(

@@ -101,12 +101,23 @@ def test_encode_matches_the_model_and_takes_both_image_types(trained):
     (["--code", "c1"], "--code c1: write CODE=VALUE"),
     (["--traverse", "c2"], "has 2 dimensions; name one: c2-1 or c2-2"),
     (["--out", "x.jpg"], "--out x.jpg: write FILE.png for a grid, or a folder"),
+    (["--code", "c1=3", "--code", "c1=4"], "--code c1 is given twice; give it once"),
+    (["--code", "c2=1", "--code", "c2-1=0.5"],
+     "--code c2-1 sets c2 dimension 1, which --code c2 sets already"),
+    (["--traverse", "c1", "--code", "c1=3"], "--traverse c1 sweeps what --code c1 fixes"),
+    (["--traverse", "c2-2", "--code", "c2=0.5"], "--traverse c2-2 sweeps what --code c2 fixes"),
 ])
 def test_bad_requests_fail_in_one_line(capsys, run_dir, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     code, _, err = cli(capsys, "sample", run_dir, *args)  # in-process: the same parser, faster
     assert code == 1 and message in one_error_line(err)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_negative_seed_is_refused(capsys, run_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, "sample", run_dir, "--seed", "-1")
+    assert code == 2 and "--seed" in err and list(tmp_path.iterdir()) == []
 
 
 def test_not_a_run_is_one_line(tmp_path):
