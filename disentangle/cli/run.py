@@ -40,8 +40,9 @@ def run(
     lr_g: Annotated[float | None, typer.Option(help="Adam learning rate of G and Q's head.",
                                                rich_help_panel=_TRAINING)] = None,
     lambda_discrete: Annotated[float | None, typer.Option(
-        help="λ of discrete codes' information term (4 gave better digits than the preset's 1 "
-             "at 1,000 steps; docs/training.md).", rich_help_panel=_MODEL)] = None,
+        help="λ of discrete codes' information term (4 gave better digits than 1 without the "
+             "digits preset's warps, no better with them; docs/training.md).",
+        rich_help_panel=_MODEL)] = None,
     lambda_continuous: Annotated[float | None, typer.Option(
         help="λ of continuous codes' information term.", rich_help_panel=_MODEL)] = None,
     q_trains_trunk: Annotated[bool | None, typer.Option(

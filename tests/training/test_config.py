@@ -48,7 +48,7 @@ def test_presets_from_the_papers(dataset, codes, noise):
 def test_digits_preset_is_tuned_for_1497_images():
     config = resolve("infogan", {})
     assert config.dataset == "digits" and config.codes == ["categorical:10", "uniform:2"]
-    assert (config.noise_dim, config.batch_size, config.steps) == (62, 64, 1000)
+    assert (config.noise_dim, config.batch_size, config.steps) == (62, 64, 2000)
     assert (config.q_augment, config.q_augment_start) == (True, 300)
 
 
