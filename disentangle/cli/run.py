@@ -318,7 +318,7 @@ def _note(code: dict[str, Any]) -> str:
     their bound can reach (a fixed σ never reaches h(c)), or that it has none."""
     if not code["differential"]:
         share = code["info_eval"] / code["entropy"] if code["entropy"] > 0 else None
-        return "" if share is None else f"{100 * share:.0f}% of H"
+        return "" if share is None else f"{round(100 * share)}% of H"  # an int: never "-0%"
     top = code.get("reachable_bound")
     return "bound, no max" if top is None else f"bound; max {top:.3f}"
 

@@ -28,5 +28,6 @@ def check_image_size(dataset: str, image_size: int | None, sizes: Sequence[int])
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size not in sizes:
         offered = " or ".join(str(s) for s in sizes)
         raise DisentangleError(f"dataset '{dataset}' comes in {offered} pixels, not "
-                               f"{image_size!r}")
+                               f"{image_size!r}: set --image-size to "
+                               f"{' or '.join(str(s) for s in sizes)}, or leave it out")
     return image_size

@@ -105,8 +105,10 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise DisentangleError(f"{path} is not a readable checkpoint ({detail})") from None
     except Exception as exc:  # nothing from the file ran (weights_only): it is damaged
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DisentangleError(f"{path} is not a readable checkpoint ({type(exc).__name__}: "
-                               f"{first[:200]})") from None
+        first = first.split(". ")[0].rstrip(".")  # torch's own advice after it does not apply
+        raise DisentangleError(f"{path} is not a readable checkpoint, damaged or cut short "
+                               f"({type(exc).__name__}: {first[:160]}); restore it from a copy "
+                               "or train the run again") from None
     _check(state, path)
     return state
 

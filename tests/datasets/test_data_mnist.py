@@ -127,6 +127,7 @@ def test_gzip_payload_checked_like_plain(registry, data_dir):
 def test_unknown_split_and_size(registry, data_dir):
     with pytest.raises(DisentangleError, match="no split 'valid'"):
         registry.create("datasets", "mnist").load("valid", data_dir)
-    with pytest.raises(DisentangleError, match="28 pixels, not 32"):
+    with pytest.raises(DisentangleError,
+                       match="28 pixels, not 32: set --image-size to 28, or leave it out"):
         registry.create("datasets", "mnist", image_size=32)
     assert registry.create("datasets", "mnist", image_size=28).image_shape == (1, 28, 28)

@@ -123,3 +123,12 @@ def test_a_truncated_checkpoint_is_refused_at_any_length(tmp_path):
     for length in sorted(random.Random(1).sample(range(len(original)), 100)):
         path.write_bytes(original[:length])
         refused(path)
+
+
+def test_a_checkpoint_cut_short_says_so_and_what_to_do(tmp_path):
+    path = tmp_path / "latest.pt"
+    save_checkpoint(path, {"format": 2, "step": 1, "model": {"w": torch.ones(1000)}})
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    message = refused(path, r"is not a readable checkpoint, damaged or cut short \(RuntimeError: "
+                            r".*\); restore it from a copy or train the run again$")
+    assert "high likelihood" not in message  # torch's sentence, cut off mid-way, is dropped
