@@ -20,8 +20,8 @@ _CR = "InfoGAN-CR (contrastive regulariser)"
 
 @app.command(no_args_is_help=True)
 def run(
-    method: Annotated[str, typer.Argument(help="Training method: infogan or gan "
-                                               "(`disentangle list methods`).")],
+    method: Annotated[str, typer.Argument(help="Training method: infogan, gan, infogan-cr "
+                                               "or a plugin's (`disentangle list methods`).")],
     dataset: Annotated[str | None, typer.Option(help="Dataset to train on (default: digits).",
                                                 rich_help_panel=_TRAINING)] = None,
     code: Annotated[list[str] | None, typer.Option(
@@ -308,7 +308,8 @@ def print_summary(summary: dict[str, Any]) -> None:
                           "no λ applies (Q's head still learns to read the codes)", style="dim")
     files = summary["files"]
     run_dir = Path(summary["run_dir"])
-    names = [Path(files[k]).name for k in ("config", "metrics", "samples", "info_plot", "summary")]
+    names = [Path(files[k]).name for k in ("config", "metrics", "samples", "info_plot",
+                                           "heldout_plot", "summary") if k in files]
     console.print(f"wrote {run_dir}/: {', '.join(names)}, checkpoints/latest.pt, "
                   f"{len(files['traversals'])} traversal-*.png")
 

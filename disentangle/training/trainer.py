@@ -668,6 +668,8 @@ def _finish(session: Session, step: int, wall: float, train_seconds: float,
         "traversals": sorted(str(p) for p in run.path.glob("traversal-*.png")),
         "info_plot": str(run.path / "info.png"), "summary": str(run.summary),
     }
+    if (run.path / "heldout.png").is_file():  # drawn where the log holds a held-out score
+        files["heldout_plot"] = str(run.path / "heldout.png")
     images = step * cfg.batch_size  # every step of the run, resumed sessions included
     summary = {
         "status": "finished", "method": cfg.method, "dataset": cfg.dataset,

@@ -48,6 +48,7 @@ def test_human_summary_names_codes_and_files(capsys, toy_registry, tmp_path):
     code, out, _ = cli(capsys, "run", "infogan", *args, "--steps", "2", "--out", tmp_path / "r")
     assert code == 0
     assert "2 steps" in out and "categorical:4" in out and "bound" in out
+    assert "heldout.png" in out and (tmp_path / "r" / "heldout.png").is_file()  # labelled data
     assert "traversal" in out and str(tmp_path / "r") in out.replace("\n", "")
 
 
