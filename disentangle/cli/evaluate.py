@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from disentangle.cli import app
-from disentangle.cli.options import Json, Quiet
+from disentangle.cli.options import DataDir, Json, Quiet
 from disentangle.errors import DisentangleError
 
 
@@ -62,6 +63,7 @@ def evaluate(
         help="Inception weights file (default: the cache directory's copy).")] = None,
     download: Annotated[bool, typer.Option(
         "--download", help="Fetch the Inception weights for --fid when missing.")] = False,
+    data_dir: DataDir = None,
     as_json: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -82,6 +84,7 @@ def evaluate(
     cfg = EvalConfig(split=split, probe=probe, mi=mi, metrics=metrics, seed=seed, device=device,
                      fid=fid, fid_samples=fid_samples,
                      fid_weights=str(fid_weights) if fid_weights else None, download=download,
+                     data_dir=str(data_dir) if data_dir is not None else None,
                      **{**(QUICK if quick else {}), **chosen})  # flags given win over --quick
     result = evaluate_run(run_dir, cfg, show_progress=not (quiet or as_json))
     if as_json:
@@ -101,6 +104,7 @@ def compare(
     as_json: Json = False,
 ) -> None:
     """Evaluated runs side by side (InfoGAN vs GAN at a glance)."""
+    _named_once(runs)
     results = []
     for run in runs:
         path = run / "eval.json"
@@ -113,6 +117,7 @@ def compare(
     from disentangle.cli.select import SELECTOR_NAMES
 
     rows = [{row.label: row for row in summary_rows(r)} for r in results]
+    selected: dict[Path, tuple[int | None, str]] = {}  # selection.json's step, how to redo it
     for run, row in zip(runs, rows):  # `disentangle select` leaves its verdict in each run
         selection = run / "selection.json"
         if selection.is_file():
@@ -122,22 +127,120 @@ def compare(
             label = f"{SELECTOR_NAMES.get(by, by)} (rank)"
             row[label] = Row(label, {by: score, "rank": saved["rank"]},
                              f"{score:.3f} ({saved['rank']})")
+            again = " ".join(["disentangle select", *map(str, saved.get("runs", [run])),
+                              *([] if by == "udr" else ["--by", by])])
+            selected[run] = (saved.get("step"), again)
     labels = list(dict.fromkeys(label for row in rows for label in row))
+    infos = [_RunInfo.of(run, result) for run, result in zip(runs, results)]
+    notes = [*_stale_notes(runs, infos, selected), *_dataset_note(runs, infos)]
     if as_json:  # numbers, not the table's text
         typer.echo(json.dumps({str(run): {label: r.value for label, r in row.items()}
                                for run, row in zip(runs, rows)}, indent=2))
-        return
-    table = Table("measure", *(_run_title(r, res) for r, res in zip(runs, results)))
-    for label in labels:
-        table.add_row(label, *(row[label].text if label in row else "-" for row in rows))
-    Console().print(table)
+    else:
+        table = Table("measure", *(f"{name}\n({info.method})"
+                                   for name, info in zip(run_labels(runs), infos)))
+        table.add_row("dataset", *(info.data for info in infos))
+        table.add_row("step", *(info.step_text for info in infos))
+        for label in labels:
+            table.add_row(label, *(row[label].text if label in row else "-" for row in rows))
+        Console().print(table)
+    for note in notes:  # on stderr: --json's stdout stays machine-readable
+        typer.echo(f"note: {note}", err=True)
 
 
-def _run_title(run: Path, result: dict) -> str:
-    config = run / "config.json"
-    method = (json.loads(config.read_text()).get("config", {}).get("method", "?")
-              if config.is_file() else "?")
-    return f"{run.name}\n({method})"
+def _named_once(runs: list[Path]) -> None:
+    """Two names of one run directory would be two columns of the same numbers (and one key in
+    --json): an error naming it."""
+    seen: dict[Path, Path] = {}
+    for run in runs:
+        first = seen.setdefault(run.resolve(), run)
+        if first is not run:
+            which = f"'{run}'" if str(first) == str(run) else f"'{first}' (as '{run}')"
+            raise DisentangleError(f"compare: run {which} is named twice; name each run once")
+
+
+def run_labels(runs: list[Path]) -> list[str]:
+    """Each run's column heading: the shortest tail of its path that no other run's path ends
+    with (runs/five/seed-0 and runs/is/seed-0: five/seed-0 and is/seed-0), else its last name."""
+    parts = [Path(os.path.abspath(run)).parts for run in runs]
+    labels = []
+    for i, mine in enumerate(parts):
+        others = [p for j, p in enumerate(parts) if j != i]
+        k = next((k for k in range(1, len(mine) + 1)
+                  if all(p[-k:] != mine[-k:] for p in others)), len(mine))
+        labels.append(str(Path(*mine[-k:])))
+    return labels
+
+
+@dataclass(frozen=True)
+class _RunInfo:
+    """What compare shows of a run besides its eval.json's numbers."""
+
+    method: str
+    data: str  # the dataset and its image size: "digits 28×28"
+    measured: int | None  # the checkpoint step eval.json measured (None: an older eval.json)
+    step: int | None  # the checkpoint's step now (None: no readable checkpoint)
+
+    @classmethod
+    def of(cls, run: Path, result: dict) -> _RunInfo:
+        from disentangle.training.checkpoint import checkpoint_step
+        from disentangle.training.rundir import RunDir
+
+        try:
+            meta = json.loads((run / "config.json").read_text())
+        except (OSError, ValueError):
+            meta = {}
+        meta = meta if isinstance(meta, dict) else {}
+        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        shape = meta.get("image_shape")
+        data = str(result.get("dataset", config.get("dataset", "?")))
+        if isinstance(shape, list) and len(shape) == 3:
+            data += f" {shape[1]}×{shape[2]}"
+        measured = result.get("step")
+        return cls(str(config.get("method", "?")), data,
+                   measured if isinstance(measured, int) else None,
+                   checkpoint_step(RunDir(run).latest))
+
+    @property
+    def step_text(self) -> str:
+        text = "-" if self.measured is None else str(self.measured)
+        return text if self.step in (None, self.measured) else f"{text} (checkpoint {self.step})"
+
+
+def _stale_notes(runs: list[Path], infos: list[_RunInfo],
+                 selected: dict[Path, tuple[int | None, str]]) -> list[str]:
+    """One line per run whose eval.json (or selection.json) measured another checkpoint than
+    the one the run has now: trained on since (--resume), or written by an older disentangle
+    that did not record the step."""
+    notes = []
+    for run, info in zip(runs, infos):
+        if info.step is None:
+            continue
+        checks = [("eval.json", info.measured, f"disentangle eval {run}")]
+        if run in selected:  # compare shows its rank row
+            checks.append(("selection.json", *selected[run]))
+        for name, measured, again in checks:
+            if measured is None:
+                notes.append(f"{run}: {name} does not record which step it measured (an older "
+                             f"disentangle wrote it); the checkpoint is at step {info.step}; run "
+                             f"`{again}` again")
+            elif measured != info.step:
+                notes.append(f"{run}: {name} measured step {measured}, the checkpoint is at "
+                             f"step {info.step}; run `{again}` again")
+    return notes
+
+
+def _dataset_note(runs: list[Path], infos: list[_RunInfo]) -> list[str]:
+    """A line when the runs are of different datasets (or image sizes): compare shows them, but
+    their numbers do not measure the same thing."""
+    groups: dict[str, list[str]] = {}
+    for run, info in zip(runs, infos):
+        groups.setdefault(info.data, []).append(str(run))
+    if len(groups) < 2:
+        return []
+    kinds = "; ".join(f"{data}: {', '.join(names)}" for data, names in groups.items())
+    return [f"these runs are of different datasets or image sizes ({kinds}); their numbers "
+            "are not comparable with each other"]
 
 
 @dataclass(frozen=True)

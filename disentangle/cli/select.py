@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from disentangle.cli import app
-from disentangle.cli.options import Json, Quiet
+from disentangle.cli.options import DataDir, Json, Quiet
 from disentangle.errors import DisentangleError
 
 SELECTION = "selection.json"  # written into every run of the set
@@ -53,14 +53,15 @@ def select(
     write: Annotated[bool, typer.Option(
         "--write/--no-write", help="Record the ranking in every run's selection.json (compare "
         "shows it); --no-write leaves the runs untouched.")] = True,
+    data_dir: DataDir = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
     """Rank runs without labels (UDR, ModelCentrality or neighbour agreement) and name the
     chosen one."""
+    from disentangle.evaluation.pipeline import data_dir_read, run_data_dir
     from disentangle.evaluation.udr import CORRELATIONS
-    from disentangle.training import load_run
-    from disentangle.training.build import resolve_device
+    from disentangle.training.build import load_run_and_step, resolve_device
     from disentangle.training.rundir import atomic_write_text
 
     if by not in SELECTORS:
@@ -73,24 +74,33 @@ def select(
     if len(set(r.resolve() for r in runs)) != len(runs):
         raise DisentangleError("select: a run directory is named twice")
     target = resolve_device(device)
-    models, methods, datasets, dataset = [], [], set(), None
+    models, methods, datasets, dataset, read_from = [], [], set(), None, []
+    steps = []
     for run in runs:
         if not (run / "config.json").is_file():
             raise DisentangleError(f"'{run}' is not a run directory (no config.json)")
-        config, model, dataset = load_run(run, device=target)
+        config, model, dataset, step = load_run_and_step(run, device=target)
         models.append(model)
+        steps.append(step)  # selection.json's: compare tells if it moved
         methods.append(config.method)
         datasets.add((config.dataset, config.image_size))
+        read_from.append(data_dir_read(dataset, run_data_dir(config)))
     if len(datasets) > 1:
         names = ", ".join(sorted(f"{d}" + (f" at {s} px" if s else "") for d, s in datasets))
         raise DisentangleError(f"select compares runs of one dataset; these are of {names}")
+    if data_dir is None and len(set(read_from)) > 1:  # one dataset's name, two sets of files
+        other = next(i for i, d in enumerate(read_from) if d != read_from[0])
+        raise DisentangleError(
+            f"select compares runs of one dataset, but '{runs[0]}' was trained on the files in "
+            f"{read_from[0]} and '{runs[other]}' on those in {read_from[other]}; pass --data-dir "
+            "DIR to score them all on the files in DIR, if that is what you want")
     if by == "neighbours":
         for run, model in zip(runs, models):
             if not scores_neighbours(model.latent):
                 raise DisentangleError(f"--by neighbours scores categorical codes and '{run}' "
                                        "has none; use --by udr or --by centrality")
     show = not (quiet or as_json)
-    data_dir = Path(config.data_dir).expanduser() if config.data_dir else None
+    data_dir = run_data_dir(config, data_dir)  # the runs agree on it, unless --data-dir is given
     if by == "centrality":
         result, pairwise = _centrality(models, votes, seed, show)
     elif by == "udr":
@@ -103,9 +113,12 @@ def select(
     order = [int(i) for i in (-score).argsort(kind="stable")]
     chosen = order[0]
     result = {**result, "runs": [str(r) for r in runs], "chosen": str(runs[chosen])}
+    if by != "centrality":  # the images every run encoded came from here (None: embedded data)
+        result["data_dir"] = data_dir_read(dataset, data_dir)
     if write:
         for i, run in enumerate(runs):
-            mine = {**result, "rank": order.index(i) + 1, "own_score": float(score[i])}
+            mine = {**result, "rank": order.index(i) + 1, "own_score": float(score[i]),
+                    "step": steps[i]}
             atomic_write_text(run / SELECTION, json.dumps(mine, indent=2) + "\n")
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -144,11 +157,12 @@ def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.nda
 def _udr(models, dataset, data_dir, points: int, correlation: str, seed: int,
          show: bool) -> tuple[dict, np.ndarray]:
     """Every run encodes the same `points` images of the dataset's train split."""
-    from disentangle.evaluation.pipeline import encode
+    from disentangle.evaluation.pipeline import encode, reading_run_data
     from disentangle.evaluation.progress import Stages
     from disentangle.evaluation.udr import udr
 
-    data = dataset.load("train", data_dir).subset(points, seed)
+    with reading_run_data("select"):
+        data = dataset.load("train", data_dir).subset(points, seed)
     codes = []
     with Stages(show=show) as stages, stages.stage("UDR: encoding", total=len(models)) as advance:
         for model in models:
@@ -166,10 +180,11 @@ def _neighbours(models, dataset, data_dir, points: int, seed: int,
                 show: bool) -> tuple[dict, None]:
     """Every run classes the same `points` train images; their neighbours are found once."""
     from disentangle.evaluation.neighbours import NEIGHBOURS, nearest_neighbours, neighbour_scores
-    from disentangle.evaluation.pipeline import encode
+    from disentangle.evaluation.pipeline import encode, reading_run_data
     from disentangle.evaluation.progress import Stages
 
-    data = dataset.load("train", data_dir).subset(points, seed)
+    with reading_run_data("select"):
+        data = dataset.load("train", data_dir).subset(points, seed)
     probabilities = []
     with Stages(show=show) as stages:
         with stages.stage("Neighbour agreement: nearest images", total=len(data)) as advance:

@@ -4,8 +4,10 @@ disentanglement metrics where the data has ground-truth factors."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,8 @@ class EvalConfig:
     fid: bool = False  # FID and KID of generated images against `split` (evaluation/quality.py)
     fid_samples: int = 10000  # generated images, and at most as many real ones, for FID and KID
     fid_weights: str | None = None  # Inception weights file; None = the cache directory's copy
-    download: bool = False  # fetch the Inception weights when they are missing
+    download: bool = False  # fetch the Inception weights when they are missing (never data)
+    data_dir: str | None = None  # read the run's data here; None = the data_dir in config.json
     timings: dict[str, float] = field(default_factory=dict, repr=False)
 
 
@@ -118,6 +121,47 @@ def save_encoded(path: Path, names: list[str], encoded: dict[str, Encoded]) -> N
     tmp.replace(path)
 
 
+def run_data_dir(run_config, override: str | Path | None = None) -> Path | None:
+    """Where `eval` and `select` read a run's data: `override` (their --data-dir) when given, else
+    the data_dir saved in the run's config.json (absolute; an older run's relative one is read
+    from the current directory, as it always was). None: the default place."""
+    chosen = override if override is not None else getattr(run_config, "data_dir", None)
+    return Path(chosen).expanduser() if chosen else None
+
+
+def data_dir_read(dataset, data_dir: Path | None) -> str | None:
+    """The absolute folder a file-based dataset reads for `data_dir` (None: $DISENTANGLE_DATA_DIR
+    or the user cache), as eval.json and selection.json record it; None for an embedded dataset
+    (`needs_files` False), which has no data dir."""
+    if not getattr(dataset, "needs_files", True):
+        return None
+    from disentangle.data import resolve_data_dir
+
+    return str(resolve_data_dir(data_dir).resolve())
+
+
+# the loaders' hint for missing files; `eval` and `select` download no data, so it misleads there
+_FETCH_HINT = re.compile(r"run with --download \(download=True\) to fetch it(?: into .+?)?, or ")
+
+
+@contextlib.contextmanager
+def reading_run_data(command: str) -> Iterator[None]:
+    """A run's data files not found: say to point `command` at them with --data-dir instead of
+    the loader's `--download`, which `disentangle run` has and `eval` and `select` do not use for
+    data (eval's fetches the FID weights only)."""
+    try:
+        yield
+    except DisentangleError as exc:
+        text = str(exc)
+        if "--download" not in text:
+            raise
+        own = "its --download fetches only the FID weights" if command == "eval" else \
+            "it downloads no data"
+        raise DisentangleError(f"{_FETCH_HINT.sub('', text)}; or give `disentangle {command}` "
+                               f"the folder that holds the run's data with --data-dir DIR "
+                               f"({own})") from None
+
+
 def evaluate_run(run_dir: Path, cfg: EvalConfig, show_progress: bool = False) -> dict[str, Any]:
     """Encode, measure, and write RUN/eval.json (plus encoded.h5 and figures); returns the dict.
 
@@ -149,20 +193,23 @@ def check_options(cfg: EvalConfig, dataset=None) -> None:
 def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     from disentangle import evaluation as ev
     from disentangle.evaluation import generator_classes, quality
-    from disentangle.training import artefacts, load_run
-    from disentangle.training.build import resolve_device
+    from disentangle.training import artefacts
+    from disentangle.training.build import load_run_and_step, resolve_device
     from disentangle.training.rundir import atomic_write_text, versions
 
     check_options(cfg)
-    run_config, model, dataset = load_run(run_dir, device=resolve_device(cfg.device))
+    run_config, model, dataset, step = load_run_and_step(run_dir,
+                                                         device=resolve_device(cfg.device))
     check_options(cfg, dataset)
     extractor = quality.load_extractor(cfg.fid_weights, cfg.download) if cfg.fid else None
-    data_dir = Path(run_config.data_dir) if getattr(run_config, "data_dir", None) else None
+    data_dir = run_data_dir(run_config, cfg.data_dir)
     names = [c.name for c in model.latent.codes]
-    result: dict[str, Any] = {"run": str(run_dir), "dataset": dataset.name, "split": cfg.split}
+    result: dict[str, Any] = {"run": str(run_dir), "step": step,  # the checkpoint's (compare)
+                              "dataset": dataset.name,
+                              "data_dir": data_dir_read(dataset, data_dir), "split": cfg.split}
 
     loaded = {}
-    with stages.stage("load data"):
+    with stages.stage("load data"), reading_run_data("eval"):
         for role, split in {"train": "train", "test": cfg.split}.items():
             cap = cfg.n if role == "test" else _smaller(cfg.n, cfg.train_points)
             loaded[role] = dataset.load(split, data_dir).subset(cap, cfg.seed)

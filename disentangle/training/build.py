@@ -158,6 +158,15 @@ def load_run(run_dir: Path | str | None = None, device: str | torch.device = "cp
              registry: Registry | None = None) -> tuple[RunConfig, LatentModel, Dataset]:
     """A trained run back: its config, the model from checkpoints/latest.pt (eval mode, on
     `device`), and its dataset (not yet loaded: call .load(split)). None = the latest run."""
+    config, model, dataset, _ = load_run_and_step(run_dir, device, registry)
+    return config, model, dataset
+
+
+def load_run_and_step(run_dir: Path | str | None = None, device: str | torch.device = "cpu",
+                      registry: Registry | None = None
+                      ) -> tuple[RunConfig, LatentModel, Dataset, int]:
+    """`load_run`'s three and the step of the checkpoint the weights came from (one read of
+    checkpoints/latest.pt: a run training beside us cannot swap it between the two)."""
     run = RunDir.open(Path(run_dir) if run_dir is not None else latest_run(DEFAULT_ROOT))
     meta = run.read_meta()
     config = run.read_config()
@@ -169,7 +178,7 @@ def load_run(run_dir: Path | str | None = None, device: str | torch.device = "cp
     model, _ = build_model(config, tuple(shape), registry)
     state = load_checkpoint(run.latest)
     _load_weights(model, state["model"], run.latest)
-    return config, model.to(device).eval(), dataset
+    return config, model.to(device).eval(), dataset, state["step"]
 
 
 def check_components(config: RunConfig, where: Path, registry: Registry | None = None) -> None:

@@ -328,6 +328,15 @@ def _fit_preset(config: RunConfig, from_preset: set[str]) -> RunConfig:
     return config.replace(**dict.fromkeys(drop))
 
 
+def absolute_data_dir(data_dir: str | Path | None) -> str | None:
+    """A data directory as a run saves it in config.json: absolute, with ~ expanded, so that
+    `disentangle eval` and `select` read the run's own files from whatever directory they are
+    started in. None (the default place: $DISENTANGLE_DATA_DIR or the user cache) stays None."""
+    if data_dir is None or data_dir == "":  # "" reads as unset wherever a run reads it
+        return data_dir
+    return str(Path(data_dir).expanduser().resolve())
+
+
 def to_json(config: RunConfig) -> dict[str, Any]:
     return config.to_dict()
 

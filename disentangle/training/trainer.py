@@ -48,7 +48,14 @@ from disentangle.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from disentangle.training.config import FIELDS, RunConfig, dumps, option_label, validate
+from disentangle.training.config import (
+    FIELDS,
+    RunConfig,
+    absolute_data_dir,
+    dumps,
+    option_label,
+    validate,
+)
 from disentangle.training.rundir import (
     DEFAULT_ROOT,
     DiskFull,
@@ -179,6 +186,8 @@ def start(config: RunConfig, registry: Registry | None = None,
     one `shared` load their common training data once."""
     registry = registry or get_registry()
     validate(config, option_label)
+    # saved absolute: eval and select, started elsewhere, read the files this run trains on
+    config = config.replace(data_dir=absolute_data_dir(config.data_dir))
     out = Path(config.out) if config.out else RunDir.default_path(config, DEFAULT_ROOT)
     RunDir.check_unused(out)  # refuse before spending time on data and networks
     with _memory_errors("loading the data and building the networks"):
@@ -238,7 +247,7 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
         if name not in FIELDS:
             raise DisentangleError(f"unknown option '{name}'")
         if name in RESUMABLE:
-            changes[name] = value
+            changes[name] = absolute_data_dir(value) if name == "data_dir" else value
         elif value != getattr(saved, name):
             raise DisentangleError(
                 f"{option_label(name)} cannot change when resuming ({run.config} has "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -182,7 +183,8 @@ def test_eval_fid_and_compare(digits_run, stand_in_weights, capsys):
     assert sq["fid"] > 0 and math.isfinite(sq["kid"]) and sq["official_weights"] is False
     assert sq["weights"] == str(stand_in_weights)
     assert json.loads((digits_run / "eval.json").read_text())["sample_quality"] == sq
-    code, out, _ = cli(capsys, "compare", digits_run, digits_run)
+    twin = shutil.copytree(digits_run, digits_run.parent / "twin")  # a run named twice: an error
+    code, out, _ = cli(capsys, "compare", digits_run, twin)
     assert code == 0
     fid_row = next(line for line in out.splitlines() if "FID" in line)
     assert fid_row.count(f"{sq['fid']:.2f}") == 2 and "KID" in out

@@ -1,0 +1,113 @@
+"""`disentangle compare` tells what it compares: a stale eval.json or selection.json (the run was
+trained on since), runs of different datasets, and which column is which run."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from disentangle.cli.evaluate import run_labels
+from tests.conftest import run_cli, short_digits_run
+
+CHEAP_EVAL = ("--quick", "--no-mi", "--no-metrics", "--n", "100", "--quiet")
+WIDE = {"COLUMNS": "200"}  # the table's headings on one line each
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """A 3-step digits run with an eval.json; tests copy it rather than change it."""
+    run = short_digits_run(tmp_path_factory.mktemp("compare"), "digits")
+    done = run_cli("eval", run, *CHEAP_EVAL)
+    assert done.returncode == 0, done.stderr
+    return run
+
+
+def copy(run, to):
+    to.parent.mkdir(parents=True, exist_ok=True)
+    return shutil.copytree(run, to)
+
+
+def test_eval_json_records_the_step_and_compare_says_when_the_checkpoint_moved(digits, tmp_path):
+    assert json.loads((digits / "eval.json").read_text())["step"] == 3
+    a, c = copy(digits, tmp_path / "a"), copy(digits, tmp_path / "c")
+    done = run_cli("select", "a", "c", "--points", "50", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((c / "selection.json").read_text())["step"] == 3
+    done = run_cli("compare", "a", "c", cwd=tmp_path, env=WIDE)
+    assert done.returncode == 0 and done.stderr == ""  # both measured the checkpoint they have
+    done = run_cli("run", "infogan", "--out", "c", "--resume", "--steps", "5", "--quiet",
+                   "--threads", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for args in ((), ("--json",)):
+        done = run_cli("compare", "a", "c", *args, cwd=tmp_path, env=WIDE)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.splitlines() == [
+            "note: c: eval.json measured step 3, the checkpoint is at step 5; run "
+            "`disentangle eval c` again",
+            "note: c: selection.json measured step 3, the checkpoint is at step 5; run "
+            "`disentangle select a c` again"]
+    assert set(json.loads(done.stdout)) == {"a", "c"}  # --json's stdout: the numbers alone
+    done = run_cli("compare", "a", "c", cwd=tmp_path, env=WIDE)
+    assert "3 (checkpoint 5)" in done.stdout
+    # an eval.json from before `step` was recorded: compare cannot tell, and says so
+    older = json.loads((a / "eval.json").read_text())
+    del older["step"]
+    (a / "eval.json").write_text(json.dumps(older))
+    (a / "selection.json").unlink()
+    done = run_cli("compare", "a", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == [
+        "note: a: eval.json does not record which step it measured (an older disentangle wrote "
+        "it); the checkpoint is at step 3; run `disentangle eval a` again"]
+
+
+def test_compare_shows_each_runs_dataset_and_notes_when_they_differ(digits, tmp_path):
+    done = run_cli("run", "infogan", "--dataset", "shapes", "--image-size", "32", "--backbone",
+                   "tiny", "--steps", "3", "--batch-size", "16", "--threads", "1", "--quiet",
+                   "--out", tmp_path / "sh32t", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert run_cli("eval", tmp_path / "sh32t", *CHEAP_EVAL).returncode == 0
+    copy(digits, tmp_path / "a")
+    done = run_cli("compare", "a", "sh32t", cwd=tmp_path, env=WIDE)
+    assert done.returncode == 0, done.stderr  # allowed: the numbers, with a warning
+    dataset_row = next(line for line in done.stdout.splitlines() if "dataset" in line)
+    assert "digits 28×28" in dataset_row and "shapes 32×32" in dataset_row
+    assert done.stderr.splitlines() == [
+        "note: these runs are of different datasets or image sizes (digits 28×28: a; "
+        "shapes 32×32: sh32t); their numbers are not comparable with each other"]
+    done = run_cli("compare", "a", "sh32t", "--json", cwd=tmp_path)
+    assert set(json.loads(done.stdout)) == {"a", "sh32t"} and "not comparable" in done.stderr
+
+
+def test_compare_labels_runs_by_their_shortest_distinct_path(digits, tmp_path):
+    for group in ("five", "is"):
+        copy(digits, tmp_path / "runs" / group / "seed-0")
+    done = run_cli("compare", "runs/five/seed-0", "runs/is/seed-0", cwd=tmp_path, env=WIDE)
+    assert done.returncode == 0 and done.stderr == ""
+    heading = done.stdout.splitlines()[1]
+    assert "five/seed-0" in heading and "is/seed-0" in heading
+    done = run_cli("compare", "runs/five/seed-0", "runs/is/seed-0", "--json", cwd=tmp_path)
+    assert set(json.loads(done.stdout)) == {"runs/five/seed-0", "runs/is/seed-0"}
+
+
+def test_naming_a_run_twice_is_an_error(digits, tmp_path):
+    copy(digits, tmp_path / "runs" / "a")
+    for second, named in (("runs/a", "'runs/a'"), ("runs/../runs/a", "'runs/a' (as "
+                                                                      "'runs/../runs/a')")):
+        for args in ((), ("--json",)):
+            done = run_cli("compare", "runs/a", second, *args, cwd=tmp_path)
+            assert done.returncode == 1 and done.stdout == ""
+            assert done.stderr.splitlines() == [
+                f"error: compare: run {named} is named twice; name each run once"]
+
+
+@pytest.mark.parametrize("runs, labels", [
+    (["runs/a", "runs/b"], ["a", "b"]),
+    (["runs/five/seed-0", "runs/is/seed-0", "runs/is/seed-1"],
+     ["five/seed-0", "is/seed-0", "seed-1"]),
+    (["x/a/s", "y/a/s"], ["x/a/s", "y/a/s"]),
+])
+def test_run_labels(runs, labels, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_labels([Path(r) for r in runs]) == labels
