@@ -188,6 +188,25 @@ def check_options(cfg: EvalConfig, dataset=None) -> None:
             if split not in dataset.splits:
                 raise DisentangleError(f"dataset '{dataset.name}' has no split '{split}' "
                                        f"(it has {', '.join(dataset.splits)}); pass --split")
+        if cfg.metrics and cfg.intervention_pool and dataset.factors:
+            _check_pool(cfg, np.array([f.size for f in dataset.factors]))
+
+
+def _check_pool(cfg: EvalConfig, sizes: np.ndarray) -> None:
+    """The intervention pool is drawn first from the seed's stream (`_interventions`), so its
+    rows are known now: FactorVAE fixes every value of every factor and BetaVAE pairs two points
+    sharing one, so each value needs two points. Said now, not after every other metric."""
+    from disentangle.evaluation._sampling import random_factors
+
+    rows = random_factors(np.random.default_rng(cfg.seed), sizes, (cfg.intervention_pool,))
+    for k, size in enumerate(sizes):
+        counts = np.bincount(rows[:, k], minlength=size)
+        if counts.min() < 2:
+            raise DisentangleError(
+                f"--intervention-pool {cfg.intervention_pool}: the pool holds "
+                f"{int(counts.min())} point(s) with factor {k} = {int(counts.argmin())} (of "
+                f"{size} values), and every value needs two; give a larger pool (the default "
+                "is 10000) or 0 to render every batch afresh")
 
 
 def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:

@@ -161,6 +161,12 @@ def test_every_option_is_checked_before_any_work(runs, tmp_path):
         "error: --dci-model svm: unknown model; use one of gbt, random_forest"]
     done = run_cli("eval", run, "--split", "validation")
     assert done.returncode == 1 and "has no split 'validation'" in done.stderr
+    # a pool too small for the interventions failed only after every other metric
+    done = run_cli("eval", run, "--intervention-pool", "200")
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        "error: --intervention-pool 200: the pool holds 1 point(s) with factor 2 = 6 (of 40 "
+        "values), and every value needs two; give a larger pool (the default is 10000) or 0 to "
+        "render every batch afresh"]
     assert not (run / "encoded.h5").exists() and not (run / "eval.json").exists()
 
 
