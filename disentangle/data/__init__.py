@@ -32,14 +32,14 @@ from disentangle.data.grid import (
     values_to_indices,
     write_grid_splits,
 )
-from disentangle.data.layout import find_in
+from disentangle.data.layout import FETCH, DataNotFound, find_in
 from disentangle.data.options import check_image_size, check_split, resolve_data_dir
 from disentangle.data.progress import progress, show_progress
 
 __all__ = [
     "cache_dir", "memmap", "open_cache", "read_tensors", "source_identity",
     "expect_array", "fetch", "find_file", "h5_array", "load_mat", "load_npz", "open_h5",
-    "read_h5", "read_idx", "read_rgb", "find_in",
+    "read_h5", "read_idx", "read_rgb", "find_in", "DataNotFound", "FETCH",
     "GridFileDataset", "GridLookup", "check_enumerates_grid", "check_indices", "grid_factors",
     "grid_index", "split_grid", "values_to_indices", "write_grid_splits",
     "check_image_size", "check_split", "resolve_data_dir", "progress", "show_progress",

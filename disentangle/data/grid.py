@@ -17,7 +17,7 @@ import torch
 
 from disentangle.data.cache import cache_dir, memmap, open_cache, source_identity
 from disentangle.data.files import fetch
-from disentangle.data.layout import find_in
+from disentangle.data.layout import FETCH, find_in
 from disentangle.data.options import check_image_size, check_split, resolve_data_dir
 from disentangle.datasets import Dataset, Factor, ImageData
 from disentangle.errors import DisentangleError
@@ -189,8 +189,7 @@ class GridFileDataset(Dataset):
         if download and not any((f / self.filename).is_file() for f in folders):
             fetch(self.url, folder / self.filename, self.md5)
         return find_in(folders, [self.filename], self.name,
-                       f"run with --download (download=True) to fetch it, or place it in "
-                       f"{folder} from {self.url}")
+                       f"place it in {folder} from {self.url}", FETCH)
 
     def _open(self, data_dir: Path, download: bool):
         path = self.source(data_dir, download)

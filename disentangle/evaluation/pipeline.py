@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -140,24 +139,21 @@ def data_dir_read(dataset, data_dir: Path | None) -> str | None:
     return str(resolve_data_dir(data_dir).resolve())
 
 
-# the loaders' hint for missing files; `eval` and `select` download no data, so it misleads there
-_FETCH_HINT = re.compile(r"run with --download \(download=True\) to fetch it(?: into .+?)?, or ")
-
-
 @contextlib.contextmanager
 def reading_run_data(command: str) -> Iterator[None]:
     """A run's data files not found: say to point `command` at them with --data-dir instead of
     the loader's `--download`, which `disentangle run` has and `eval` and `select` do not use for
     data (eval's fetches the FID weights only)."""
+    from disentangle.data import DataNotFound
+
     try:
         yield
-    except DisentangleError as exc:
-        text = str(exc)
-        if "--download" not in text:
+    except DataNotFound as exc:
+        if exc.fetch is None:
             raise
         own = "its --download fetches only the FID weights" if command == "eval" else \
             "it downloads no data"
-        raise DisentangleError(f"{_FETCH_HINT.sub('', text)}; or give `disentangle {command}` "
+        raise DisentangleError(f"{exc.missing}; {exc.how}; or give `disentangle {command}` "
                                f"the folder that holds the run's data with --data-dir DIR "
                                f"({own})") from None
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from disentangle.data import (
+    FETCH,
     cache_dir,
     check_image_size,
     check_split,
@@ -49,15 +50,15 @@ class MNIST(Dataset):
 
     def _file(self, data_dir: Path, stem: str, download: bool) -> Path:
         names = (stem, f"{stem}.gz")
-        how = (f"run with --download (download=True) to fetch it, or place the IDX files from "
-               f"{self.homepage} (gzipped or not) in {self.raw_dir(data_dir)}")
+        how = (f"place the IDX files from {self.homepage} (gzipped or not) in "
+               f"{self.raw_dir(data_dir)}")
         try:
-            return find_in(self.folders(data_dir), names, self.name, how)
+            return find_in(self.folders(data_dir), names, self.name, how, FETCH)
         except DisentangleError:
             if not download:
                 raise
         self.download(data_dir)
-        return find_in(self.folders(data_dir), names, self.name, how)
+        return find_in(self.folders(data_dir), names, self.name, how, FETCH)
 
     def download(self, data_dir: Path) -> None:
         """Fetch the four gzipped IDX files from torchvision's mirrors, checking their MD5."""

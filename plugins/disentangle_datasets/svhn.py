@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from disentangle.data import (
+    FETCH,
     cache_dir,
     check_image_size,
     check_split,
@@ -48,14 +49,13 @@ class SVHN(Dataset):
         filename = f"{split}_32x32.mat"
         # ours: ROOT/SVHN/; torchvision keeps the .mat files flat in its root
         folders = [folder, data_dir]
-        how = (f"run with --download (download=True) to fetch it into {folder}, or place "
-               f"{filename} from {HOMEPAGE} there")
+        how = f"place {filename} from {HOMEPAGE} there"
         if download and not any((f / filename).is_file() for f in folders):
             from torchvision.datasets import SVHN as Source
 
             url, name, md5 = Source.split_list[split]
             fetch(url, folder / name, md5)
-        path = find_in(folders, [filename], self.name, how)
+        path = find_in(folders, [filename], self.name, how, f"{FETCH} into {folder}")
 
         def build(f):
             arrays = load_mat(path, ["X", "y"])

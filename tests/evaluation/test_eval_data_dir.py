@@ -158,13 +158,13 @@ def test_missing_files_point_at_data_dir_not_download(tmp_path):
 
 
 def test_reading_run_data_rephrases_only_the_download_hint():
+    from disentangle.data import FETCH, DataNotFound
     from disentangle.evaluation.pipeline import reading_run_data
 
     with pytest.raises(DisentangleError) as caught:
         with reading_run_data("select"):
-            raise DisentangleError("svhn: train_32x32.mat not found; tried a, b; run with "
-                                   "--download (download=True) to fetch it into /d/SVHN, or "
-                                   "place train_32x32.mat from URL there")
+            raise DataNotFound("svhn: train_32x32.mat not found; tried a, b",
+                               "place train_32x32.mat from URL there", f"{FETCH} into /d/SVHN")
     assert str(caught.value) == (
         "svhn: train_32x32.mat not found; tried a, b; place train_32x32.mat from URL there; or "
         "give `disentangle select` the folder that holds the run's data with --data-dir DIR (it "
