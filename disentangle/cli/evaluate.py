@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from disentangle.cli import app
-from disentangle.cli.options import DataDir, Json, Quiet
+from disentangle.cli.options import DataDir, Json, Quiet, named_once
 from disentangle.errors import DisentangleError
 
 
@@ -104,7 +104,7 @@ def compare(
     as_json: Json = False,
 ) -> None:
     """Evaluated runs side by side (InfoGAN vs GAN at a glance)."""
-    _named_once(runs)
+    named_once(runs, "compare")
     results = []
     for run in runs:
         path = run / "eval.json"
@@ -148,17 +148,6 @@ def compare(
         typer.echo(f"note: {note}", err=True)
 
 
-def _named_once(runs: list[Path]) -> None:
-    """Two names of one run directory would be two columns of the same numbers (and one key in
-    --json): an error naming it."""
-    seen: dict[Path, Path] = {}
-    for run in runs:
-        first = seen.setdefault(run.resolve(), run)
-        if first is not run:
-            which = f"'{run}'" if str(first) == str(run) else f"'{first}' (as '{run}')"
-            raise DisentangleError(f"compare: run {which} is named twice; name each run once")
-
-
 def run_labels(runs: list[Path]) -> list[str]:
     """Each run's column heading: the shortest tail of its path that no other run's path ends
     with (runs/five/seed-0 and runs/is/seed-0: five/seed-0 and is/seed-0), else its last name."""
@@ -187,12 +176,10 @@ class _RunInfo:
         from disentangle.training.rundir import RunDir
 
         try:
-            meta = json.loads((run / "config.json").read_text())
-        except (OSError, ValueError):
-            meta = {}
-        meta = meta if isinstance(meta, dict) else {}
-        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-        shape = meta.get("image_shape")
+            meta = RunDir(run).read_meta()
+        except DisentangleError:  # compare still shows the eval.json's numbers
+            meta = {"config": {}}
+        config, shape = meta["config"], meta.get("image_shape")
         data = str(result.get("dataset", config.get("dataset", "?")))
         if isinstance(shape, list) and len(shape) == 3:
             data += f" {shape[1]}×{shape[2]}"

@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from disentangle.cli import app
-from disentangle.cli.options import DataDir, Json, Quiet
+from disentangle.cli.options import DataDir, Json, Quiet, named_once
 from disentangle.errors import DisentangleError
 
 SELECTION = "selection.json"  # written into every run of the set
@@ -71,8 +71,7 @@ def select(
                                f"not '{correlation}'")
     if len(runs) < 2:
         raise DisentangleError("select needs at least 2 run directories to compare")
-    if len(set(r.resolve() for r in runs)) != len(runs):
-        raise DisentangleError("select: a run directory is named twice")
+    named_once(runs, "select")
     target = resolve_device(device)
     models, methods, datasets, dataset, read_from = [], [], set(), None, []
     steps = []
