@@ -35,8 +35,9 @@ def _sizes(factory) -> tuple[int, int]:
 
 def check_code(name: str, registry: Registry | None = None) -> None:
     registry = registry or get_registry()
-    least = getattr(registry.get("codes", name).component.factory, "min_size", 1)
-    for size in _sizes(registry.get("codes", name).component.factory):
+    factory = registry.get("codes", name).component.factory
+    least = getattr(factory, "min_size", 1)
+    for size in _sizes(factory):
         code = registry.create("codes", name, size)
         assert isinstance(code, CodeType), f"code '{name}': factory must return a CodeType"
         assert code.kind == name, f"code '{name}': kind is '{code.kind}'"

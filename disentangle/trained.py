@@ -72,18 +72,23 @@ class TrainedRun:
                 seed: int | None = 0) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """z (n, noise_dim) and per-code values (n, dims) on the CPU: drawn from the priors with
         `seed` (None = unseeded), then the chosen codes set."""
+        return self._draw(n, self._chosen(codes), seed)
+
+    def _draw(self, n: int, chosen: dict[tuple[int, int], tuple[str, float]],
+              seed: int | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if n < 1:
             raise DisentangleError(f"--n must be at least 1, got {n}")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         z, values = self.model.latent.sample(n, generator)
-        for (index, dim), (selector, code, value) in self._chosen(codes).items():
+        for (index, dim), (_, value) in chosen.items():
             values[index][:, dim] = value
         return z, values
 
-    def _chosen(self, codes: Mapping[str, Values] | None) -> dict[tuple[int, int], tuple]:
-        """{(code index, dimension): (selector, code, value)} for the chosen codes; a dimension
-        set twice (c2=1 with c2-1=0.5) is an error, not a silent last-one-wins."""
-        chosen: dict[tuple[int, int], tuple] = {}
+    def _chosen(self, codes: Mapping[str, Values] | None
+                ) -> dict[tuple[int, int], tuple[str, float]]:
+        """{(code index, dimension): (selector, value)} for the chosen codes, checked; a
+        dimension set twice (c2=1 with c2-1=0.5) is an error, not a silent last-one-wins."""
+        chosen: dict[tuple[int, int], tuple[str, float]] = {}
         for selector, given in (codes or {}).items():
             index, code, dims = self.find_code(selector)
             for dim, value in zip(dims, _as_row(selector, given, len(dims))):
@@ -92,7 +97,7 @@ class TrainedRun:
                     raise DisentangleError(f"--code {selector} sets {code.name} dimension "
                                            f"{dim + 1}, which --code {chosen[index, dim][0]} "
                                            "sets already; give it once")
-                chosen[index, dim] = (selector, code, value)
+                chosen[index, dim] = (selector, value)
         return chosen
 
     # --- images -------------------------------------------------------------------------------
@@ -123,13 +128,13 @@ class TrainedRun:
             names = " or ".join(f"{latent_code.name}-{d + 1}" for d in dims)
             raise DisentangleError(f"--traverse {code}: {latent_code.name} ({latent_code.spec}) "
                                    f"has {len(dims)} dimensions; name one: {names}")
-        for (i, dim), (selector, _, _) in self._chosen(codes).items():
-            if (i, dim) == (index, dims[0]):
-                raise DisentangleError(f"--traverse {code} sweeps what --code {selector} fixes; "
-                                       "drop one of them")
+        chosen = self._chosen(codes)
+        if (index, dims[0]) in chosen:
+            raise DisentangleError(f"--traverse {code} sweeps what --code "
+                                   f"{chosen[index, dims[0]][0]} fixes; drop one of them")
         sweep = latent_code.code.sweep(steps)  # (S,)
         s = len(sweep)
-        z, values = self.latents(n, codes, seed)
+        z, values = self._draw(n, chosen, seed)
         z = z.repeat_interleave(s, 0)
         values = [v.repeat_interleave(s, 0) for v in values]
         values[index][:, dims[0]] = sweep.repeat(n).to(values[index].dtype)

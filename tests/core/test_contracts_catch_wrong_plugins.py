@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli, Independent, Laplace, Normal
+from torch.distributions import Independent, Laplace, Normal
 
 from disentangle import Component, DisentangleError, hookimpl
 from disentangle.codes import CodeType
@@ -16,6 +16,7 @@ from disentangle.contracts import check_code, check_posterior
 from disentangle.latent import Latent
 from disentangle.posteriors import Posterior
 from disentangle.registry import PluginError, Registry
+from disentangle_codes.posteriors import BernoulliPosterior
 
 
 class LaplaceCode(CodeType):
@@ -179,21 +180,15 @@ class SignCode(CodeType):
         return torch.full((values.shape[0],), -self.size * math.log(2))
 
 
-class SignPosterior(Posterior):
-    """A Bernoulli over (c + 1) / 2; its estimate is the mode in the code's own ±1 values."""
+class SignPosterior(BernoulliPosterior):
+    """The built-in Bernoulli over (c + 1) / 2; its estimate is the mode in the code's own ±1
+    values."""
 
     kind = "sign"
 
     @classmethod
     def supports(cls, code):
         return code.kind == "sign"
-
-    @property
-    def width(self):
-        return self.code.dims
-
-    def distribution(self, head):
-        return Independent(Bernoulli(logits=head), 1)
 
     def to_event(self, values):
         return (values + 1) / 2
