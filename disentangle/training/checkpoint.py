@@ -114,9 +114,10 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 def checkpoint_step(path: Path) -> int | None:
-    """The step a checkpoint is at, read in milliseconds whatever its size (its tensors are
-    memory-mapped, never read, and not checked against the checksum: `load_checkpoint` does that
-    before anything uses the weights); None when there is no checkpoint or it cannot be read."""
+    """The step a checkpoint is at, without reading its tensors (memory-mapped, and not checked
+    against the checksum: `load_checkpoint` does that before anything uses the weights); None
+    when there is no checkpoint or it cannot be read. A 9.3 MB 64-px InfoGAN-CR checkpoint: 16
+    ms, against 32 ms for `load_checkpoint` (this 2-core CPU, means of 20 and 5 calls)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
