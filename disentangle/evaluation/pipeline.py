@@ -166,9 +166,9 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig, show_progress: bool = False) ->
         return _evaluate(run_dir, cfg, stages)
 
 
-def check_options(cfg: EvalConfig, dataset=None) -> None:
+def check_options(cfg: EvalConfig) -> None:
     """Every option checked before any work starts, so a typo costs a second, not an evaluation
-    that fails after encoding; with the run's dataset, the split too."""
+    that fails after encoding (those that depend on the run's dataset: `check_data_options`)."""
     from disentangle.evaluation.dci import MODELS
 
     if cfg.dci_model not in MODELS:
@@ -179,13 +179,16 @@ def check_options(cfg: EvalConfig, dataset=None) -> None:
                                ("--probe-max-iter", cfg.probe_max_iter, 1)):
         if value is not None and value < least:
             raise DisentangleError(f"{flag} {value}: must be at least {least}")
-    if dataset is not None:
-        for split in dict.fromkeys(("train", cfg.split)):
-            if split not in dataset.splits:
-                raise DisentangleError(f"dataset '{dataset.name}' has no split '{split}' "
-                                       f"(it has {', '.join(dataset.splits)}); pass --split")
-        if cfg.metrics and cfg.intervention_pool and dataset.factors:
-            _check_pool(cfg, np.array([f.size for f in dataset.factors]))
+
+
+def check_data_options(cfg: EvalConfig, dataset) -> None:
+    """The options that depend on the run's dataset, once it is known: the split, the pool."""
+    for split in dict.fromkeys(("train", cfg.split)):
+        if split not in dataset.splits:
+            raise DisentangleError(f"dataset '{dataset.name}' has no split '{split}' "
+                                   f"(it has {', '.join(dataset.splits)}); pass --split")
+    if cfg.metrics and cfg.intervention_pool and dataset.factors:
+        _check_pool(cfg, np.array([f.size for f in dataset.factors]))
 
 
 def _check_pool(cfg: EvalConfig, sizes: np.ndarray) -> None:
@@ -215,7 +218,7 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     check_options(cfg)
     run_config, model, dataset, step = load_run_and_step(run_dir,
                                                          device=resolve_device(cfg.device))
-    check_options(cfg, dataset)
+    check_data_options(cfg, dataset)
     extractor = quality.load_extractor(cfg.fid_weights, cfg.download) if cfg.fid else None
     data_dir = run_data_dir(run_config, cfg.data_dir)
     names = [c.name for c in model.latent.codes]
