@@ -72,9 +72,13 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
-        if type(exc).__name__ == "NoArgsIsHelpError":  # `disentangle` alone: show the help
-            typer.echo(exc.format_message())
-            raise SystemExit(0) from None
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            if exc.ctx.parent is None:  # `disentangle` alone asks what there is: the help
+                typer.echo(exc.format_message())
+                raise SystemExit(0) from None
+            # `disentangle run` alone lacks its METHOD: a usage error, with the command's help
+            typer.echo(exc.format_message(), err=True)
+            raise SystemExit(exc.exit_code) from None
         # the command-line parser's own usage errors: one line too, with where to look
         fail(f"{exc.format_message()} (see 'disentangle --help')", exc.exit_code)
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -60,6 +60,13 @@ def test_no_arguments_shows_help():
     assert result.returncode == 0 and "Commands" in result.stdout
 
 
+def test_run_without_its_method_is_a_usage_error_with_the_commands_help():
+    """Not a success (exit 0): a script that forgot the method must see it fail."""
+    result = run_cli("run")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Usage: disentangle run" in result.stderr and "--dataset" in result.stderr
+
+
 def test_version_matches_the_package_metadata():
     import tomllib
     from pathlib import Path
