@@ -34,8 +34,9 @@ def sample(
         help="Traversal columns of a continuous code (-2..2); discrete codes show every "
              "value.", min=2)] = 10,
     out: Annotated[Path | None, typer.Option(
-        help="FILE.png for one grid, or a folder to get one PNG per image (default: "
-             "sample.png, or traversal-CODE.png with --traverse).")] = None,
+        help="FILE.png for one grid (replaced if it exists), or a new or empty folder to "
+             "get one PNG per image (default: sample.png, or traversal-CODE.png with "
+             "--traverse).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
     as_json: Json = False,
 ) -> None:
@@ -52,6 +53,10 @@ def sample(
                                "for one PNG per image")
     if not as_grid and target.is_file():
         raise DisentangleError(f"--out {target} is a file; give FILE.png or a folder")
+    if not as_grid and target.is_dir() and any(target.iterdir()):
+        # older PNGs would sit beside the new ones, numbered alike, and a run's would be replaced
+        raise DisentangleError(f"--out {target} is a folder that is not empty; give a new "
+                               "folder, or empty it first")
     trained = load_run(run, device=device)
     if traverse:
         grid = trained.traverse(traverse, n or 8, steps, chosen, seed)  # (rows, S, C, H, W)

@@ -114,6 +114,20 @@ def test_bad_requests_fail_in_one_line(capsys, run_dir, tmp_path, monkeypatch, a
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_that_holds_files_is_refused_and_kept(capsys, run_dir, tmp_path, monkeypatch):
+    """Older PNGs beside new ones, numbered alike, would read as one sample."""
+    monkeypatch.chdir(tmp_path)
+    old = tmp_path / "sweep"
+    old.mkdir()
+    (old / "00.png").write_bytes(b"an earlier sample")
+    code, _, err = cli(capsys, "sample", run_dir, "--n", "2", "--out", "sweep")
+    assert code == 1 and "--out sweep is a folder that is not empty" in one_error_line(err)
+    assert [p.name for p in old.iterdir()] == ["00.png"]
+    assert (old / "00.png").read_bytes() == b"an earlier sample"
+    code, _, err = cli(capsys, "sample", run_dir, "--n", "2", "--out", run_dir)
+    assert code == 1 and "is a folder that is not empty" in one_error_line(err)
+
+
 def test_a_negative_seed_is_refused(capsys, run_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = cli(capsys, "sample", run_dir, "--seed", "-1")
