@@ -22,7 +22,7 @@ from disentangle.latent import Latent, LatentCode
 from disentangle.methods import Method
 from disentangle.model import LatentModel
 from disentangle.posteriors import Posterior
-from disentangle.registry import Registry, get_registry
+from disentangle.registry import PluginError, Registry, get_registry
 
 SHAPES = ((1, 28, 28), (1, 32, 32), (3, 32, 32), (1, 64, 64), (3, 64, 64))
 
@@ -213,9 +213,30 @@ def check_backbone(name: str, registry: Registry | None = None) -> None:
                 f"backbone '{name}': q_head must be (B, head_width)"
 
 
+IMAGE_SIZES = (16, 28, 32, 64)  # `--image-size` values check_dataset tries beyond the default
+
+
 def check_dataset(name: str, registry: Registry | None = None) -> None:
+    """The default instance, then one per size of IMAGE_SIZES the factory accepts as
+    `image_size` (it refuses the others with a DisentangleError): each must declare that size
+    and hold it, since `disentangle run --image-size` trains on what it declares."""
     registry = registry or get_registry()
-    dataset = registry.create("datasets", name)
+    default = registry.create("datasets", name)
+    _check_dataset_instance(name, default)
+    for size in (s for s in IMAGE_SIZES if (s, s) != tuple(default.image_shape[1:])):
+        try:
+            dataset = registry.create("datasets", name, image_size=size)
+        except PluginError as exc:
+            raise AssertionError(f"dataset '{name}' (image_size={size}): {exc}") from exc
+        except DisentangleError:
+            continue  # a size it does not come in
+        assert tuple(dataset.image_shape[1:]) == (size, size), \
+            (f"dataset '{name}' (image_size={size}): its image_shape is "
+             f"{tuple(dataset.image_shape)}; set it per instance to the size asked for")
+        _check_dataset_instance(name, dataset)
+
+
+def _check_dataset_instance(name: str, dataset: Dataset) -> None:
     assert isinstance(dataset, Dataset), f"dataset '{name}': factory must return a Dataset"
     assert dataset.name == name, f"dataset '{name}': its name attribute is '{dataset.name}'"
     c, h, w = dataset.image_shape

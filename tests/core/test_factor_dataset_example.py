@@ -87,3 +87,26 @@ def test_a_dataset_whose_images_disagree_with_its_image_shape_is_refused(use_reg
     with pytest.raises(AssertionError, match=r"images must be uint8 \(N, \*\(1, 32, 32\)\) as "
                        r"its image_shape says, got torch.uint8 \(\d+, 1, 16, 16\)"):
         check_dataset("bars", use_registry(bars))
+
+
+@pytest.mark.parametrize("variant, message", [
+    ("fixed_shape", r"dataset 'bars' \(image_size=16\): its image_shape is \(1, 32, 32\); set it "
+                    r"per instance"),
+    ("crashes", r"dataset 'bars' \(image_size=16\): plugin '.*' failed to build its dataset "
+                r"'bars': ZeroDivisionError"),
+])
+def test_the_contract_builds_every_image_size_the_dataset_takes(use_registry, variant, message):
+    """The default size alone passed while `--image-size 16` gave a wrong shape or a crash."""
+    bars = load_bars()
+
+    class Wrong(bars.Bars):
+        def __init__(self, image_size=None):
+            super().__init__(image_size)
+            if variant == "fixed_shape":
+                self.image_shape = (1, 32, 32)  # the class's, whatever the size
+            elif image_size == 16:
+                1 / 0
+
+    bars.Bars = Wrong
+    with pytest.raises(AssertionError, match=message):
+        check_dataset("bars", use_registry(bars))
