@@ -132,7 +132,8 @@ def compare(
             selected[run] = (saved.get("step"), again)
     labels = list(dict.fromkeys(label for row in rows for label in row))
     infos = [_RunInfo.of(run, result) for run, result in zip(runs, results)]
-    notes = [*_stale_notes(runs, infos, selected), *_dataset_note(runs, infos)]
+    notes = [*_stale_notes(runs, infos, selected), *_dataset_note(runs, infos),
+             *_settings_note(runs, results)]
     if as_json:  # numbers, not the table's text
         typer.echo(json.dumps({str(run): {label: r.value for label, r in row.items()}
                                for run, row in zip(runs, rows)}, indent=2))
@@ -228,6 +229,32 @@ def _dataset_note(runs: list[Path], infos: list[_RunInfo]) -> list[str]:
     kinds = "; ".join(f"{data}: {', '.join(names)}" for data, names in groups.items())
     return [f"these runs are of different datasets or image sizes ({kinds}); their numbers "
             "are not comparable with each other"]
+
+
+# eval_config keys that change what a number measures (jobs, device and batch_size do not;
+# probe, mi, metrics and fid decide which rows there are, and a missing row shows as "-")
+MEASURING = ("split", "n", "train_points", "bound_samples", "budgets", "probe_dims",
+             "probe_max_iter", "intervention_points", "intervention_pool", "dci_model", "seed",
+             "fid_samples")
+
+
+def _settings_note(runs: list[Path], results: list[dict]) -> list[str]:
+    """A line when the eval.json files were made with different measuring options (`--split`,
+    `--quick`'s sizes, ...): the same run scores differently under them."""
+    differ = []
+    for key in MEASURING:
+        groups: dict[str, list[str]] = {}
+        for run, result in zip(runs, results):
+            config = result.get("eval_config")
+            if isinstance(config, dict) and key in config:  # older files may lack a key
+                groups.setdefault(json.dumps(config[key]), []).append(str(run))
+        if len(groups) > 1:
+            differ.append(f"{key} " + ", ".join(f"{value} in {' '.join(names)}"
+                                                for value, names in groups.items()))
+    if not differ:
+        return []
+    return [f"these runs were evaluated with different options ({'; '.join(differ)}); their "
+            "numbers are not comparable with each other: evaluate them with the same options"]
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,26 @@ def test_compare_shows_each_runs_dataset_and_notes_when_they_differ(digits, tmp_
     assert set(json.loads(done.stdout)) == {"a", "sh32t"} and "not comparable" in done.stderr
 
 
+def test_compare_notes_runs_evaluated_with_different_options(digits, tmp_path):
+    """The same run scores differently on another split or sample size: say so."""
+    copy(digits, tmp_path / "a")
+    copy(digits, tmp_path / "b")
+    done = run_cli("eval", "b", *CHEAP_EVAL[:-3], "--n", "50", "--split", "train", "--quiet",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for args in ((), ("--json",)):
+        done = run_cli("compare", "a", "b", *args, cwd=tmp_path, env=WIDE)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.splitlines() == [
+            'note: these runs were evaluated with different options (split "test" in a, "train" '
+            "in b; n 100 in a, 50 in b); their numbers are not comparable with each other: "
+            "evaluate them with the same options"]
+    older = json.loads((tmp_path / "b" / "eval.json").read_text())
+    del older["eval_config"]  # a file that does not say: nothing to compare
+    (tmp_path / "b" / "eval.json").write_text(json.dumps(older))
+    assert run_cli("compare", "a", "b", cwd=tmp_path).stderr == ""
+
+
 def test_compare_labels_runs_by_their_shortest_distinct_path(digits, tmp_path):
     for group in ("five", "is"):
         copy(digits, tmp_path / "runs" / group / "seed-0")
