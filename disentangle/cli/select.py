@@ -82,10 +82,11 @@ def select(
         models.append(model)
         steps.append(step)  # selection.json's: compare tells if it moved
         methods.append(config.method)
-        datasets.add((config.dataset, config.image_size))
+        datasets.add((config.dataset, tuple(dataset.image_shape)))  # the size it has, not
+        #                                                             the --image-size asked
         read_from.append(data_dir_read(dataset, run_data_dir(config)))
     if len(datasets) > 1:
-        names = ", ".join(sorted(f"{d}" + (f" at {s} px" if s else "") for d, s in datasets))
+        names = ", ".join(sorted(f"{d} {h}×{w}" for d, (_, h, w) in datasets))
         raise DisentangleError(f"select compares runs of one dataset; these are of {names}")
     if data_dir is None and len(set(read_from)) > 1:  # one dataset's name, two sets of files
         other = next(i for i, d in enumerate(read_from) if d != read_from[0])

@@ -131,6 +131,23 @@ def test_select_through_the_cli(tmp_path):
     assert done.returncode != 0 and "not a run directory" in done.stderr
 
 
+def test_select_takes_runs_of_one_image_size_however_it_was_asked_for(tmp_path):
+    fast = ("--backbone", "tiny", "--steps", "2", "--batch-size", "8", "--quiet")
+    for out, size in (("default", ()), ("asked", ("--image-size", "28"))):  # both 28×28
+        done = run_cli("run", "infogan", "--dataset", "digits", *size, "--out", tmp_path / out,
+                       *fast)
+        assert done.returncode == 0, done.stderr
+    done = run_cli("run", "infogan", "--dataset", "shapes", "--image-size", "32", "--out",
+                   tmp_path / "shapes", *fast)
+    assert done.returncode == 0, done.stderr
+    done = run_cli("select", tmp_path / "default", tmp_path / "asked", "--points", "100",
+                   "--no-write")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("select", tmp_path / "default", tmp_path / "shapes", "--no-write")
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        "error: select compares runs of one dataset; these are of digits 28×28, shapes 32×32"]
+
+
 # --- UDR (Duan et al. 2020), disentanglement_lib's definition ---------------------------------
 
 def test_relative_strength_known_answers():
