@@ -121,8 +121,9 @@ class TrainedRun:
                  codes: Mapping[str, Values] | None = None,
                  seed: int | None = 0) -> torch.Tensor:
         """A latent traversal, (n, S, C, H, W): each of n rows keeps its noise and other codes and
-        sweeps one code dimension through the code's sweep (continuous: -2..2 in `steps` values;
-        discrete: every value)."""
+        sweeps one code dimension through its code type's `sweep` in `steps` values (uniform:
+        -2..2; other continuous codes: the prior's 2nd..98th percentile, or a plugin's own;
+        discrete: every value, whatever `steps`)."""
         index, latent_code, dims = self.find_code(code)
         if len(dims) != 1:
             names = " or ".join(f"{latent_code.name}-{d + 1}" for d in dims)

@@ -72,7 +72,8 @@ def run(
              "--lr-d, from D's step, as InfoGAN-CR's code; the dsprites and shapes presets).",
         rich_help_panel=_MODEL, show_default=False)] = None,
     g_steps: Annotated[int | None, typer.Option(
-        help="Generator updates per iteration (default 1; infogan-cr: 2, as its authors' code).",
+        help="Generator updates per iteration (default 1; infogan-cr and the dsprites and "
+             "shapes presets: 2, as InfoGAN-CR's code).",
         rich_help_panel=_TRAINING)] = None,
     cr_weight: Annotated[float | None, typer.Option(
         help="infogan-cr: α of the contrastive term once on (default 2).",

@@ -31,8 +31,9 @@ def sample(
         help="Sweep one code dimension across the columns (c1, or c2-1 for a code with "
              "several dimensions).")] = None,
     steps: Annotated[int, typer.Option(
-        help="Traversal columns of a continuous code (-2..2); discrete codes show every "
-             "value.", min=2)] = 10,
+        help="Traversal columns of a continuous code, across its sweep (uniform: -2..2; "
+             "other continuous codes: the prior's 2nd..98th percentile, or a plugin's own); "
+             "discrete codes show every value.", min=2)] = 10,
     out: Annotated[Path | None, typer.Option(
         help="FILE.png for one grid (replaced if it exists), or a new or empty folder to "
              "get one PNG per image (default: sample.png, or traversal-CODE.png with "

@@ -30,7 +30,8 @@ FEATURES = "inception-v3-compat pool3 (2048)"
 
 
 def default_weights() -> Path:
-    """The cache directory's copy: $DISENTANGLE_CACHE_DIR, else DATA_DIR/.cache."""
+    """The cache directory's copy: $DISENTANGLE_CACHE_DIR, else .cache in the default data
+    directory (not the run's data_dir: one copy serves every run)."""
     from disentangle.data import cache_dir, resolve_data_dir
 
     return cache_dir(resolve_data_dir(None)) / WEIGHTS_NAME
