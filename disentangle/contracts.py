@@ -309,6 +309,11 @@ def check_method(name: str, registry: Registry | None = None) -> None:
     assert all(isinstance(c, LatentCode) for c in latent.codes)
     shape = (1, 8, 8)
     model = LatentModel(latent, _TinyNets.build(shape, latent.input_width, latent.head_width))
+    auxiliary = method.auxiliary_networks(latent, shape)  # as the trainer builds a model
+    assert isinstance(auxiliary, dict) and all(isinstance(k, str) and isinstance(v, nn.Module)
+                                               for k, v in auxiliary.items()), \
+        f"method '{name}': auxiliary_networks must return a dict of name -> nn.Module"
+    model.auxiliary.update(auxiliary)
     optimizers = method.optimizers(model, None)
     assert optimizers, f"method '{name}': no optimizers"
     before = [p.detach().clone() for p in model.parameters()]

@@ -271,6 +271,36 @@ def test_a_method_factory_must_take_what_the_trainer_passes():
         check_method("bare", Registry(plugins=[Plugin()], entry_points=False))
 
 
+@pytest.mark.parametrize("extra, passes", [(torch.nn.Linear(1, 1), True), ("a name", False)])
+def test_check_method_builds_the_methods_own_networks(extra, passes):
+    """A method reading model.auxiliary in its step trained fine but failed check_method with a
+    bare KeyError: the check built the model without its auxiliary_networks."""
+    from disentangle.contracts import check_method
+    from disentangle_infogan.method import InfoGAN
+
+    class WithExtra(InfoGAN):
+        def auxiliary_networks(self, latent, image_shape):
+            return {**super().auxiliary_networks(latent, image_shape), "extra": extra}
+
+        def step(self, model, optimizers, real, generator):
+            assert model.auxiliary["extra"] is extra
+            return super().step(model, optimizers, real, generator)
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def disentangle_methods():
+            yield Component("extra", WithExtra, "InfoGAN with a network of its own")
+
+    registry = Registry(plugins=[Plugin()])  # with the built-in codes the check's latent uses
+    if passes:
+        check_method("extra", registry)
+    else:
+        with pytest.raises(AssertionError, match="method 'extra': auxiliary_networks must return "
+                           "a dict of name -> nn.Module"):
+            check_method("extra", registry)
+
+
 def test_details_that_misdescribe_the_code_fail_the_contract():
     from disentangle import Details
 
