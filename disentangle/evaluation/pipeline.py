@@ -51,7 +51,8 @@ class EvalConfig:
 
 # What `disentangle eval --quick` changes (docs/metrics.md lists it): fewer points everywhere and
 # the forest DCI; every other definition stays. Its numbers are for a quick look, not a paper.
-QUICK = dict(train_points=2000, n=2000, bound_samples=1000, intervention_points=1000,
+# `n` caps the train split too (with train_points), so a given --n lifts both caps.
+QUICK = dict(n=2000, bound_samples=1000, intervention_points=1000,
              intervention_pool=4000, budgets=(10, 100, None), probe_inputs=("codes",),
              dci_model="random_forest")
 

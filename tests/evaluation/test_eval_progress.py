@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from disentangle.evaluation.pipeline import QUICK
+from disentangle.evaluation.pipeline import QUICK, EvalConfig
 from tests.conftest import run_cli
 
 FAST_RUN = ("--backbone", "tiny", "--steps", "2", "--batch-size", "16", "--quiet")
@@ -43,9 +43,11 @@ def test_quick_applies_its_profile_and_flags_given_win(run):
     assert done.returncode == 0, done.stderr
     used = json.loads(done.stdout)["eval_config"]
     assert used["bound_samples"] == 200  # the flag, not the profile's
-    for key in ("train_points", "intervention_points", "intervention_pool", "dci_model"):
+    for key in ("n", "intervention_points", "intervention_pool", "dci_model"):
         assert used[key] == QUICK[key], key
     assert used["budgets"] == [10, 100, None]
+    assert used["train_points"] == EvalConfig().train_points  # --quick caps it through n, so
+    #                                                           --quick --n 5000 scores 5,000 of each
     done = run_cli("eval", run, "--quick", "--probe", "--intervention-pool", "500", "--json")
     assert done.returncode == 0, done.stderr
     assert all(set(p) == {"codes"} for p in json.loads(done.stdout)["probe_factors"].values())
