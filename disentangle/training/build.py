@@ -175,8 +175,9 @@ def load_run_and_step(run_dir: Path | str | None = None, device: str | torch.dev
         raise DisentangleError(f"{run.config} has no valid 'image_shape'")
     check_components(config, run.config, registry)
     dataset = open_dataset(config, registry)
-    model, _ = build_model(config, tuple(shape), registry)
-    state = load_checkpoint(run.latest)
+    with torch.random.fork_rng(devices=[]):  # build_model seeds the initial weights, which the
+        model, _ = build_model(config, tuple(shape), registry)  # checkpoint replaces: leave the
+    state = load_checkpoint(run.latest)  # caller's random state as it was
     _load_weights(model, state["model"], run.latest)
     return config, model.to(device).eval(), dataset, state["step"]
 
@@ -186,7 +187,8 @@ def check_components(config: RunConfig, where: Path, registry: Registry | None =
     been uninstalled (or disabled), say which component the run's config needs, not that some
     flag was wrong: the user gave no flag."""
     registry = registry or get_registry()
-    wanted = [("datasets", config.dataset)]  # the method is not needed to evaluate
+    # the method too: its auxiliary_networks are part of the saved weights
+    wanted = [("methods", config.method), ("datasets", config.dataset)]
     wanted += [("backbones", config.backbone)] if config.backbone else []
     wanted += [("codes", config.noise)] if config.noise_dim else []
     for text in config.codes:

@@ -149,6 +149,9 @@ def test_eval_of_a_run_whose_plugin_is_gone_names_the_config_and_the_component(r
     assert line.startswith(f"error: {run / 'config.json'} needs dataset 'digits', which no loaded "
                            "plugin provides")
     assert "--code" not in line and "disentangle plugins" in line
+    done = run_cli("eval", run, env={"DISENTANGLE_DISABLE_PLUGINS": "infogan"})
+    assert done.returncode == 1 and done.stderr.strip().splitlines()[0].startswith(
+        f"error: {run / 'config.json'} needs method 'infogan', which no loaded plugin provides")
 
 
 def test_every_option_is_checked_before_any_work(runs, tmp_path):

@@ -154,3 +154,13 @@ def test_readme_python_example_runs(run_dir):
     assert namespace["images"].shape == (16, 1, 28, 28)
     assert namespace["sweep"].shape == (8, 10, 1, 28, 28)
     assert namespace["codes"]["c1"].eq(namespace["codes"]["c1"].round()).all()
+
+
+def test_load_run_leaves_the_callers_random_state_alone(run_dir):
+    """Building the networks seeds their (replaced) initial weights; a notebook's next draw
+    must not depend on whether it loaded a run."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    disentangle.load_run(run_dir)
+    assert torch.equal(torch.rand(3), expected)
