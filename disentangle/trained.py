@@ -12,6 +12,8 @@ prior with the seed, as is the noise z, on the CPU: a seed gives the same images
 
 from __future__ import annotations
 
+import numbers
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,8 +78,7 @@ class TrainedRun:
 
     def _draw(self, n: int, chosen: dict[tuple[int, int], tuple[str, float]],
               seed: int | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        if n < 1:
-            raise DisentangleError(f"--n must be at least 1, got {n}")
+        n, seed = _integer("--n", n, least=1), None if seed is None else _integer("--seed", seed)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         z, values = self.model.latent.sample(n, generator)
         for (index, dim), (_, value) in chosen.items():
@@ -133,7 +134,7 @@ class TrainedRun:
         if (index, dims[0]) in chosen:
             raise DisentangleError(f"--traverse {code} sweeps what --code "
                                    f"{chosen[index, dims[0]][0]} fixes; drop one of them")
-        sweep = latent_code.code.sweep(steps)  # (S,)
+        sweep = latent_code.code.sweep(_integer("--steps", steps, least=2))  # (S,)
         s = len(sweep)
         z, values = self._draw(n, chosen, seed)
         z = z.repeat_interleave(s, 0)
@@ -144,12 +145,25 @@ class TrainedRun:
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Q's point estimate of every code for images (N, C, H, W): uint8 0..255 or floats in
-        [0, 1], as `generate` returns them. Categorical codes give the class index."""
+        """Q's point estimate of every code for images (N, C, H, W), a tensor or an array:
+        uint8 0..255 or floats in [0, 1], as `generate` returns them. Anything else (int64
+        pixels, floats in 0..255 or [-1, 1]) is refused rather than misread. Categorical codes
+        give the class index."""
+        images = torch.as_tensor(images)
         expected = tuple(self.image_shape)
-        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise DisentangleError(f"encode: images must be (N, {', '.join(map(str, expected))}),"
-                                   f" got {tuple(images.shape)}")
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected or len(images) == 0:
+            raise DisentangleError(f"encode: images must be (N, {', '.join(map(str, expected))})"
+                                   f" with N >= 1, got {tuple(images.shape)}")
+        if images.dtype != torch.uint8 and not images.is_floating_point():
+            raise DisentangleError(f"encode: images must be uint8 (0..255) or floats in [0, 1], "
+                                   f"got {images.dtype}; convert with .to(torch.uint8) or "
+                                   ".float() / 255")
+        if images.is_floating_point():
+            low, high = float(images.min()), float(images.max())  # NaN fails both
+            if not (low >= -1e-3 and high <= 1 + 1e-3):
+                raise DisentangleError(
+                    f"encode: float images must be in [0, 1], got values in [{low:g}, {high:g}]"
+                    "; divide 0..255 pixels by 255, map [-1, 1] ones with (x + 1) / 2")
         low, high = self.model.output_range
         parts: list[list[torch.Tensor]] = []
         for start in range(0, images.shape[0], BATCH):
@@ -160,12 +174,26 @@ class TrainedRun:
         return {name: torch.cat([p[i] for p in parts]) for i, name in enumerate(self.code_names)}
 
 
+def _integer(flag: str, value, least: int = 0) -> int:
+    """A count or seed given from Python: an int (numpy's too), at least `least`."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or isinstance(value, bool) or number < least:
+        raise DisentangleError(f"{flag} must be an integer >= {least}, got {value!r}")
+    return number
+
+
 def _as_row(selector: str, given: Values, dims: int) -> list[float]:
-    """One value per selected dimension; a single number applies to every dimension."""
-    row = [given] if isinstance(given, (int, float)) else list(given)
+    """One value per selected dimension; a single number applies to every dimension. Numbers
+    may be numpy's or 0-d/1-d arrays and tensors."""
+    given = given.tolist() if hasattr(given, "tolist") else given  # numpy, torch -> Python
+    row = [given] if isinstance(given, numbers.Real) else list(given) \
+        if isinstance(given, Sequence) and not isinstance(given, str) else [None]
     if len(row) == 1:
         row = row * dims
-    if len(row) != dims or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+    if len(row) != dims or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
                                    for v in row):
         counts = "one number" if dims == 1 else f"one number or {dims} numbers"
         raise DisentangleError(f"code '{selector}': give {counts}, got {given!r}")
@@ -209,8 +237,8 @@ def load_run(run_dir: Path | str | None = None,
     from disentangle.training.build import load_run as load_parts, resolve_device
     from disentangle.training.rundir import DEFAULT_ROOT, RunDir, latest_run
 
-    path = Path(run_dir) if run_dir is not None else latest_run(DEFAULT_ROOT)
-    device = resolve_device(device) if isinstance(device, str) else device
+    path = Path(run_dir).expanduser() if run_dir is not None else latest_run(DEFAULT_ROOT)
+    device = resolve_device(str(device))  # a torch.device is checked as its name is
     config, model, dataset = load_parts(path, device=device)
     shape = tuple(RunDir(path).read_meta()["image_shape"])  # checked by load_parts
     return TrainedRun(path, config, model, dataset, shape)

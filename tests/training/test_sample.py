@@ -164,3 +164,38 @@ def test_load_run_leaves_the_callers_random_state_alone(run_dir):
     torch.manual_seed(123)
     disentangle.load_run(run_dir)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_numbers_from_numpy_and_torch_choose_codes_as_python_numbers_do(trained):
+    expected = trained.generate(2, {"c1": 3, "c2": [0.5, -1.0]}, seed=4)
+    for c1, c2 in ((np.int64(3), np.array([0.5, -1], np.float32)),
+                   (torch.tensor(3), torch.tensor([0.5, -1.0])),
+                   (np.float32(3), (np.float64(0.5), -1))):
+        assert torch.equal(trained.generate(2, {"c1": c1, "c2": c2}, seed=np.int64(4)), expected)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda r, x: r.encode(x.long()), "images must be uint8 (0..255) or floats in [0, 1], got "
+                                      "torch.int64"),
+    (lambda r, x: r.encode(x.float()), "float images must be in [0, 1], got values in [0, 2"),
+    (lambda r, x: r.encode(x.float() / 127.5 - 1), "got values in [-1, "),
+    (lambda r, x: r.encode(x[:0]), "with N >= 1, got (0, 1, 28, 28)"),
+    (lambda r, x: r.generate(2.0), "--n must be an integer >= 1, got 2.0"),
+    (lambda r, x: r.generate(2, seed=-1), "--seed must be an integer >= 0, got -1"),
+    (lambda r, x: r.traverse("c1", steps=1), "--steps must be an integer >= 2, got 1"),
+    (lambda r, x: r.generate(2, {"c1": "3"}), "code 'c1': give one number, got '3'"),
+])
+def test_python_calls_that_would_misread_their_input_fail_in_one_line(trained, call, message):
+    """Pixels as int64 or floats in 0..255 were encoded as if in [0, 1]: wrong codes, no error."""
+    images = trained.dataset.load("test").images[:20]  # uint8 0..255
+    with pytest.raises(disentangle.DisentangleError) as caught:
+        call(trained, images)
+    assert message in str(caught.value)
+
+
+def test_encode_takes_numpy_images_and_load_run_expands_home(run_dir, trained, monkeypatch):
+    images = trained.dataset.load("test").images[:20]
+    assert all(torch.equal(a, b) for a, b in zip(trained.encode(images.numpy()).values(),
+                                                 trained.encode(images).values()))
+    monkeypatch.setenv("HOME", str(run_dir.parent))
+    assert disentangle.load_run(f"~/{run_dir.name}").path == run_dir
