@@ -318,10 +318,17 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                 result["probe_factors"] = probes
 
     if dataset.factors and test.data.factors is not None:
-        factor_names = [f.name for f in dataset.factors]
+        # a factor with one value (dSprites' colour) is no factor of variation: left out of every
+        # factor measure, as disentanglement_lib's dSprites leaves colour out of its factors
+        varying = [k for k, f in enumerate(dataset.factors) if f.size > 1]
+        constant = [f.name for f in dataset.factors if f.size == 1]
+        if constant:
+            result["factors_left_out"] = constant
+        factor_names = [dataset.factors[k].name for k in varying]
         code_columns = [f"{n}[{j}]" if c.shape[1] > 1 else n
                         for n, c in zip(names, test.codes) for j in range(c.shape[1])]
-        factors_test, factors_train = test.data.factors.numpy(), train.data.factors.numpy()
+        factors_test = test.data.factors.numpy()[:, varying]
+        factors_train = train.data.factors.numpy()[:, varying]
         if cfg.mi:
             with stages.stage("mi_matrix"):
                 matrix = ev.mi_matrix(test.flat, factors_test)
@@ -490,14 +497,18 @@ def _interventions(model, dataset, data_dir, cfg: EvalConfig, stages: Stages) ->
     from disentangle.evaluation._sampling import random_factors
     from disentangle.evaluation.pool import CodePool
 
-    sizes = np.array([f.size for f in dataset.factors])
+    every = np.array([f.size for f in dataset.factors])
+    varying = every > 1  # the metrics see these; a one-value factor is rendered at its value
+    sizes = every[varying]
     rng = np.random.default_rng(cfg.seed)
     points, chunk = cfg.intervention_points, 4096
 
     def codes_of(factor_rows: np.ndarray, advance: Callable[[int], None]) -> np.ndarray:
         parts = []
-        for start in range(0, len(factor_rows), chunk):
-            images = dataset.render(factor_rows[start:start + chunk], data_dir)
+        full = np.zeros((len(factor_rows), len(every)), np.int64)  # (N, every factor)
+        full[:, varying] = factor_rows
+        for start in range(0, len(full), chunk):
+            images = dataset.render(full[start:start + chunk], data_dir)
             parts.append(encode(model, ImageData(images), cfg.batch_size, advance).flat)
         return np.concatenate(parts)
 

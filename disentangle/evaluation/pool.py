@@ -125,6 +125,11 @@ def check_source(sample_codes, factor_sizes) -> np.ndarray:
             "sample_codes must be a CodePool or a callable: factor indices (N, K) -> codes (N, D)"
         )
     sizes = as_factor_sizes(factor_sizes)
+    if np.any(sizes < 2):  # fixing it fixes nothing: its votes would only dilute the score
+        k = int(np.argmax(sizes < 2))
+        raise DisentangleError(f"factor {k} takes a single value (factor_sizes "
+                               f"{tuple(sizes.tolist())}); drop constant factors (e.g. dSprites' "
+                               "colour) before scoring")
     if isinstance(sample_codes, CodePool) and not np.array_equal(sizes, sample_codes.sizes):
         raise DisentangleError(f"factor_sizes {tuple(sizes)} differ from the pool's "
                                f"{tuple(sample_codes.sizes)}")

@@ -1,11 +1,14 @@
 """Known answers for MIG, DCI, SAP, modularity and explicitness on constructed codes."""
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from disentangle.evaluation import dci, explicitness, mi_matrix, mig, modularity, sap
+from tests.conftest import run_cli
 
 SIZES = (3, 3, 3)  # 1-D linear SVMs separate 3 ordered classes; more would cap SAP below 1
 
@@ -178,3 +181,23 @@ def test_hand_computed_modularity():
     assert modularity(np.array([[2.0, 1.0, 1.0]]))["score"] == pytest.approx(0.75)
     r = modularity(np.array([[0.0, 0.0], [3.0, 0.0]]))  # an uninformative dim scores 0
     np.testing.assert_allclose(r["per_code"], [0.0, 1.0])
+
+
+def test_a_factor_with_one_value_is_left_out_and_changes_no_number(tmp_path):
+    """dSprites' colour takes one value: MIG refused the whole eval. Left out of every factor
+    measure, a dataset with it scores exactly what the same dataset without it scores."""
+    env = {"PYTHONPATH": str(Path(__file__).parent), "DISENTANGLE_PLUGINS": "dots_plugin"}
+    results = {}
+    for dataset in ("dots", "dots-colour"):
+        run = tmp_path / dataset
+        done = run_cli("run", "infogan", "--dataset", dataset, "--steps", "3", "--threads", "1",
+                       "--quiet", "--out", run, env=env)
+        assert done.returncode == 0, done.stderr
+        done = run_cli("eval", run, "--quick", "--json", "--quiet", env=env)
+        assert done.returncode == 0, done.stderr
+        results[dataset] = json.loads(done.stdout)
+    plain, coloured = results["dots"], results["dots-colour"]
+    assert coloured["factors_left_out"] == ["colour"] and "factors_left_out" not in plain
+    assert coloured["mi_matrix"] == plain["mi_matrix"] and coloured["mi_matrix"]["factors"] == [
+        "x", "y"]
+    assert coloured["disentanglement"] == plain["disentanglement"]

@@ -145,3 +145,11 @@ def test_rng_may_be_a_seed_a_generator_or_a_random_state():
     c = factor_vae_score(fn, SIZES, 3, num_variance_estimate=200, **kw)
     d = factor_vae_score(fn, SIZES, np.random.default_rng(3), num_variance_estimate=200, **kw)
     assert c["score"] == d["score"] and c["train_accuracy"] == d["train_accuracy"]
+
+
+@pytest.mark.parametrize("score", [factor_vae_score, beta_vae_score])
+def test_a_factor_with_one_value_is_refused(score):
+    """It scored a perfect code 0.64 instead of 1: the votes of the factor that fixes nothing."""
+    with pytest.raises(DisentangleError, match=r"factor 1 takes a single value \(factor_sizes "
+                       r"\(3, 1, 8\)\); drop constant factors"):
+        score(identity_codes(), (3, 1, 8), 0, **SMALL)
