@@ -14,3 +14,8 @@ def __getattr__(name: str):
 
         return load_run
     raise AttributeError(f"module 'disentangle' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    """Lists the lazy `load_run` too, so a notebook's completion offers it."""
+    return sorted({*globals(), "load_run"})

@@ -151,6 +151,9 @@ def dci(
                 progress(1)
 
     if model == "gbt" and device is not None:
+        from disentangle.training.build import resolve_device
+
+        device = resolve_device(str(device))  # "gpu", or cuda on a machine without: one line
         collect(_fit_batched(device, x_tr, y_tr, x_te, y_te))
         definition = (f"disentanglement_lib's GradientBoostingClassifier(), its trees grown "
                       f"batched on {device} (equal up to near-tied splits; docs/metrics.md)")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from disentangle.errors import DisentangleError
+from disentangle.evaluation._checks import as_codes, same_width
 from disentangle.evaluation.cluster import cluster_accuracy
 
 PER_CLASS = 500  # images G draws for each value of the code
@@ -51,7 +52,17 @@ def images_by_value(model, code_index: int, per_class: int = PER_CLASS, seed: in
 def classify_by_images(images_per_class: Sequence[np.ndarray], queries: np.ndarray,
                        k: int = NEIGHBOURS, chunk: int = 1024) -> np.ndarray:
     """Each query's class: the one most of its k nearest labelled images (Euclidean) belong to;
-    a tie goes to the tied class with the nearer image."""
+    a tie goes to the tied class with the nearer image. Every image is a row of float pixels:
+    uint8 queries against float images would be misread, so integers are refused."""
+    if len(images_per_class) == 0:
+        raise DisentangleError("images_per_class is empty: give one (n, pixels) array per class")
+    images_per_class = [_pixels(x, f"images_per_class[{c}]")
+                        for c, x in enumerate(images_per_class)]
+    queries = _pixels(queries, "queries")
+    for c, x in enumerate(images_per_class):
+        same_width("images_per_class[0]", images_per_class[0], f"images_per_class[{c}]", x,
+                   "pixels")
+    same_width("images_per_class[0]", images_per_class[0], "queries", queries, "pixels")
     reference = torch.from_numpy(np.concatenate(images_per_class)).float()
     classes = torch.cat([torch.full((len(x),), c) for c, x in enumerate(images_per_class)])
     n_classes = len(images_per_class)
@@ -72,7 +83,24 @@ def classify_by_images(images_per_class: Sequence[np.ndarray], queries: np.ndarr
     return torch.cat(out).numpy()
 
 
+def _pixels(x, name: str, unit: bool = False) -> np.ndarray:
+    """(N, pixels) float32, checked; `unit`: in [0, 1] as well."""
+    arr = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise DisentangleError(f"{name} must be floats in [0, 1], got dtype {arr.dtype} "
+                               "(divide 0..255 pixels by 255)")
+    arr = as_codes(arr, name)
+    if unit and (arr.min() < -1e-3 or arr.max() > 1 + 1e-3):
+        raise DisentangleError(f"{name} must be floats in [0, 1], got values in "
+                               f"[{arr.min():g}, {arr.max():g}]")
+    return arr.astype(np.float32)
+
+
 def generator_cluster_accuracy(images_per_class: Sequence[np.ndarray], real: np.ndarray,
                                labels: np.ndarray, k: int = NEIGHBOURS) -> float:
-    """Hungarian-matched accuracy of the real images' classes read through G's categories."""
+    """Hungarian-matched accuracy of the real images' classes read through G's categories;
+    every image a row of pixels in [0, 1], as `images_by_value` draws them."""
+    images_per_class = [_pixels(x, f"images_per_class[{c}]", unit=True)
+                        for c, x in enumerate(images_per_class)]
+    real = _pixels(real, "real", unit=True)
     return cluster_accuracy(classify_by_images(images_per_class, real, k), np.asarray(labels))

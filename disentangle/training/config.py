@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import json
 import math
+import os
 import tomllib
 import types
 import typing
@@ -154,6 +155,8 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif base is str:
+        if isinstance(value, os.PathLike) and name in ("out", "data_dir"):  # a Path from Python
+            value = os.fspath(value)
         ok = isinstance(value, str)
     if not ok:
         raise DisentangleError(f"{where}: must be {_describe(tp)}, got {value!r}")
@@ -256,6 +259,8 @@ def validate(config: RunConfig, label: Callable[[str], str] = str) -> RunConfig:
 
 def preset_for(dataset: str) -> dict[str, Any]:
     """PRESETS[dataset] for a built-in dataset, else the dataset plugin's `preset` attribute."""
+    if not isinstance(dataset, str):
+        return {}  # not a name: validation says what it must be
     if dataset in PRESETS:
         return dict(PRESETS[dataset])
     from disentangle.registry import get_registry

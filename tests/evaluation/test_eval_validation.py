@@ -53,6 +53,7 @@ CASES = [
     ("dci test width", lambda: dci(C, F, C_TEST[:, :2], F_TEST), "code dimensions"),
     ("dci factor count", lambda: dci(C, F, C_TEST, F_TEST[:, :1]), "factors"),
     ("dci model", lambda: dci(C, F, C_TEST, F_TEST, model="svm"), "model"),
+    ("dci device", lambda: dci(C, F, C_TEST, F_TEST, device="gpu"), "--device gpu: unknown"),
     ("dci constant factor", lambda: dci(C, Z1, C_TEST, F_TEST[:, :1]), "single value"),
     ("sap C", lambda: sap(C, F, C_TEST, F_TEST, C=0), "C must be"),
     ("sap N", lambda: sap(C, F, C_TEST[:5], F_TEST), "same number of points"),

@@ -3,6 +3,8 @@ through the nearest generated images, without the run's Q."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -14,9 +16,9 @@ from disentangle.latent import Latent
 
 
 def blobs(centres: np.ndarray, n: int, rng, spread: float = 0.05) -> list[np.ndarray]:
-    """n noisy copies of each centre, one array per class."""
-    return [(c + spread * rng.standard_normal((n, centres.shape[1]))).astype(np.float32)
-            for c in centres]
+    """n noisy copies of each centre, one array per class, pixels in [0, 1]."""
+    return [np.clip(c + spread * rng.standard_normal((n, centres.shape[1])), 0, 1).astype(
+        np.float32) for c in centres]
 
 
 def test_a_generator_whose_categories_are_the_classes_scores_1_under_any_numbering():
@@ -82,3 +84,24 @@ def test_images_by_value_fixes_the_code_and_shares_every_other_draw():
     assert generator_cluster_accuracy(images, real, np.array([5, 6, 7, 5, 6, 7])) == 1.0
     with pytest.raises(DisentangleError, match="c2 .* is not discrete"):
         images_by_value(model, 1)
+
+
+GEN = [np.full((20, 16), 0.2, np.float32), np.full((20, 16), 0.8, np.float32)]
+REAL = np.r_[np.full((10, 16), 0.2), np.full((10, 16), 0.8)]
+LABELS = np.r_[np.zeros(10, int), np.ones(10, int)]
+
+
+@pytest.mark.parametrize("gen, real, labels, message", [
+    (GEN, (REAL * 255).astype(np.uint8), LABELS, "real must be floats in [0, 1], got dtype "
+                                                 "uint8"),
+    (GEN, REAL * 255, LABELS, "real must be floats in [0, 1], got values in [51, 204]"),
+    (GEN, np.full((20, 16), np.nan), LABELS, "real contains NaN"),
+    (GEN, np.random.rand(10, 100), LABELS[:10], "must have the same number of pixels: 16 != 100"),
+    ([], REAL, LABELS, "images_per_class is empty"),
+    ([GEN[0], GEN[1] * 2], REAL, LABELS, "images_per_class[1] must be floats in [0, 1]"),
+])
+def test_inputs_it_would_misread_are_refused(gen, real, labels, message):
+    """uint8 pixels against float images scored 0.5 where 1.0 was right, with no error."""
+    assert generator_cluster_accuracy(GEN, REAL, LABELS) == 1.0
+    with pytest.raises(DisentangleError, match=re.escape(message)):
+        generator_cluster_accuracy(gen, real, labels)

@@ -186,3 +186,18 @@ def test_json_round_trip_and_unknown_keys():
     with pytest.raises(DisentangleError, match="unknown key 'colour'"):
         from_json({**config.to_dict(), "colour": 1}, "config.json")
     assert not math.isnan(config.lr_g)
+
+
+def test_paths_from_python_are_taken_where_the_fields_hold_paths():
+    from pathlib import Path
+
+    config = resolve("infogan", {"out": Path("runs/x"), "data_dir": Path("/data")})
+    assert config.out == "runs/x" and config.data_dir == "/data"
+    with pytest.raises(DisentangleError, match="dataset: must be a string, got PosixPath"):
+        resolve("infogan", {"dataset": Path("digits")})
+
+
+def test_the_lazy_load_run_is_listed_for_completion():
+    import disentangle
+
+    assert "load_run" in dir(disentangle) and "__version__" in dir(disentangle)
