@@ -105,13 +105,41 @@ class TrainedRun:
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Generator output for given latents, as floats in [0, 1] on the CPU, (n, C, H, W)."""
+        """Generator output for given latents, as floats in [0, 1] on the CPU, (n, C, H, W):
+        z (n, noise_dim) and one (n, dims) tensor or array per code, as `latents` gives them
+        (edit those to give each image its own code values)."""
+        z, values = self._checked_latents(z, values)
         out = []
         for start in range(0, z.shape[0], BATCH):
             part = [v[start:start + BATCH].to(self.device) for v in values]
             images = self.model.generate(z[start:start + BATCH].to(self.device), part)
             out.append(self.model.from_range(images.float()).cpu())
         return torch.cat(out)
+
+    def _checked_latents(self, z, values) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """decode's inputs as float32 tensors of the run's widths, each code's values in its
+        range; else one line saying which is wrong."""
+        latent = self.model.latent
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if z.ndim != 2 or z.shape[1] != latent.noise_dim or len(z) == 0:
+            raise DisentangleError(f"decode: z must be (n, {latent.noise_dim}) with n >= 1, got "
+                                   f"{tuple(z.shape)}")
+        if len(values) != len(latent.codes):
+            raise DisentangleError(f"decode: give one value tensor per code "
+                                   f"({', '.join(latent.specs())}), got {len(values)}")
+        checked = []
+        for code, given in zip(latent.codes, values):
+            v = torch.as_tensor(given, dtype=torch.float32)
+            if v.shape != (len(z), code.code.dims) or not torch.isfinite(v).all():
+                raise DisentangleError(f"decode: {code.name} ({code.spec}) must be finite "
+                                       f"({len(z)}, {code.code.dims}), got {tuple(v.shape)}")
+            if code.code.discrete:
+                allowed = code.code.sweep()
+                if not torch.isin(v, allowed).all():
+                    shown = ", ".join(f"{a:g}" for a in allowed.tolist())
+                    raise DisentangleError(f"decode: {code.name} ({code.spec}) takes {shown}")
+            checked.append(v)
+        return z, checked
 
     def generate(self, n: int = 1, codes: Mapping[str, Values] | None = None,
                  seed: int | None = 0) -> torch.Tensor:

@@ -199,3 +199,19 @@ def test_encode_takes_numpy_images_and_load_run_expands_home(run_dir, trained, m
                                                  trained.encode(images).values()))
     monkeypatch.setenv("HOME", str(run_dir.parent))
     assert disentangle.load_run(f"~/{run_dir.name}").path == run_dir
+
+
+def test_decode_checks_the_latents_it_is_given(trained):
+    z, values = trained.latents(3, seed=1)
+    expected = trained.decode(z, values)
+    assert torch.equal(trained.decode(z.double().numpy(), [v.double() for v in values]),
+                       expected)  # float64 and arrays: read as float32 tensors
+    values[0][:, 0] = torch.tensor([0.0, 5.0, 9.0])  # each image its own category
+    assert not torch.equal(trained.decode(z, values), expected)
+    for bad_z, bad_values, message in (
+            (z[:, :3], values, "z must be (n, 62) with n >= 1, got (3, 3)"),
+            (z, values[:1], "give one value tensor per code (categorical:10, uniform:2), got 1"),
+            (z, [values[0], values[1][:, :1]], "c2 (uniform:2) must be finite (3, 2), got (3, 1)"),
+            (z, [values[0] + 40, values[1]], "c1 (categorical:10) takes 0, 1, 2")):
+        with pytest.raises(disentangle.DisentangleError, match=re.escape(message)):
+            trained.decode(bad_z, bad_values)
