@@ -16,7 +16,7 @@ import numbers
 import operator
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -38,9 +38,9 @@ class TrainedRun:
     loaded)."""
 
     path: Path
-    config: RunConfig
-    model: LatentModel
-    dataset: Dataset
+    config: RunConfig = field(repr=False)
+    model: LatentModel = field(repr=False)  # its repr is every layer: dozens of lines
+    dataset: Dataset = field(repr=False)
     image_shape: tuple[int, int, int]  # (C, H, W) the model generates and encodes
 
     @property

@@ -215,3 +215,7 @@ def test_decode_checks_the_latents_it_is_given(trained):
             (z, [values[0] + 40, values[1]], "c1 (categorical:10) takes 0, 1, 2")):
         with pytest.raises(disentangle.DisentangleError, match=re.escape(message)):
             trained.decode(bad_z, bad_values)
+
+
+def test_a_loaded_run_prints_as_one_short_line(trained, run_dir):
+    assert repr(trained) == f"TrainedRun(path={run_dir!r}, image_shape=(1, 28, 28))"
