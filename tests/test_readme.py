@@ -95,7 +95,8 @@ def test_every_option_of_every_command_has_help_text():
 
 
 def test_every_usage_command_runs_without_network_or_gpu(tmp_path):
-    """The Usage block, in order, with steps cut and placeholders filled in."""
+    """The Usage block, in order, with steps cut, placeholders filled in and the tiny backbone
+    (the default networks train in the main command's test, above)."""
     data = tmp_path / "data"
     write_svhn(data)  # stands in for the real .mat files of `--data-dir ~/data`
     pics = tmp_path / "pics"  # stands in for `--data-dir ~/pics`
@@ -114,14 +115,15 @@ def test_every_usage_command_runs_without_network_or_gpu(tmp_path):
             continue  # needs the network (the FID weights); its offline paths are tested apart
         args = [{"~/data": str(data), "~/pics": str(pics)}.get(a, a) for a in command[1:]]
         if "shapes" in args:  # 2 steps at 32 px: rendering the 64-px grid is not what is tested
-            args += ["--image-size", "32", "--backbone", "tiny"]
+            args += ["--image-size", "32"]
         if args[0] == "select":  # runs/a runs/b runs/c: the digits runs made above
             args = ["select", *map(str, sorted((tmp_path / "runs").glob("*gan-digits-*"))),
                     "--points", "200"]
         if args[0] == "run":
             if "--steps" in args:
                 args[args.index("--steps") + 1] = "2"
-            args += ["--quiet"] + ([] if "--steps" in args else ["--steps", "2"])
+            args += ["--quiet", "--backbone", "tiny"] + ([] if "--steps" in args
+                                                         else ["--steps", "2"])
         for i, arg in enumerate(args):
             if arg.startswith("runs/<"):  # runs/<run>, runs/<infogan-run>, runs/<gan-run>
                 method = "gan" if "gan-run" in arg and "infogan" not in arg else "infogan"
