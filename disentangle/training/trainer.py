@@ -700,5 +700,10 @@ def _finish(session: Session, step: int, wall: float, train_seconds: float,
 
 def train(config: RunConfig, quiet: bool = True,
           registry: Registry | None = None) -> dict[str, Any]:
-    """Start a fresh run and train it; returns the summary."""
-    return fit(start(config, registry), quiet)
+    """Start a fresh run and train it; returns the summary. Torch's thread count is what it was
+    before when it returns (a notebook goes on with its own); `start` alone leaves the run's."""
+    before = torch.get_num_threads()
+    try:
+        return fit(start(config, registry), quiet)
+    finally:
+        torch.set_num_threads(before)

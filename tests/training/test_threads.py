@@ -52,3 +52,18 @@ def test_a_cpu_run_records_its_threads(tmp_path):
                    "--device", "cpu", "--score-every", "0", "--threads", "1",
                    "--out", tmp_path / "one", "--quiet")
     assert json.loads((tmp_path / "one" / "summary.json").read_text())["threads"] == 1
+
+
+def test_train_gives_the_caller_its_thread_count_back(tmp_path):
+    import torch
+
+    from disentangle.training import resolve, train
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        summary = train(resolve("gan", {"backbone": "tiny", "steps": 2, "threads": 2,
+                                        "score_every": 0, "out": str(tmp_path / "r")}))
+        assert summary["threads"] == 2 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
