@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from disentangle.cli import app
-from disentangle.cli.options import Json, Quiet
+from disentangle.cli.options import Json
 from disentangle.errors import DisentangleError
 
 _TRAINING = "Training"
@@ -55,7 +55,8 @@ def run(
         rich_help_panel=_MODEL, show_default=False)] = None,
     q_spectral_norm: Annotated[bool | None, typer.Option(
         "--q-spectral-norm/--no-q-spectral-norm",
-        help="Spectral normalisation of Q's head too, as InfoGAN-CR's networks have it.",
+        help="Spectral normalisation of Q's head's layers (with or without --spectral-norm on "
+             "D), as InfoGAN-CR's networks have it.",
         rich_help_panel=_MODEL, show_default=False)] = None,
     q_augment: Annotated[bool | None, typer.Option(
         "--q-augment/--no-q-augment",
@@ -148,7 +149,9 @@ def run(
     tensorboard: Annotated[bool, typer.Option(
         "--tensorboard", help="Also write TensorBoard event files to RUN/tensorboard/ (needs "
                               "the tensorboard extra).", rich_help_panel=_RUN)] = False,
-    quiet: Quiet = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress output and no closing summary (--json still prints "
+                              "it).")] = False,
     as_json: Json = False,
 ) -> None:
     """Train a model and write a run directory: config, checkpoints, metrics, pictures, summary."""
