@@ -177,7 +177,7 @@ def load_run_and_step(run_dir: Path | str | None = None, device: str | torch.dev
     dataset = open_dataset(config, registry)
     with torch.random.fork_rng(devices=[]):  # build_model seeds the initial weights, which the
         model, _ = build_model(config, tuple(shape), registry)  # checkpoint replaces: leave the
-    state = load_checkpoint(run.latest)  # caller's random state as it was
+    state = load_checkpoint(run.latest)  # caller's CPU random state as it was
     _load_weights(model, state["model"], run.latest)
     return config, model.to(device).eval(), dataset, state["step"]
 
