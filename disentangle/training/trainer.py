@@ -263,6 +263,8 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
         if state["step"] >= config.steps:
             raise DisentangleError(f"{run.path} already reached step {state['step']} of "
                                    f"{config.steps}; pass a larger --steps to train further")
+    else:
+        _check_never_checkpointed(run, config)
     kept = state.get("threads") if state is not None else None  # absent in older checkpoints
     if isinstance(kept, bool) or not isinstance(kept, int) or kept < 1:
         kept = None
@@ -280,6 +282,20 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
             atomic_write_text(run.config, dumps(meta))
         return Session(config, run, model.to(device), method_obj, data.images.to(device), device,
                        state, lock)
+
+
+def _check_never_checkpointed(run: RunDir, config: RunConfig) -> None:
+    """Resuming without checkpoints/latest.pt trains from step 0 and replaces the log: right for
+    a run stopped before its first checkpoint, data loss for one whose checkpoint is gone (deleted,
+    left out of a copy). A summary.json, or a log line at a step where a checkpoint was due,
+    says it had one."""
+    logged = [r["step"] for r in run.read_metrics(strict=True) if isinstance(r.get("step"), int)]
+    if run.summary.is_file() or (logged and max(logged) >= config.checkpoint_every):
+        how_far = f"its log reaches step {max(logged)}" if logged else "it has a summary.json"
+        raise DisentangleError(
+            f"{run.path} has no {run.latest.relative_to(run.path)}, but {how_far}: it had a "
+            "checkpoint. Restore it to resume; resuming without it would train from step 0 and "
+            "replace the log (or start a new --out)")
 
 
 # --- the loop --------------------------------------------------------------------------------

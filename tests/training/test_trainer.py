@@ -144,6 +144,22 @@ def test_resume_before_the_first_checkpoint_starts_from_step_zero(fast_config, t
         resume(tmp_path)
 
 
+def test_resume_refuses_a_run_whose_checkpoint_is_gone(fast_config):
+    """It trained again from step 0 and replaced the log, silently."""
+    done = train(fast_config())
+    run = Path(done["files"]["metrics"]).parent
+    log = (run / "metrics.jsonl").read_text()
+    (run / "checkpoints" / "latest.pt").unlink()
+    with pytest.raises(DisentangleError, match=r"has no checkpoints/latest.pt, but its log "
+                       r"reaches step 6: it had a checkpoint. Restore it to resume"):
+        resume(run, overrides={"steps": 8})
+    (run / "summary.json").unlink()
+    (run / "metrics.jsonl").write_text(log.splitlines(keepends=True)[0])  # step 2 < the first
+    fit(resume(run, overrides={"steps": 8}))  # checkpoint's 3: never checkpointed, from step 0
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 2 and first["loss_d"] == json.loads(log.splitlines()[0])["loss_d"]
+
+
 def test_non_empty_out_is_refused(fast_config, tmp_path):
     out = tmp_path / "used"
     out.mkdir()
