@@ -101,11 +101,20 @@ def encode(model: LatentModel, data: ImageData, batch_size: int = 1000,
     )
 
 
-def save_encoded(path: Path, names: list[str], encoded: dict[str, Encoded]) -> None:
+def save_encoded(path: Path, names: list[str], encoded: dict[str, Encoded], step: int) -> None:
+    """Written with eval.json, at the end, through `atomic_write` (one temporary file per
+    process, a disk-full error in one line), and stamped with the checkpoint step it encodes:
+    an interrupted or concurrent eval cannot leave it out of step with eval.json."""
+    from disentangle.training.rundir import atomic_write
+
+    atomic_write(path, lambda fh: _write_encoded(fh, names, encoded, step))
+
+
+def _write_encoded(fh, names: list[str], encoded: dict[str, Encoded], step: int) -> None:
     import h5py
 
-    tmp = path.with_suffix(".tmp")
-    with h5py.File(tmp, "w") as f:
+    with h5py.File(fh, "w") as f:
+        f.attrs["step"] = step
         for split, enc in encoded.items():
             group = f.create_group(split)
             group.attrs["code_names"] = names
@@ -118,7 +127,6 @@ def save_encoded(path: Path, names: list[str], encoded: dict[str, Encoded]) -> N
                 value = getattr(enc.data, key)
                 if value is not None:
                     group.create_dataset(key, data=value.numpy())
-    tmp.replace(path)
 
 
 def run_data_dir(run_config, override: str | Path | None = None) -> Path | None:
@@ -235,7 +243,6 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     with stages.stage("encode", total=sum(len(d) for d in loaded.values())) as advance:
         encoded = {role: encode(model, data, cfg.batch_size, advance)
                    for role, data in loaded.items()}
-        save_encoded(run_dir / "encoded.h5", names, encoded)
     test, train = encoded["test"], encoded["train"]
 
     codes: dict[str, Any] = {}
@@ -354,6 +361,7 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     result["versions"] = versions()
     result["eval_config"] = {k: v for k, v in asdict(cfg).items() if k != "timings"}
     text = json.dumps(result, indent=2, default=_json_default)
+    save_encoded(run_dir / "encoded.h5", names, encoded, step)
     atomic_write_text(run_dir / "eval.json", text)
     return json.loads(text)
 

@@ -57,6 +57,8 @@ def test_eval_on_digits_writes_every_applicable_key(runs):
     with h5py.File(run / "encoded.h5") as f:
         assert f["test/codes/c1"].shape == (200, 1) and f["test/labels"].shape == (200,)
         assert f["test/features"].shape[0] == 200
+        assert f.attrs["step"] == result["step"] == 3  # stamped: it goes with this eval.json
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
     assert (run / "confusion.png").stat().st_size > 0
 
 
