@@ -105,34 +105,31 @@ def compare(
 ) -> None:
     """Evaluated runs side by side (InfoGAN vs GAN at a glance)."""
     named_once(runs, "compare")
-    results = []
+    results, rows = [], []
     for run in runs:
         path = run / "eval.json"
         if not path.is_file():
             raise DisentangleError(f"no eval.json in '{run}'; run `disentangle eval {run}` first")
         try:
             results.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise DisentangleError(f"'{path}' is not valid JSON ({exc}); re-run `disentangle eval`") from None
-    from disentangle.cli.select import SELECTOR_NAMES
-
-    rows = [{row.label: row for row in summary_rows(r)} for r in results]
+            rows.append({row.label: row for row in summary_rows(results[-1])})
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON, bytes, shape
+            raise DisentangleError(f"'{path}' is damaged ({type(exc).__name__}: {exc}); run "
+                                   f"`disentangle eval {run}` again") from None
     selected: dict[Path, tuple[int | None, str]] = {}  # selection.json's step, how to redo it
+    damaged = []
     for run, row in zip(runs, rows):  # `disentangle select` leaves its verdict in each run
         selection = run / "selection.json"
         if selection.is_file():
-            saved = json.loads(selection.read_text())
-            by = saved.get("by", "centrality")
-            score = saved.get("own_score", saved.get("own_centrality"))  # older files: the latter
-            label = f"{SELECTOR_NAMES.get(by, by)} (rank)"
-            row[label] = Row(label, {by: score, "rank": saved["rank"]},
-                             f"{score:.3f} ({saved['rank']})")
-            again = " ".join(["disentangle select", *map(str, saved.get("runs", [run])),
-                              *([] if by == "udr" else ["--by", by])])
-            selected[run] = (saved.get("step"), again)
+            try:
+                label, shown, selected[run] = _selection_row(run, json.loads(selection.read_text()))
+                row[label] = shown
+            except (ValueError, KeyError, TypeError, AttributeError):
+                damaged.append(f"{selection} is damaged, so compare leaves out its rank; run "
+                               "`disentangle select` on these runs again")
     labels = list(dict.fromkeys(label for row in rows for label in row))
     infos = [_RunInfo.of(run, result) for run, result in zip(runs, results)]
-    notes = [*_stale_notes(runs, infos, selected), *_dataset_note(runs, infos),
+    notes = [*damaged, *_stale_notes(runs, infos, selected), *_dataset_note(runs, infos),
              *_settings_note(runs, results)]
     if as_json:  # numbers, not the table's text
         typer.echo(json.dumps({str(run): {label: r.value for label, r in row.items()}
@@ -147,6 +144,19 @@ def compare(
         Console().print(table)
     for note in notes:  # on stderr: --json's stdout stays machine-readable
         typer.echo(f"note: {note}", err=True)
+
+
+def _selection_row(run: Path, saved: dict) -> tuple[str, Row, tuple[int | None, str]]:
+    """selection.json's rank row for compare, and (its step, the command that made it)."""
+    from disentangle.cli.select import SELECTOR_NAMES
+
+    by = saved.get("by", "centrality")
+    score = saved.get("own_score", saved.get("own_centrality"))  # older files: the latter
+    label = f"{SELECTOR_NAMES.get(by, by)} (rank)"
+    row = Row(label, {by: score, "rank": saved["rank"]}, f"{score:.3f} ({saved['rank']})")
+    again = " ".join(["disentangle select", *map(str, saved.get("runs", [run])),
+                      *([] if by == "udr" else ["--by", by])])
+    return label, row, (saved.get("step"), again)
 
 
 def run_labels(runs: list[Path]) -> list[str]:

@@ -131,3 +131,29 @@ def test_naming_a_run_twice_is_an_error(digits, tmp_path):
 def test_run_labels(runs, labels, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run_labels([Path(r) for r in runs]) == labels
+
+
+@pytest.mark.parametrize("damage", [b"{\"rank\": 1", b"", b"\xc7\xff", b"[]", b"{\"rank\": 1}",
+                                    b"{\"rank\": 1, \"own_score\": \"x\"}"])
+def test_a_damaged_selection_json_is_a_note_and_the_table_still_shows(digits, tmp_path, damage):
+    copy(digits, tmp_path / "a")
+    (tmp_path / "a" / "selection.json").write_bytes(damage)
+    done = run_cli("compare", "a", cwd=tmp_path)
+    assert done.returncode == 0 and "cluster accuracy" in done.stdout
+    assert done.stderr.splitlines() == [
+        "note: a/selection.json is damaged, so compare leaves out its rank; run `disentangle "
+        "select` on these runs again"]
+
+
+@pytest.mark.parametrize("damage, kind", [(b"\xc7\xff", "UnicodeDecodeError"),
+                                          (b"[]", "AttributeError"),
+                                          (b"{\"codes\": 5}", "AttributeError"),
+                                          (b"{\"codes\": {\"c1\": {\"mi_lower_bound\": 1}}}",
+                                           "KeyError")])
+def test_a_damaged_eval_json_is_one_line(digits, tmp_path, damage, kind):
+    copy(digits, tmp_path / "a")
+    (tmp_path / "a" / "eval.json").write_bytes(damage)
+    done = run_cli("compare", "a", cwd=tmp_path)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith(f"error: 'a/eval.json' is damaged ({kind}") and \
+        "run `disentangle eval a` again" in done.stderr
