@@ -62,7 +62,6 @@ def select(
     from disentangle.evaluation.pipeline import data_dir_read, run_data_dir
     from disentangle.evaluation.udr import CORRELATIONS
     from disentangle.training.build import load_run_and_step, resolve_device
-    from disentangle.training.rundir import atomic_write_text
 
     if by not in SELECTORS:
         raise DisentangleError(f"--by must be one of {', '.join(SELECTORS)}, not '{by}'")
@@ -116,10 +115,10 @@ def select(
     if by != "centrality":  # the images every run encoded came from here (None: embedded data)
         result["data_dir"] = data_dir_read(dataset, data_dir)
     if write:
-        for i, run in enumerate(runs):
-            mine = {**result, "rank": order.index(i) + 1, "own_score": float(score[i]),
-                    "step": steps[i]}
-            atomic_write_text(run / SELECTION, json.dumps(mine, indent=2) + "\n")
+        _write_all({run / SELECTION: json.dumps({**result, "rank": order.index(i) + 1,
+                                                  "own_score": float(score[i]),
+                                                  "step": steps[i]}, indent=2) + "\n"
+                    for i, run in enumerate(runs)})
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -199,3 +198,23 @@ def _neighbours(models, dataset, data_dir, points: int, seed: int,
                       "in pixel space, less chance)",
             "score": scores, "neighbours": scores,
             "config": {"points": len(data), "neighbours": NEIGHBOURS, "seed": seed}}, None
+
+
+def _write_all(texts: dict[Path, str]) -> None:
+    """Every run's selection.json, or none: a write that fails (a read-only run) puts back the
+    files already replaced, so no two runs are left holding different selections."""
+    from disentangle.training.rundir import atomic_write
+
+    before = {path: path.read_bytes() if path.is_file() else None for path in texts}
+    done = []
+    try:
+        for path, text in texts.items():
+            atomic_write(path, lambda fh, text=text: fh.write(text.encode("utf-8")))
+            done.append(path)
+    except BaseException:
+        for path in done:
+            if before[path] is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write(path, lambda fh, old=before[path]: fh.write(old))
+        raise

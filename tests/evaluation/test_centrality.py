@@ -223,3 +223,20 @@ def test_select_by_udr_through_the_cli(tmp_path):
     assert done.returncode == 0 and "UDR (rank)" in done.stdout, done.stderr
     done = run_cli("select", *runs, "--by", "votes")
     assert done.returncode != 0 and "--by must be one of udr, centrality, neighbours" in done.stderr
+
+
+def test_selection_files_are_all_written_or_none(tmp_path):
+    """A run that cannot be written (read-only, or gone) left the others holding a selection
+    that named it, beside its own older one."""
+    from disentangle.cli.select import _write_all
+
+    kept, fresh = tmp_path / "a" / "selection.json", tmp_path / "b" / "selection.json"
+    kept.parent.mkdir()
+    fresh.parent.mkdir()
+    kept.write_text("the older selection")
+    unwritable = tmp_path / "gone" / "selection.json"  # its folder is missing: the write fails
+    with pytest.raises(Exception, match="gone"):
+        _write_all({kept: "new a", fresh: "new b", unwritable: "new c"})
+    assert kept.read_text() == "the older selection" and not fresh.exists()
+    _write_all({kept: "new a", fresh: "new b"})
+    assert kept.read_text() == "new a" and fresh.read_text() == "new b"
