@@ -81,4 +81,6 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(exc.exit_code) from None
         # the command-line parser's own usage errors: one line too, with where to look
         fail(f"{exc.format_message()} (see 'disentangle --help')", exc.exit_code)
+    if code == 130:  # Ctrl-C, which the command-line layer turns into this exit code
+        typer.echo("interrupted", err=True)
     raise SystemExit(code if isinstance(code, int) else 0)

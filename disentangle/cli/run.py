@@ -191,7 +191,7 @@ def run(
     try:  # under torchrun (docs/training.md, "Multi-GPU"), start and resume join its ranks
         session = (resume_run(out, method, overrides) if resume
                    else trainer.start(resolve(method, overrides, config)))
-        summary = trainer.fit(session, quiet=quiet or as_json)
+        summary = _reported(trainer.fit, session, quiet=quiet or as_json)
         distributed.close(wait=True)
     except DisentangleError as exc:
         if distributed.launched_rank() != 0:  # other ranks' errors say which rank they are
@@ -206,6 +206,15 @@ def run(
         typer.echo(json.dumps(summary, indent=2))
     elif not quiet:
         print_summary(summary)
+
+
+def _reported(fit, *args, **kwargs):
+    """`fit` or `fit_together`, whose Ctrl-C already printed where the run stopped and how to
+    go on: exit 130 at once, past the command-line layer's plain "interrupted"."""
+    try:
+        return fit(*args, **kwargs)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def seed_list(text: str) -> list[int]:
@@ -263,7 +272,8 @@ def _run_seeds(method: str, overrides: dict[str, Any], config: Path | None, seed
         show_progress(False)
         raise
     try:
-        results = trainer.fit_together(sessions, quiet=quiet or as_json, streams=streams)
+        results = _reported(trainer.fit_together, sessions, quiet=quiet or as_json,
+                            streams=streams)
     finally:
         show_progress(False)
     failed = [(s, r) for s, r in zip(seeds, results) if isinstance(r, DisentangleError)]

@@ -4,6 +4,7 @@ dataset), and end to end in a subprocess on the real embedded `digits` dataset."
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,27 @@ def test_end_to_end_on_real_digits(tmp_path):
     assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [2, 4, 6, 8]
     bad = run_cli("run", "infogn", env=env, cwd=tmp_path)
     assert bad.returncode != 0 and "did you mean 'infogan'" in one_error_line(bad.stderr)
+
+
+def test_ctrl_c_says_interrupted_once(capsys, toy_registry, tmp_path, monkeypatch):
+    """Typer turned Ctrl-C into exit 130 with nothing said; a run says where it stopped, alone."""
+    import disentangle.evaluation.pipeline as pipeline
+    import disentangle.training.trainer as trainer
+
+    (tmp_path / "config.json").write_text("{}")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "evaluate_run", interrupted)
+    code, out, err = cli(capsys, "eval", tmp_path)
+    assert code == 130 and out == "" and err == "interrupted\n"
+
+    def stopped(*args, **kwargs):
+        print("interrupted at step 3; ...", file=sys.stderr)  # as the loop says it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "fit", stopped)
+    code, out, err = cli(capsys, "run", "infogan", *FAST,
+                         "--out", tmp_path / "run")
+    assert code == 130 and err.splitlines()[-1] == "interrupted at step 3; ..."
