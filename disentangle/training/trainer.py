@@ -260,9 +260,10 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
     if run.latest.is_file():
         state = load_checkpoint(run.latest)
         check_resumable(state, run.latest)
-        if state["step"] >= config.steps:
-            raise DisentangleError(f"{run.path} already reached step {state['step']} of "
+        if state["step"] >= config.steps and run.summary.is_file():  # else: stopped after its
+            raise DisentangleError(f"{run.path} already reached step {state['step']} of "  # last
                                    f"{config.steps}; pass a larger --steps to train further")
+            #   checkpoint, before its pictures and summary: fit does that end and no step
     else:
         _check_never_checkpointed(run, config)
     kept = state.get("threads") if state is not None else None  # absent in older checkpoints
@@ -637,6 +638,9 @@ def _fit(session: Session, quiet: bool,
             board.close()
     if not writer:
         return {"status": "finished", "rank": distributed.rank(), "steps": step}
+    if last_record is None:  # resumed at its last step, stopped before its pictures and summary
+        _draw(session, None, step)  # (not to TensorBoard: its writer is closed by now)
+        last_record = next(iter(run.read_metrics()[-1:]), None)
     try:
         return _finish(session, step, wall + time.perf_counter() - session_start,
                        train_seconds, last_record)

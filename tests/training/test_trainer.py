@@ -278,3 +278,20 @@ def test_load_run_and_latest_run(fast_config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DisentangleError, match="no runs under runs"):
         latest_run()
+
+
+def test_resume_at_the_last_step_finishes_a_run_stopped_before_its_summary(fast_config):
+    """Stopped between its last checkpoint and its summary, a run could not be finished: the
+    printed resume command said it had already reached its last step."""
+    done = train(fast_config())
+    run = Path(done["files"]["metrics"]).parent
+    for name in ("summary.json", "samples.png", "info.png"):
+        (run / name).unlink()
+    before = load_checkpoint(run / "checkpoints" / "latest.pt")["model"]
+    again = fit(resume(run))  # no step: the pictures and the summary
+    after = load_checkpoint(run / "checkpoints" / "latest.pt")["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert again["steps"] == done["steps"] == 6 and again["final"] == done["final"]
+    assert (run / "samples.png").is_file() and (run / "info.png").is_file()
+    with pytest.raises(DisentangleError, match="already reached step 6 of 6"):
+        resume(run)
