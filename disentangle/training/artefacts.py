@@ -9,6 +9,7 @@ pyplot, so drawing neither needs a display nor touches a caller's pyplot state.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,12 @@ def _grid_figure(grid: np.ndarray, scale: int, title: str, foot: str, top: float
 
 
 def _save_figure(fig, path: Path) -> Path:
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
+    """A caption names the run directory, and a name in a script the font lacks (CJK) drew a
+    warning per glyph on every picture: the boxes in the picture say enough."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font",
+                                category=UserWarning)
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
     return path
 
 

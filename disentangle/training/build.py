@@ -207,7 +207,11 @@ def check_components(config: RunConfig, where: Path, registry: Registry | None =
 def _load_weights(model: LatentModel, weights: dict[str, Any], path: Path) -> None:
     try:
         model.load_state_dict(weights)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise DisentangleError(f"{path} does not fit the networks its config.json describes: "
-                               f"{first}") from None
+    except RuntimeError as exc:  # torch's header line, then one tab-indented line per problem
+        lines = [line.strip() for line in str(exc).strip().splitlines()]
+        first = next((line for line in lines[1:] if line), lines[0])
+        more = len([line for line in lines[1:] if line]) - 1
+        raise DisentangleError(
+            f"{path} does not fit the networks its config.json describes: {first[:300]}"
+            + (f" (and {more} more)" if more > 0 else "")
+            + "; was the checkpoint or the config.json copied from another run?") from None

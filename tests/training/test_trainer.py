@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -295,3 +296,24 @@ def test_resume_at_the_last_step_finishes_a_run_stopped_before_its_summary(fast_
     assert (run / "samples.png").is_file() and (run / "info.png").is_file()
     with pytest.raises(DisentangleError, match="already reached step 6 of 6"):
         resume(run)
+
+
+def test_a_run_named_in_a_script_the_font_lacks_draws_its_pictures_quietly(fast_config, tmp_path):
+    """Each CJK glyph of the caption's run name was a warning on every picture (an error here,
+    where warnings are errors)."""
+    done = train(fast_config(out=str(tmp_path / "日本")))
+    assert (Path(done["files"]["metrics"]).parent / "samples.png").is_file()
+
+
+def test_a_checkpoint_from_another_run_says_what_does_not_fit(fast_config):
+    """The line ended at torch's header ('Error(s) in loading state_dict for LatentModel:')."""
+    from disentangle.training import load_run
+
+    mine = Path(train(fast_config("mine"))["files"]["metrics"]).parent
+    other = Path(train(fast_config("other", codes=["categorical:5", "uniform:1"]))["files"][
+        "metrics"]).parent
+    shutil.copy(other / "checkpoints" / "latest.pt", mine / "checkpoints" / "latest.pt")
+    with pytest.raises(DisentangleError, match=r"does not fit the networks its config.json "
+                       r"describes: size mismatch for .* \(and \d+ more\); was the checkpoint or "
+                       r"the config.json copied from another run\?"):
+        load_run(mine)
