@@ -8,6 +8,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +232,7 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     extractor = quality.load_extractor(cfg.fid_weights, cfg.download) if cfg.fid else None
     data_dir = run_data_dir(run_config, cfg.data_dir)
     names = [c.name for c in model.latent.codes]
+    figures: list[Callable[[], object]] = []  # drawn at the end: an interrupted eval changes none
     result: dict[str, Any] = {"run": str(run_dir), "step": step,  # the checkpoint's (compare)
                               "dataset": dataset.name,
                               "data_dir": data_dir_read(dataset, data_dir), "split": cfg.split}
@@ -290,9 +292,10 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                           nmi=codes[best]["nmi"], cluster_code=best)
             pred = test.probs[best].argmax(1)
             classes = [artefacts.class_name(dataset, k) for k in np.unique(labels.numpy())]
-            ev.save_confusion(ev.confusion(pred, labels.numpy()), run_dir / "confusion.png",
-                              f"{best}'s clusters against the classes ({cfg.split} split)",
-                              row_names=np.unique(pred), col_names=classes)
+            figures.append(partial(
+                ev.save_confusion, ev.confusion(pred, labels.numpy()), run_dir / "confusion.png",
+                f"{best}'s clusters against the classes ({cfg.split} split)",
+                row_names=np.unique(pred), col_names=classes))
         # the same score read through G's categories instead of Q (generator_classes.py)
         total = sum(p.shape[1] for p in test.probs.values()) * generator_classes.PER_CLASS
         with stages.stage("generator clusters", total=total) as advance:
@@ -304,7 +307,8 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                 codes[name]["generator_cluster_accuracy"] = ev.generator_cluster_accuracy(
                     images, real, labels.numpy())
             result["generator_cluster_accuracy"] = codes[best]["generator_cluster_accuracy"]
-        artefacts.redraw_class_traversals(run_dir, run_config, model, dataset, matched)
+        figures.append(partial(artefacts.redraw_class_traversals, run_dir, run_config, model,
+                               dataset, matched))
 
     if cfg.probe:
         targets = {}  # what the probes predict: the class label, then each ground-truth factor
@@ -341,8 +345,9 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                 matrix = ev.mi_matrix(test.flat, factors_test)
             result["mi_matrix"] = {"codes": code_columns, "factors": factor_names,
                                    "nats": matrix.tolist()}
-            ev.save_heatmap(matrix, code_columns, factor_names, run_dir / "mi_matrix.png",
-                            "code-factor mutual information (nats)")
+            figures.append(partial(ev.save_heatmap, matrix, code_columns, factor_names,
+                                   run_dir / "mi_matrix.png",
+                                   "code-factor mutual information (nats)"))
         if cfg.metrics:
             result["disentanglement"], dci_definition = _disentanglement(
                 model, dataset, data_dir, train, test, factors_train, factors_test, cfg, stages)
@@ -361,6 +366,8 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     result["versions"] = versions()
     result["eval_config"] = {k: v for k, v in asdict(cfg).items() if k != "timings"}
     text = json.dumps(result, indent=2, default=_json_default)
+    for draw in figures:  # with the files below, once everything is measured
+        draw()
     save_encoded(run_dir / "encoded.h5", names, encoded, step)
     atomic_write_text(run_dir / "eval.json", text)
     return json.loads(text)

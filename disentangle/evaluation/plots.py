@@ -82,7 +82,11 @@ def heatmap_figure(m, rows, cols, title, xlabel, ylabel, cmap, fmt):
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=120)
+    """Through a temporary file and a rename, as every file of a run: a stopped or failed write
+    leaves the previous picture, and a full disk is one line."""
+    from disentangle.training.rundir import atomic_write
+
+    atomic_write(Path(path), lambda fh: fig.savefig(fh, format="png", dpi=120))
     return path
 
 

@@ -157,3 +157,21 @@ def test_a_damaged_eval_json_is_one_line(digits, tmp_path, damage, kind):
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
     assert done.stderr.startswith(f"error: 'a/eval.json' is damaged ({kind}") and \
         "run `disentangle eval a` again" in done.stderr
+
+
+def test_an_interrupted_eval_changes_no_file_of_the_run(digits, tmp_path, monkeypatch):
+    """encoded.h5 and the redrawn figures were written as their stages ended, so a stopped eval
+    left them out of step with the eval.json it did not write."""
+    import disentangle.training.rundir as rundir
+    from disentangle.evaluation.pipeline import EvalConfig, evaluate_run
+
+    run = copy(digits, tmp_path / "a")
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+
+    def stopped():  # called once every measure is made, before anything is written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rundir, "versions", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_run(run, EvalConfig(n=100, bound_samples=100, metrics=False))
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
