@@ -257,6 +257,9 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
     if lock is not None:
         run.remove_stale_temporaries()  # a killed write's leftovers; we hold the lock
     state = None
+    if run.latest.exists() and not run.latest.is_file():  # else found only when saving, at the end
+        raise DisentangleError(f"{run.latest} is not a file; move it away (a checkpoint is a file "
+                               "written there) and resume again")
     if run.latest.is_file():
         state = load_checkpoint(run.latest)
         check_resumable(state, run.latest)

@@ -317,3 +317,12 @@ def test_a_checkpoint_from_another_run_says_what_does_not_fit(fast_config):
                        r"describes: size mismatch for .* \(and \d+ more\); was the checkpoint or "
                        r"the config.json copied from another run\?"):
         load_run(mine)
+
+
+def test_resume_refuses_a_checkpoint_path_that_is_not_a_file(fast_config):
+    """It trained to the end and failed only when saving there."""
+    session = start(fast_config())
+    session.close()
+    session.run.latest.mkdir(parents=True)
+    with pytest.raises(DisentangleError, match=r"latest.pt is not a file; move it away"):
+        resume(session.run.path)
