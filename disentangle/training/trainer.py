@@ -263,10 +263,11 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
     if run.latest.is_file():
         state = load_checkpoint(run.latest)
         check_resumable(state, run.latest)
-        if state["step"] >= config.steps and run.summary.is_file():  # else: stopped after its
-            raise DisentangleError(f"{run.path} already reached step {state['step']} of "  # last
+        # at its last step without a summary: stopped before its pictures and summary, which
+        # fit then writes without a step
+        if state["step"] >= config.steps and run.summary.is_file():
+            raise DisentangleError(f"{run.path} already reached step {state['step']} of "
                                    f"{config.steps}; pass a larger --steps to train further")
-            #   checkpoint, before its pictures and summary: fit does that end and no step
     else:
         _check_never_checkpointed(run, config)
     kept = state.get("threads") if state is not None else None  # absent in older checkpoints
