@@ -198,7 +198,14 @@ def check_data_options(cfg: EvalConfig, dataset) -> None:
             raise DisentangleError(f"dataset '{dataset.name}' has no split '{split}' "
                                    f"(it has {', '.join(dataset.splits)}); pass --split")
     if cfg.metrics and cfg.intervention_pool and dataset.factors:
-        _check_pool(cfg, np.array([f.size for f in dataset.factors]))
+        _check_pool(cfg, np.array([f.size for f in dataset.factors])[varying_factors(dataset)])
+
+
+def varying_factors(dataset) -> np.ndarray:
+    """Boolean (K,): the factors that take more than one value. A factor with one value
+    (dSprites' colour) is no factor of variation: every factor measure leaves it out, as
+    disentanglement_lib's dSprites leaves colour out of its factors."""
+    return np.array([f.size > 1 for f in dataset.factors], dtype=bool)
 
 
 def _check_pool(cfg: EvalConfig, sizes: np.ndarray) -> None:
@@ -329,13 +336,11 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                 result["probe_factors"] = probes
 
     if dataset.factors and test.data.factors is not None:
-        # a factor with one value (dSprites' colour) is no factor of variation: left out of every
-        # factor measure, as disentanglement_lib's dSprites leaves colour out of its factors
-        varying = [k for k, f in enumerate(dataset.factors) if f.size > 1]
-        constant = [f.name for f in dataset.factors if f.size == 1]
-        if constant:
-            result["factors_left_out"] = constant
-        factor_names = [dataset.factors[k].name for k in varying]
+        varying = varying_factors(dataset)
+        if not varying.all():
+            result["factors_left_out"] = [f.name for f, v in zip(dataset.factors, varying)
+                                          if not v]
+        factor_names = [f.name for f, v in zip(dataset.factors, varying) if v]
         code_columns = [f"{n}[{j}]" if c.shape[1] > 1 else n
                         for n, c in zip(names, test.codes) for j in range(c.shape[1])]
         factors_test = test.data.factors.numpy()[:, varying]
@@ -513,7 +518,7 @@ def _interventions(model, dataset, data_dir, cfg: EvalConfig, stages: Stages) ->
     from disentangle.evaluation.pool import CodePool
 
     every = np.array([f.size for f in dataset.factors])
-    varying = every > 1  # the metrics see these; a one-value factor is rendered at its value
+    varying = varying_factors(dataset)  # the metrics see these; the others render at value 0
     sizes = every[varying]
     rng = np.random.default_rng(cfg.seed)
     points, chunk = cfg.intervention_points, 4096
