@@ -108,7 +108,10 @@ class TrainedRun:
         """Generator output for given latents, as floats in [0, 1] on the CPU, (n, C, H, W):
         z (n, noise_dim) and one (n, dims) tensor or array per code, as `latents` gives them
         (edit those to give each image its own code values)."""
-        z, values = self._checked_latents(z, values)
+        return self._decode(*self._checked_latents(z, values))
+
+    def _decode(self, z: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Tensor:
+        """`decode` for latents drawn and checked here (generate, traverse)."""
         out = []
         for start in range(0, z.shape[0], BATCH):
             part = [v[start:start + BATCH].to(self.device) for v in values]
@@ -134,7 +137,7 @@ class TrainedRun:
                 raise DisentangleError(f"decode: {code.name} ({code.spec}) must be finite "
                                        f"({len(z)}, {code.code.dims}), got {tuple(v.shape)}")
             if code.code.discrete:
-                allowed = code.code.sweep()
+                allowed = _allowed(code)
                 if not torch.isin(v, allowed).all():
                     shown = ", ".join(f"{a:g}" for a in allowed.tolist())
                     raise DisentangleError(f"decode: {code.name} ({code.spec}) takes {shown}")
@@ -144,7 +147,7 @@ class TrainedRun:
     def generate(self, n: int = 1, codes: Mapping[str, Values] | None = None,
                  seed: int | None = 0) -> torch.Tensor:
         """n images (n, C, H, W) in [0, 1] with the chosen codes; see `latents`."""
-        return self.decode(*self.latents(n, codes, seed))
+        return self._decode(*self.latents(n, codes, seed))
 
     def traverse(self, code: str, n: int = 8, steps: int = 10,
                  codes: Mapping[str, Values] | None = None,
@@ -168,7 +171,7 @@ class TrainedRun:
         z = z.repeat_interleave(s, 0)
         values = [v.repeat_interleave(s, 0) for v in values]
         values[index][:, dims[0]] = sweep.repeat(n).to(values[index].dtype)
-        images = self.decode(z, values)
+        images = self._decode(z, values)
         return images.view(n, s, *images.shape[1:])
 
     @torch.no_grad()
@@ -228,12 +231,17 @@ def _as_row(selector: str, given: Values, dims: int) -> list[float]:
     return [float(v) for v in row]
 
 
+def _allowed(code: LatentCode) -> torch.Tensor:
+    """The values a discrete code takes: those its sweep lists (a class index, a bit)."""
+    return code.code.sweep().float()
+
+
 def _check_value(selector: str, code: LatentCode, value: float) -> None:
     """A discrete code takes only the values its sweep lists (a class index, a bit)."""
     if not torch.isfinite(torch.tensor(value)):
         raise DisentangleError(f"code '{selector}': {value} is not a finite number")
     if code.code.discrete:
-        allowed = [float(v) for v in code.code.sweep()]
+        allowed = _allowed(code).tolist()
         if value not in allowed:
             shown = ", ".join(f"{v:g}" for v in allowed)
             raise DisentangleError(f"code '{selector}': {code.name} is {code.spec} and takes "
