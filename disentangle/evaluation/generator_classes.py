@@ -21,6 +21,7 @@ from disentangle.evaluation.cluster import cluster_accuracy
 
 PER_CLASS = 500  # images G draws for each value of the code
 NEIGHBOURS = 10  # nearest generated images that vote on a real image's class
+CHUNK = 1024  # queries per distance matrix
 
 
 @torch.no_grad()
@@ -50,19 +51,31 @@ def images_by_value(model, code_index: int, per_class: int = PER_CLASS, seed: in
 
 
 def classify_by_images(images_per_class: Sequence[np.ndarray], queries: np.ndarray,
-                       k: int = NEIGHBOURS, chunk: int = 1024) -> np.ndarray:
+                       k: int = NEIGHBOURS, chunk: int = CHUNK) -> np.ndarray:
     """Each query's class: the one most of its k nearest labelled images (Euclidean) belong to;
     a tie goes to the tied class with the nearer image. Every image is a row of float pixels:
     uint8 queries against float images would be misread, so integers are refused."""
+    return _classify(*_checked(images_per_class, queries, "queries"), k, chunk)
+
+
+def _checked(images_per_class, queries, name: str,
+             unit: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
+    """The images and queries as float32 rows of one width (`unit`: in [0, 1] too)."""
     if len(images_per_class) == 0:
         raise DisentangleError("images_per_class is empty: give one (n, pixels) array per class")
-    images_per_class = [_pixels(x, f"images_per_class[{c}]")
+    images_per_class = [_pixels(x, f"images_per_class[{c}]", unit)
                         for c, x in enumerate(images_per_class)]
-    queries = _pixels(queries, "queries")
+    queries = _pixels(queries, name, unit)
     for c, x in enumerate(images_per_class):
         same_width("images_per_class[0]", images_per_class[0], f"images_per_class[{c}]", x,
                    "pixels")
-    same_width("images_per_class[0]", images_per_class[0], "queries", queries, "pixels")
+    same_width("images_per_class[0]", images_per_class[0], name, queries, "pixels")
+    return images_per_class, queries
+
+
+def _classify(images_per_class: list[np.ndarray], queries: np.ndarray, k: int,
+              chunk: int) -> np.ndarray:
+    """classify_by_images on checked inputs."""
     reference = torch.from_numpy(np.concatenate(images_per_class)).float()
     classes = torch.cat([torch.full((len(x),), c) for c, x in enumerate(images_per_class)])
     n_classes = len(images_per_class)
@@ -100,7 +113,5 @@ def generator_cluster_accuracy(images_per_class: Sequence[np.ndarray], real: np.
                                labels: np.ndarray, k: int = NEIGHBOURS) -> float:
     """Hungarian-matched accuracy of the real images' classes read through G's categories;
     every image a row of pixels in [0, 1], as `images_by_value` draws them."""
-    images_per_class = [_pixels(x, f"images_per_class[{c}]", unit=True)
-                        for c, x in enumerate(images_per_class)]
-    real = _pixels(real, "real", unit=True)
-    return cluster_accuracy(classify_by_images(images_per_class, real, k), np.asarray(labels))
+    images_per_class, real = _checked(images_per_class, real, "real", unit=True)
+    return cluster_accuracy(_classify(images_per_class, real, k, CHUNK), np.asarray(labels))
