@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -241,18 +241,20 @@ def _dataset_note(runs: list[Path], infos: list[_RunInfo]) -> list[str]:
             "are not comparable with each other"]
 
 
-# eval_config keys that change what a number measures (jobs, device and batch_size do not;
-# probe, mi, metrics and fid decide which rows there are, and a missing row shows as "-")
-MEASURING = ("split", "n", "train_points", "bound_samples", "budgets", "probe_dims",
-             "probe_max_iter", "intervention_points", "intervention_pool", "dci_model", "seed",
-             "fid_samples")
+# eval_config keys that change no number: how fast (jobs, device, batch_size), which rows there
+# are (probe, mi, metrics, fid, probe_inputs; a missing row shows as "-"), where files are found.
+# Every other EvalConfig field is compared, a new one included.
+NOT_MEASURING = {"jobs", "device", "batch_size", "probe", "mi", "metrics", "fid", "probe_inputs",
+                 "fid_weights", "download", "data_dir", "timings"}
 
 
 def _settings_note(runs: list[Path], results: list[dict]) -> list[str]:
     """A line when the eval.json files were made with different measuring options (`--split`,
     `--quick`'s sizes, ...): the same run scores differently under them."""
+    from disentangle.evaluation.pipeline import EvalConfig
+
     differ = []
-    for key in MEASURING:
+    for key in (f.name for f in fields(EvalConfig) if f.name not in NOT_MEASURING):
         groups: dict[str, list[str]] = {}
         for run, result in zip(runs, results):
             config = result.get("eval_config")
