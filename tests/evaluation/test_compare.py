@@ -28,6 +28,17 @@ def copy(run, to):
     return shutil.copytree(run, to)
 
 
+def notes_of(*runs, cwd) -> list[str]:
+    """compare's notes (stderr), the same with --json and without, which must both succeed."""
+    seen = []
+    for args in ((), ("--json",)):
+        done = run_cli("compare", *runs, *args, cwd=cwd, env=WIDE)
+        assert done.returncode == 0, done.stderr
+        seen.append(done.stderr.splitlines())
+    assert seen[0] == seen[1]
+    return seen[0]
+
+
 def test_eval_json_records_the_step_and_compare_says_when_the_checkpoint_moved(digits, tmp_path):
     assert json.loads((digits / "eval.json").read_text())["step"] == 3
     a, c = copy(digits, tmp_path / "a"), copy(digits, tmp_path / "c")
@@ -39,14 +50,12 @@ def test_eval_json_records_the_step_and_compare_says_when_the_checkpoint_moved(d
     done = run_cli("run", "infogan", "--out", "c", "--resume", "--steps", "5", "--quiet",
                    "--threads", "1", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    for args in ((), ("--json",)):
-        done = run_cli("compare", "a", "c", *args, cwd=tmp_path, env=WIDE)
-        assert done.returncode == 0, done.stderr
-        assert done.stderr.splitlines() == [
-            "note: c: eval.json measured step 3, the checkpoint is at step 5; run "
-            "`disentangle eval c` again",
-            "note: c: selection.json measured step 3, the checkpoint is at step 5; run "
-            "`disentangle select a c` again"]
+    assert notes_of("a", "c", cwd=tmp_path) == [
+        "note: c: eval.json measured step 3, the checkpoint is at step 5; run "
+        "`disentangle eval c` again",
+        "note: c: selection.json measured step 3, the checkpoint is at step 5; run "
+        "`disentangle select a c` again"]
+    done = run_cli("compare", "a", "c", "--json", cwd=tmp_path)
     assert set(json.loads(done.stdout)) == {"a", "c"}  # --json's stdout: the numbers alone
     done = run_cli("compare", "a", "c", cwd=tmp_path, env=WIDE)
     assert "3 (checkpoint 5)" in done.stdout
@@ -87,13 +96,10 @@ def test_compare_notes_runs_evaluated_with_different_options(digits, tmp_path):
     done = run_cli("eval", "b", *CHEAP_EVAL[:-3], "--n", "50", "--split", "train", "--quiet",
                    cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    for args in ((), ("--json",)):
-        done = run_cli("compare", "a", "b", *args, cwd=tmp_path, env=WIDE)
-        assert done.returncode == 0, done.stderr
-        assert done.stderr.splitlines() == [
-            'note: these runs were evaluated with different options (split "test" in a, "train" '
-            "in b; n 100 in a, 50 in b); their numbers are not comparable with each other: "
-            "evaluate them with the same options"]
+    assert notes_of("a", "b", cwd=tmp_path) == [
+        'note: these runs were evaluated with different options (split "test" in a, "train" '
+        "in b; n 100 in a, 50 in b); their numbers are not comparable with each other: "
+        "evaluate them with the same options"]
     older = json.loads((tmp_path / "b" / "eval.json").read_text())
     del older["eval_config"]  # a file that does not say: nothing to compare
     (tmp_path / "b" / "eval.json").write_text(json.dumps(older))
