@@ -171,8 +171,12 @@ def reading_run_data(command: str) -> Iterator[None]:
 def evaluate_run(run_dir: Path, cfg: EvalConfig, show_progress: bool = False) -> dict[str, Any]:
     """Encode, measure, and write RUN/eval.json (plus encoded.h5 and figures); returns the dict.
 
-    ``show_progress`` draws one progress line per stage on stderr."""
-    with Stages(cfg.timings, show_progress) as stages:
+    ``show_progress`` draws one progress line per stage on stderr. Two evals of one run at once
+    are refused (the second at once, not after its work): their files would mix."""
+    from disentangle.training.rundir import RunDir
+
+    check_options(cfg)
+    with RunDir.open(Path(run_dir)).eval_lock(), Stages(cfg.timings, show_progress) as stages:
         return _evaluate(run_dir, cfg, stages)
 
 
@@ -232,7 +236,6 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     from disentangle.training.build import load_run_and_step, resolve_device
     from disentangle.training.rundir import atomic_write_text, versions
 
-    check_options(cfg)
     run_config, model, dataset, step = load_run_and_step(run_dir,
                                                          device=resolve_device(cfg.device))
     check_data_options(cfg, dataset)

@@ -6,6 +6,7 @@
         metrics.jsonl          one JSON line every log_every steps
         samples.png, traversal-<code>[-<dim>].png, info.png, summary.json
         .lock                  an OS lock (flock) held by the process training the run
+        .eval.lock             the same, held by a `disentangle eval` of the run
 
 Every write here either completes or leaves the previous file: whole files go through a temporary
 file and a rename, a metrics line that cannot be appended in full is cut back off. A write that
@@ -43,6 +44,7 @@ SUMMARY = "summary.json"
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.pt"
 LOCK = ".lock"
+EVAL_LOCK = ".eval.lock"  # eval's own: a run can be evaluated while it trains, not twice at once
 TMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<pid>.tmp
 DEFAULT_ROOT = Path("runs")
 
@@ -124,26 +126,29 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
 
 
 class RunLock:
-    """An exclusive flock on <run>/.lock, held while a process trains the run. The kernel drops it
-    when the process dies, however it dies, so a lock left by a crash never blocks --resume; the
-    file itself stays and only names the last holder."""
+    """An exclusive flock on <run>/.lock, held while a process trains the run (or on
+    <run>/.eval.lock, while one evaluates it). The kernel drops it when the process dies, however
+    it dies, so a lock left by a crash never blocks --resume; the file itself stays and only
+    names the last holder. Taking it is also the first write into the run directory, so a
+    directory that cannot be written is said before any work."""
 
-    def __init__(self, run_path: Path):
-        self.path = Path(run_path) / LOCK
+    def __init__(self, run_path: Path, name: str = LOCK, busy: str = "in use by"):
+        self.path = Path(run_path) / name
         self.fd: int | None = None
         if fcntl is None:  # pragma: no cover
             return
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise DisentangleError(f"cannot lock the run directory {run_path}: "
-                                   f"{exc.strerror or exc}") from None
+            raise DisentangleError(f"cannot write into the run directory {run_path} "
+                                   f"({exc.strerror or exc}): make it writable or copy the run "
+                                   "to a place you can write") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = _read_holder(fd)
             os.close(fd)
-            raise DisentangleError(f"{run_path} is in use by another disentangle process "
+            raise DisentangleError(f"{run_path} is {busy} another disentangle process "
                                    f"({holder}); wait for it to finish or stop it") from None
         self.fd = fd
         with contextlib.suppress(OSError):  # only informative: a full disk must not stop us
@@ -277,6 +282,9 @@ class RunDir:
 
     def lock(self) -> RunLock:
         return RunLock(self.path)
+
+    def eval_lock(self) -> RunLock:
+        return RunLock(self.path, EVAL_LOCK, busy="being evaluated by")
 
     @classmethod
     def open(cls, path: Path) -> RunDir:

@@ -210,3 +210,31 @@ def test_eval_table_lists_each_measure_once(runs):
     assert done.stdout.count("c1 cluster accuracy") == 1 and done.stdout.count("NMI") == 1
     assert done.stdout.count("c1 generator cluster accuracy") == 1
     assert "reachable max -0.452" in done.stdout
+
+
+def test_a_run_is_evaluated_by_one_process_at_a_time_even_while_it_trains(runs, tmp_path):
+    import os
+    import socket
+
+    from disentangle.training.rundir import RunDir
+
+    run = tmp_path / "gan"
+    shutil.copytree(runs / "digits-gan", run, ignore=shutil.ignore_patterns("eval.json"))
+    with RunDir(run).eval_lock():  # another eval of this run is at work
+        done = run_cli("eval", run, *FAST_EVAL)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"error: {run} is being evaluated by another disentangle process (pid {os.getpid()} on "
+        f"{socket.gethostname()}); wait for it to finish or stop it"]
+    assert not (run / "eval.json").exists()
+    with RunDir(run).lock():  # a run that trains on can be measured at its last checkpoint
+        done = run_cli("eval", run, *FAST_EVAL)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run / "eval.json").read_text())["step"] == 3
+    (run / "eval.json").unlink()
+    (run / ".eval.lock").unlink()
+    (run / ".eval.lock").mkdir()  # a run directory eval cannot write into: said before any work
+    done = run_cli("eval", run, *FAST_EVAL)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"error: cannot write into the run directory {run} (Is a directory): make it writable or "
+        "copy the run to a place you can write"]
+    assert not (run / "eval.json").exists()
