@@ -61,10 +61,14 @@ def as_factors(y, name: str = "factors") -> np.ndarray:
 
 
 def as_labels(y, name: str = "labels") -> np.ndarray:
-    """A non-empty 1-D int64 label vector."""
+    """A non-empty 1-D int64 label vector. One column (N, 1), as `TrainedRun.encode` gives a
+    categorical code's class index, is taken as the vector it holds."""
     arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
     if arr.ndim != 1:
-        raise DisentangleError(f"{name} must be 1-D (N,); got shape {arr.shape}")
+        raise DisentangleError(f"{name} must be 1-D (N,) or one column (N, 1); got shape "
+                               f"{arr.shape}")
     if arr.shape[0] == 0:
         raise DisentangleError(f"{name} is empty")
     return _as_int(arr, name)

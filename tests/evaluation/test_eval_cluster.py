@@ -55,3 +55,18 @@ def test_matching_names_clusters_and_classes_by_their_values():
     assert matching(pred, labels) == {5: 1, 9: 0, 7: 2}
     assert matching([0, 1, 2, 3], [0, 0, 1, 1]).keys() <= {0, 1, 2, 3}
     assert len(matching([0, 1, 2, 3], [0, 0, 1, 1])) == 2  # one-to-one: two clusters left over
+
+
+def test_a_column_of_class_indices_is_taken_as_labels_and_other_shapes_refused():
+    """`TrainedRun.encode` gives a categorical code as an (N, 1) float index: it scores as is."""
+    import torch
+
+    from disentangle.errors import DisentangleError
+
+    pred = torch.tensor([[0.0], [0.0], [0.0], [1.0], [1.0], [2.0]])
+    labels = np.array([1, 1, 0, 0, 0, 2])
+    assert cluster_accuracy(pred, labels) == pytest.approx(5 / 6)
+    assert matching(pred, labels[:, None]) == {0: 1, 1: 0, 2: 2}
+    with pytest.raises(DisentangleError, match=r"pred must be 1-D \(N,\) or one column \(N, 1\); "
+                                               r"got shape \(3, 2\)"):
+        cluster_accuracy(np.zeros((3, 2)), labels[:3])
