@@ -127,11 +127,13 @@ def choose_backbone(name: str | None, image_shape: tuple[int, int, int],
 
 def build_model(config: RunConfig, image_shape: tuple[int, int, int],
                 registry: Registry | None = None) -> tuple[LatentModel, str]:
-    """Fresh networks for the image shape, seeded by config.seed; returns the backbone's name."""
+    """Fresh networks for the image shape, seeded by config.seed; returns the backbone's name.
+    Only the CPU generator is seeded (the weights are drawn there): the CUDA generators are the
+    training loop's to seed, so loading a run leaves a caller's GPU draws alone."""
     registry = registry or get_registry()
     latent = build_latent(config, registry)
     name, backbone = choose_backbone(config.backbone, image_shape, registry)
-    torch.manual_seed(config.seed)
+    torch.random.default_generator.manual_seed(config.seed)
     networks = backbone.build(tuple(image_shape), latent.input_width, latent.head_width)
     normalised = [networks.trunk, networks.d_head] if config.spectral_norm else []
     normalised += [networks.q_head] if config.q_spectral_norm else []
@@ -177,7 +179,7 @@ def load_run_and_step(run_dir: Path | str | None = None, device: str | torch.dev
     dataset = open_dataset(config, registry)
     with torch.random.fork_rng(devices=[]):  # build_model seeds the initial weights, which the
         model, _ = build_model(config, tuple(shape), registry)  # checkpoint replaces: leave the
-    state = load_checkpoint(run.latest)  # caller's CPU random state as it was
+    state = load_checkpoint(run.latest)  # caller's random state as it was
     _load_weights(model, state["model"], run.latest)
     return config, model.to(device).eval(), dataset, state["step"]
 

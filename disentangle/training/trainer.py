@@ -489,6 +489,8 @@ def _fit(session: Session, quiet: bool,
     n = images.shape[0]
     model.train()
     sampler = torch.Generator(device=device).manual_seed(cfg.seed)
+    if device.type == "cuda":  # a plugin's own draws on the GPU follow the seed too
+        torch.cuda.manual_seed_all(cfg.seed)
     optimizers = method.optimizers(model, cfg)
     writer = distributed.is_writer()  # under torchrun, rank 0 alone writes and prints
     step, wall, train_seconds = 0, 0.0, 0.0

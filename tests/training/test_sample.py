@@ -166,6 +166,25 @@ def test_load_run_leaves_the_callers_random_state_alone(run_dir):
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_load_run_seeds_no_cuda_generator(run_dir, monkeypatch):
+    """torch.manual_seed seeds the CUDA generators too (lazily, before CUDA starts), so loading
+    a run changed a notebook's later GPU draws; checked here without a GPU."""
+    seeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", seeded.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", seeded.append)
+    disentangle.load_run(run_dir)
+    assert seeded == []
+
+
+@pytest.mark.gpu
+def test_load_run_leaves_the_callers_gpu_random_state_alone(run_dir):
+    torch.cuda.manual_seed(123)
+    expected = torch.rand(3, device="cuda")
+    torch.cuda.manual_seed(123)
+    disentangle.load_run(run_dir, device="cuda")
+    assert torch.equal(torch.rand(3, device="cuda"), expected)
+
+
 def test_numbers_from_numpy_and_torch_choose_codes_as_python_numbers_do(trained):
     expected = trained.generate(2, {"c1": 3, "c2": [0.5, -1.0]}, seed=4)
     for c1, c2 in ((np.int64(3), np.array([0.5, -1], np.float32)),
