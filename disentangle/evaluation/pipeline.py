@@ -318,7 +318,7 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
                     images, real, labels.numpy())
             result["generator_cluster_accuracy"] = codes[best]["generator_cluster_accuracy"]
         figures.append(partial(artefacts.redraw_class_traversals, run_dir, run_config, model,
-                               dataset, matched))
+                               dataset, matched, step))
 
     if cfg.probe:
         targets = {}  # what the probes predict: the class label, then each ground-truth factor

@@ -190,16 +190,15 @@ def class_order(categories: int, pairs: dict[int, int], dataset) -> list[tuple[i
 
 
 def redraw_class_traversals(run_dir: Path, config, model: LatentModel, dataset,
-                            matched: dict[str, dict[int, int]]) -> list[Path]:
+                            matched: dict[str, dict[int, int]], step: int) -> list[Path]:
     """`disentangle eval` knows which category of a code matches which class: redraw those codes'
     traversals with the category matched to the first class first, each column labelled with its
-    class, unmatched categories last. Same noise and step as the training pictures."""
-    from disentangle.training.checkpoint import load_checkpoint
+    class, unmatched categories last. Same noise as the training pictures; `step`: the one the
+    model was loaded at (the checkpoint may have moved on since, under a run that trains on)."""
     from disentangle.training.rundir import RunDir
     from disentangle.training.trainer import ARTEFACT_SEED_OFFSET
 
     run = RunDir.open(run_dir)
-    step = load_checkpoint(run.latest)["step"]
     classes = {lc.name: class_order(len(lc.code.sweep()), matched[lc.name], dataset)
                for lc in model.latent.codes
                if lc.name in matched and not lc.code.differential and lc.code.dims == 1}

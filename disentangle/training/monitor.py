@@ -73,14 +73,14 @@ def write_plot(records: list[dict[str, Any]], path: Path) -> Path | None:
     keys = sorted({k for r in records for k in r if k.startswith("heldout/")})
     if not keys:
         return None
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from disentangle.training.artefacts import _save_figure
 
-    from disentangle.training.rundir import atomic_write
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.2), dpi=90, layout="tight")  # never pyplot: a caller's is theirs
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     for key in keys:
         points = [(r["step"], r[key]) for r in records if key in r]
         ax.plot(*zip(*points), marker="o", label=key.split("/", 1)[1].replace("_", " "))
@@ -89,7 +89,4 @@ def write_plot(records: list[dict[str, Any]], path: Path) -> Path | None:
     ax.set_ylim(0, 1)
     ax.set_title(f"held-out score during training ({SAMPLE} test images)")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=90))
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)

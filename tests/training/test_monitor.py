@@ -81,3 +81,23 @@ def test_a_missing_test_split_means_no_score_not_a_failed_run(fast_config, monke
     monkeypatch.setattr(Toy, "load", load)
     summary = train(fast_config(steps=4, score_every=2))
     assert summary["heldout"] == {} and summary["steps"] == 4
+
+
+def test_the_plot_leaves_a_callers_matplotlib_alone(tmp_path):
+    """heldout.png was drawn through pyplot after `matplotlib.use("Agg")`: a notebook's backend
+    changed the first time a run drew its pictures."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "from pathlib import Path\n"
+        "from disentangle.training.monitor import write_plot\n"
+        "records = [{'step': 10, 'heldout/mig': 0.1}, {'step': 20, 'heldout/mig': 0.3}]\n"
+        f"write_plot(records, Path({str(tmp_path / 'h.png')!r}))\n"
+        "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["svg", "False"]
+    assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
