@@ -241,7 +241,6 @@ def _check_dataset_instance(name: str, dataset: Dataset) -> None:
     assert dataset.name == name, f"dataset '{name}': its name attribute is '{dataset.name}'"
     c, h, w = dataset.image_shape
     assert c in (1, 3) and h > 0 and w > 0, f"dataset '{name}': bad image_shape"
-    dataset.describe()
     if dataset.needs_files:
         with tempfile.TemporaryDirectory() as empty:
             try:

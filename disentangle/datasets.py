@@ -94,12 +94,3 @@ class Dataset(ABC):
     def render(self, factor_indices: np.ndarray, data_dir: Path | None = None) -> torch.Tensor:
         """Images (N, C, H, W) uint8 for factor indices (N, K); only for datasets with factors."""
         raise NotImplementedError(f"dataset '{self.name}' cannot render chosen factors")
-
-    def describe(self) -> dict:
-        c, h, w = self.image_shape
-        return {
-            "shape": f"{c}x{h}x{w}",
-            "classes": self.num_classes or None,
-            "attributes": len(self.attribute_names) or None,
-            "factors": {f.name: f.size for f in self.factors} or None,
-        }

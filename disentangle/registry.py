@@ -294,8 +294,3 @@ def set_registry(registry: Registry | None) -> Registry | None:
     global _current
     previous, _current = _current, registry
     return previous
-
-
-def create(kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
-    return get_registry().create(kind, name, *args, **kwargs)
-

@@ -37,14 +37,8 @@ def _root(
 
 
 def _register_commands() -> None:
-    from disentangle.cli import components  # noqa: F401
-
-    for optional in ("run", "evaluate", "select", "bench", "sample"):
-        try:
-            __import__(f"disentangle.cli.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"disentangle.cli.{optional}":
-                raise
+    # in this order: `disentangle --help` lists the commands as they registered
+    from disentangle.cli import components, run, evaluate, select, sample  # noqa: F401, I001
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -12,7 +12,6 @@ from disentangle.data.cache import cache_dir, memmap, open_cache, read_tensors, 
 from disentangle.data.files import (
     expect_array,
     fetch,
-    find_file,
     h5_array,
     load_mat,
     load_npz,
@@ -38,7 +37,7 @@ from disentangle.data.progress import progress, show_progress
 
 __all__ = [
     "cache_dir", "memmap", "open_cache", "read_tensors", "source_identity",
-    "expect_array", "fetch", "find_file", "h5_array", "load_mat", "load_npz", "open_h5",
+    "expect_array", "fetch", "h5_array", "load_mat", "load_npz", "open_h5",
     "read_h5", "read_idx", "read_rgb", "find_in", "DataNotFound", "FETCH",
     "GridFileDataset", "GridLookup", "check_enumerates_grid", "check_indices", "grid_factors",
     "grid_index", "split_grid", "values_to_indices", "write_grid_splits",

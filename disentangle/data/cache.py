@@ -101,13 +101,8 @@ def _temp_file(path: Path) -> str | None:
 
 
 def write_cache(path: Path, key: Mapping[str, Any], build: Callable[[h5py.File], None],
-                tmp: str | None = None) -> None:
-    """Run `build(file)` on a temporary HDF5 file next to `path`, then move it into place."""
-    path = Path(path)
-    tmp = tmp or _temp_file(path)
-    if tmp is None:
-        raise DisentangleError(f"cannot write the cache {path}; set {CACHE_ENV} to a writable "
-                               "directory")
+                tmp: str) -> None:
+    """Run `build(file)` on `tmp` (`_temp_file`'s, next to `path`), then move it into place."""
     try:
         with h5py.File(tmp, "w") as f:
             build(f)

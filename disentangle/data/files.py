@@ -24,15 +24,6 @@ from disentangle.errors import DisentangleError
 
 # --- locating and downloading ------------------------------------------------------------------
 
-def find_file(directory: Path, names: Sequence[str], dataset: str, how: str) -> Path:
-    """The first of `names` present in `directory`, else an error saying how to get it."""
-    for name in names:
-        if (Path(directory) / name).is_file():
-            return Path(directory) / name
-    wanted = " or ".join(names)
-    raise DisentangleError(f"{dataset}: {wanted} not found in {directory}; {how}")
-
-
 def fetch(urls: str | Sequence[str], dest: Path, md5: str | None = None) -> Path:
     """Download `dest` from the first URL that works, checking its MD5 when one is known."""
     from torchvision.datasets.utils import check_integrity, download_url

@@ -30,7 +30,6 @@ class DSprites(GridFileDataset):
         Factor("posX", tuple(np.linspace(0.0, 1.0, 32).tolist())),
         Factor("posY", tuple(np.linspace(0.0, 1.0, 32).tolist())),
     )
-    shape_names = ("square", "ellipse", "heart")
     folder = "dsprites"
     filename = FILENAME
     url = f"https://github.com/deepmind/dsprites-dataset/raw/master/{FILENAME}"

@@ -105,7 +105,6 @@ class Shapes(Dataset):
     name = "shapes"
     image_shape = (1, 64, 64)  # the default; an instance made with image_size=32 has (1, 32, 32)
     factors = FACTORS
-    shape_names = ("square", "ellipse", "heart")
     splits = ("train", "grid", "test")
     training_split = "grid"
     needs_files = False
