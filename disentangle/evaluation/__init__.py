@@ -3,8 +3,8 @@
 Disentanglement metrics follow google-research/disentanglement_lib (see docs/metrics.md for the
 exact definitions and where we deviate); cluster and probe scores serve the categorical-code and
 downstream-task evaluations. Every function validates its inputs and raises
-``disentangle.errors.DisentangleError`` on misuse. scikit-learn and matplotlib are imported lazily,
-so importing this package is cheap.
+``disentangle.errors.DisentangleError`` on misuse. scikit-learn and matplotlib are imported lazily
+(torch is not: the generator measures need it).
 """
 
 from disentangle.evaluation.beta_vae import beta_vae_score

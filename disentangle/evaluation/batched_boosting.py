@@ -28,9 +28,8 @@ import numpy as np
 import torch
 
 from disentangle.errors import DisentangleError
-from disentangle.evaluation.boosting import prior_raw
+from disentangle.evaluation.boosting import LEARNING_RATE, MAX_DEPTH, N_ROUNDS, prior_raw
 
-N_ROUNDS, LEARNING_RATE, MAX_DEPTH = 100, 0.1, 3  # GradientBoostingClassifier's defaults
 FEATURE_THRESHOLD = 1e-7  # scikit-learn: values closer than this are not split apart
 EPSILON = float(np.finfo(np.float64).eps)  # a node this pure is a leaf
 # trees grown together at most: their (trees, codes, points) working tensors stay under this many

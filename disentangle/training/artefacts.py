@@ -125,7 +125,7 @@ def traversal_figures(model: LatentModel, seed: int, foot: str, rows: int = 8, s
                       classes: dict[str, list[tuple[int, str | None]]] | None = None,
                       only: set[str] | None = None):
     """(file name, Figure) per code dimension: rows share fixed noise and fixed other codes;
-    columns sweep that dimension through code.sweep() (continuous codes from -2 to 2), labelled
+    columns sweep that dimension through code.sweep() (the code type's values), labelled
     with the swept value. `classes` maps a categorical code's name to its categories in the order
     to show, each with its matched class (None when unmatched), as `disentangle eval` finds them;
     `only` limits the figures to some codes."""

@@ -35,7 +35,7 @@ class RunConfig:
     """Everything that defines a training run; saved as config.json in the run directory."""
 
     method: str = "infogan"  # registered method: infogan or gan (or a plugin's)
-    dataset: str = DEFAULT_DATASET  # registered dataset; its 'train' split is used
+    dataset: str = DEFAULT_DATASET  # registered dataset; trains on its training_split
     image_size: int | None = None  # resize to SIZE x SIZE; None = the dataset's own size
     data_dir: str | None = None  # where dataset files live; None = $DISENTANGLE_DATA_DIR or cache
     download: bool = False  # let the dataset fetch missing files
@@ -340,10 +340,6 @@ def absolute_data_dir(data_dir: str | Path | None) -> str | None:
     if data_dir is None or data_dir == "":  # "" reads as unset wherever a run reads it
         return data_dir
     return str(Path(data_dir).expanduser().resolve())
-
-
-def to_json(config: RunConfig) -> dict[str, Any]:
-    return config.to_dict()
 
 
 def from_json(data: dict[str, Any], where: str = "config.json") -> RunConfig:

@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover
 
 from disentangle.diskspace import DiskFull, write_error
 from disentangle.errors import DisentangleError
-from disentangle.training.config import RunConfig, dumps, from_json, to_json
+from disentangle.training.config import RunConfig, dumps, from_json
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -303,7 +303,7 @@ class RunDir:
     def write_config(self, config: RunConfig, **resolved: Any) -> None:
         """The resolved config with what it resolved to (backbone, image shape, device) and the
         package versions."""
-        data = {"config": to_json(config), "seed": config.seed, **resolved, "versions": versions(),
+        data = {"config": config.to_dict(), "seed": config.seed, **resolved, "versions": versions(),
                 "host": host(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_text(self.config, dumps(data))
 

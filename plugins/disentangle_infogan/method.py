@@ -37,9 +37,9 @@ from disentangle.errors import DisentangleError
 from disentangle.latent import Latent
 from disentangle.methods import Method
 from disentangle.model import LatentModel
+from disentangle.training.config import PRECISIONS
 from disentangle_infogan.augment import draw_affine, warp
 
-PRECISIONS = ("fp32", "bf16")
 Q_OPTIMIZERS = ("g", "d")  # which optimiser holds Q's head
 CLOCK = "q_augment_clock"  # model.auxiliary key of the StepClock that q_augment_start needs
 
