@@ -114,6 +114,14 @@ def train_test(codes_train, factors_train, codes_test, factors_test):
     return x_tr, y_tr, x_te, y_te
 
 
+def standardise(train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`train`'s columns to zero mean and unit variance (a constant column: centred only), and
+    `others` by train's statistics, so a model fit on train scores test in the same units."""
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return tuple((a - mean) / std for a in (train, *others))
+
+
 def positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise DisentangleError(f"{name} must be an integer >= {minimum}; got {value!r}")

@@ -20,6 +20,7 @@ from disentangle.errors import DisentangleError
 from disentangle.evaluation._checks import (
     fit_quietly,
     positive_int,
+    standardise,
     threads,
     train_test,
 )
@@ -90,9 +91,7 @@ def explicitness(
     x_tr, y_tr, x_te, y_te = train_test(codes_train, factors_train, codes_test, factors_test)
     max_iter = positive_int(max_iter, "max_iter")
     blas_threads = threads(blas_threads)
-    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
-    std[std == 0] = 1.0
-    x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+    x_tr, x_te = standardise(x_tr, x_te)
 
     k = y_tr.shape[1]
     train, test = np.zeros(k), np.zeros(k)

@@ -29,6 +29,7 @@ from disentangle.evaluation._checks import (
     positive_int,
     same_n,
     same_width,
+    standardise,
     supported_kwargs,
     threads,
 )
@@ -233,10 +234,7 @@ def probe_budget(x_tr, y_tr, x_te, y_te, subset: np.ndarray, split_seed: int, *,
     """One budget of ``linear_probe``: the probe trained on ``x_tr[subset]``, scored on the test
     set. Takes arrays ``linear_probe`` has already checked."""
     x, y = x_tr[subset], y_tr[subset]
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    std[std == 0] = 1.0
-    x = (x - mean) / std
-    x_eval = (x_te - mean) / std
+    x, x_eval = standardise(x, x_te)
     basis = _row_space(x)
     if basis is not None:
         x, x_eval = x @ basis, x_eval @ basis

@@ -20,6 +20,7 @@ from disentangle.errors import DisentangleError
 from disentangle.evaluation._checks import (
     fit_quietly,
     positive_float,
+    standardise,
     train_test,
 )
 
@@ -48,9 +49,7 @@ def sap(
             "sap needs at least 2 code dimensions (it is a gap between the top two)"
         )
     if standardize:
-        mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
-        std[std == 0] = 1.0
-        x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+        x_tr, x_te = standardise(x_tr, x_te)
 
     scores = np.zeros((d, k))
     converged = True

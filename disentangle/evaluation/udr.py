@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from disentangle.errors import DisentangleError
+from disentangle.evaluation._checks import standardise
 
 CORRELATIONS = ("lasso", "spearman")
 LASSO_ALPHA = 0.1  # disentanglement_lib's
@@ -70,9 +71,7 @@ def udr(representations: Sequence[np.ndarray], correlation: str = "lasso",
                                f"{sorted(n)} rows")
     standardised = []
     for r in representations:
-        r = np.asarray(r, dtype=np.float64)
-        std = r.std(axis=0)
-        standardised.append((r - r.mean(axis=0)) / np.where(std > 0, std, 1.0))
+        standardised.append(standardise(np.asarray(r, dtype=np.float64))[0])
     k = len(standardised)
     pairwise = np.zeros((k, k))
     for i in range(k):
