@@ -144,7 +144,7 @@ def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.nda
     cfg = CentralityConfig(num_train=votes * 2 // 3, num_eval=votes - votes * 2 // 3, seed=seed)
     with Stages(show=show) as stages, \
             stages.stage("ModelCentrality", total=len(models) ** 2) as advance:
-        scores = pairwise_scores(models, cfg, lambda done, total: advance(1))  # once per pair
+        scores = pairwise_scores(models, cfg, advance)  # once per pair
     central = centrality(scores)
     return {"by": "centrality",
             "method": "ModelCentrality (FactorVAE score, pairwise, symmetrised)",

@@ -97,15 +97,14 @@ def _codes(model: LatentModel, images: torch.Tensor, batch_size: int) -> np.ndar
 
 
 def pairwise_scores(models: Sequence[LatentModel], cfg: CentralityConfig = CentralityConfig(),
-                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                    advance: Callable[[int], None] | None = None) -> np.ndarray:
     """(M, M) matrix: [i, j] is model j's FactorVAE score on model i's generated factors (the
-    diagonal scores each model on its own codes)."""
+    diagonal scores each model on its own codes); `advance(1)` as each pair is scored."""
     if len(models) < 2:
         raise DisentangleError("model selection needs at least 2 runs to compare")
     for m in models:
         m.eval()
     scores = np.zeros((len(models), len(models)))
-    done, total = 0, len(models) ** 2
     for i, source in enumerate(models):
         factors = _GeneratedFactors(source, cfg)
         for j, encoder in enumerate(models):
@@ -122,9 +121,8 @@ def pairwise_scores(models: Sequence[LatentModel], cfg: CentralityConfig = Centr
                                       num_variance_estimate=cfg.num_variance_estimate,
                                       blocks=_blocks(encoder))
             scores[i, j] = result["eval_accuracy"]
-            done += 1
-            if progress is not None:
-                progress(done, total)
+            if advance is not None:
+                advance(1)
     return scores
 
 

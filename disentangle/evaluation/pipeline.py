@@ -276,16 +276,9 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     if extractor is not None:
         real = dataset.load(cfg.split, data_dir).images
         total = cfg.fid_samples + min(cfg.fid_samples, len(real))  # generated + real images
-        with stages.stage("fid_kid", total=total) as advance:
-            counted = 0
-
-            def progress(done: int, _total: int) -> None:  # a count of images through Inception
-                nonlocal counted
-                advance(done - counted)
-                counted = done
-
+        with stages.stage("fid_kid", total=total) as advance:  # images through Inception
             result["sample_quality"] = quality.sample_quality(
-                model, real, extractor, cfg.fid_samples, cfg.seed, progress=progress)
+                model, real, extractor, cfg.fid_samples, cfg.seed, advance=advance)
 
     labels = test.data.labels
     if labels is not None and test.probs:

@@ -147,7 +147,7 @@ def distances(real: torch.Tensor, fake: torch.Tensor, kid_subsets: int = KID_SUB
 @torch.no_grad()
 def features(extractor: nn.Module, images: Callable[[int, int], torch.Tensor], n: int,
              batch_size: int, device: torch.device,
-             progress: Callable[[int], None] | None = None) -> torch.Tensor:
+             advance: Callable[[int], None] | None = None) -> torch.Tensor:
     """Features of n images; `images(start, stop)` gives uint8 (B, C, H, W) for that range
     (grey images are repeated to three channels, as Inception needs)."""
     out = []
@@ -156,29 +156,22 @@ def features(extractor: nn.Module, images: Callable[[int, int], torch.Tensor], n
         if batch.shape[1] == 1:
             batch = batch.expand(-1, 3, -1, -1)
         out.append(extractor(batch).double().cpu())
-        if progress is not None:
-            progress(len(batch))
+        if advance is not None:
+            advance(len(batch))
     return torch.cat(out)
 
 
 def sample_quality(model: LatentModel, real_images: torch.Tensor, extractor: nn.Module,
                    samples: int, seed: int = 0, batch_size: int = 100,
-                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                   advance: Callable[[int], None] | None = None) -> dict[str, Any]:
     """FID and KID of `samples` generated images (fresh from the prior, seeded) against up to
-    `samples` real uint8 images (a seeded subset when there are more). `progress(done, total)`
-    is called after each batch of images through the feature network."""
+    `samples` real uint8 images (a seeded subset when there are more). `advance(count)` is
+    called after each batch of images through the feature network, generated then real."""
     device = next(model.parameters()).device
     extractor = extractor.to(device)
     generator = torch.Generator().manual_seed(seed)
     if len(real_images) > samples:
         real_images = real_images[torch.randperm(len(real_images), generator=generator)[:samples]]
-    total, done = samples + len(real_images), 0
-
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress is not None:
-            progress(done, total)
 
     def generated(start: int, stop: int) -> torch.Tensor:
         z, values = model.latent.sample(stop - start, generator)
