@@ -25,6 +25,7 @@ from disentangle.data import (
 )
 from disentangle.datasets import Dataset, ImageData
 from disentangle.errors import DisentangleError
+from disentangle_datasets.folder import centre_square
 
 CONVERTER_VERSION = 1
 HOMEPAGE = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
@@ -42,17 +43,6 @@ ATTRIBUTES = (
     "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
     "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
 )
-
-
-def crop_and_resize(image, size: int) -> np.ndarray:
-    """A 178x218 PIL image -> (3, size, size) uint8: centre 140x140 crop, antialiased resize."""
-    from PIL import Image
-
-    width, height = image.size
-    left, top = (width - CROP) // 2, (height - CROP) // 2
-    face = image.crop((left, top, left + CROP, top + CROP))
-    face = face.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(face, dtype=np.uint8).transpose(2, 0, 1)
 
 
 def read_attributes(path: Path) -> tuple[list[str], np.ndarray]:
@@ -168,7 +158,7 @@ class CelebA(Dataset):
                 raise DisentangleError(f"{path}: {image.size[0]}x{image.size[1]} pixels, "
                                        f"expected the aligned {ALIGNED_SIZE[0]}x"
                                        f"{ALIGNED_SIZE[1]}")
-            return crop_and_resize(image, size)
+            return centre_square(image, size, side=CROP)  # the 140x140 face
 
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             for start in range(0, len(files), block):

@@ -65,13 +65,13 @@ def class_labels(root: Path, files: list[Path]) -> tuple[tuple[str, ...], np.nda
     return names, np.array([index[t] for t in tops], dtype=np.int64)
 
 
-def centre_square(image, size: int) -> np.ndarray:
-    """A PIL RGB image -> (3, size, size) uint8: the centre square of its shorter side, resized
-    with PIL's bilinear (antialiased) filter."""
+def centre_square(image, size: int, side: int | None = None) -> np.ndarray:
+    """A PIL RGB image -> (3, size, size) uint8: the centre square of `side` pixels (default: its
+    shorter side), resized with PIL's bilinear (antialiased) filter."""
     from PIL import Image
 
     width, height = image.size
-    side = min(width, height)
+    side = min(width, height) if side is None else side
     left, top = (width - side) // 2, (height - side) // 2
     square = image.crop((left, top, left + side, top + side))
     square = square.resize((size, size), Image.Resampling.BILINEAR)
