@@ -343,10 +343,15 @@ def absolute_data_dir(data_dir: str | Path | None) -> str | None:
 
 
 def from_json(data: dict[str, Any], where: str = "config.json") -> RunConfig:
-    """A saved config back; unknown keys are an error naming the file."""
+    """A saved config back; unknown keys are an error naming the file, and so is a config without
+    the method or dataset every run saves (a field added later takes its default)."""
     for key in data:
         if key not in FIELDS:
             raise _unknown(key, where)
+    for key in ("method", "dataset"):
+        if key not in data:
+            raise DisentangleError(f"{where} does not say which {key} the run used (no '{key}'); "
+                                   "is it a disentangle run?")
     values = {name: _coerce(name, value, f"'{name}' in {where}") for name, value in data.items()}
     return validate(RunConfig(**values), lambda n: f"'{n}' in {where}")
 

@@ -319,6 +319,15 @@ class RunDir:
     def read_config(self) -> RunConfig:
         return from_json(self.read_meta()["config"], str(self.config))
 
+    def read_image_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) the run was trained at: its networks' shape."""
+        shape = self.read_meta().get("image_shape")
+        if not (isinstance(shape, list) and len(shape) == 3
+                and all(type(s) is int and s > 0 for s in shape)):
+            raise DisentangleError(f"{self.config} has no valid 'image_shape' (it holds "
+                                   f"{shape!r}); is it a disentangle run?")
+        return tuple(shape)
+
     # --- metrics.jsonl ----------------------------------------------------------------------------
 
     def read_metrics(self, strict: bool = False) -> list[dict[str, Any]]:

@@ -236,7 +236,7 @@ def resume(run_dir: Path | str | None, method: str | None = None,
 
 def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: dict[str, Any] | None,
             registry: Registry, shared: SharedData | None) -> Session:
-    saved = run.read_config()
+    saved, trained_shape = run.read_config(), run.read_image_shape()
     if method is not None and method != saved.method:
         raise DisentangleError(f"{run.path} was trained with method '{saved.method}'; resume it "
                                f"with `disentangle run {saved.method} --out {run.path} --resume`")
@@ -277,9 +277,9 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
         method_obj, dataset, data, device = _prepare(config, registry, kept, shared)
         meta = run.read_meta()
         shape = tuple(int(s) for s in data.images.shape[1:])
-        if list(shape) != meta.get("image_shape"):
+        if shape != trained_shape:
             raise DisentangleError(f"dataset '{config.dataset}' now gives {shape} images but the "
-                                   f"run was trained on {meta.get('image_shape')}")
+                                   f"run was trained on {trained_shape}")
         model, _ = build_model(config, shape, registry)
         parallel = distributed.describe(config.batch_size)  # this session's ranks
         if lock is not None and (changes or meta.get("data_parallel", parallel) != parallel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from unittest.mock import ANY
@@ -128,6 +129,29 @@ def test_resume_can_extend_steps_but_not_change_the_recipe(fast_config):
     fit(resume(session.run.path, overrides={"steps": 5}))
     assert load_checkpoint(session.run.latest)["step"] == 5
     assert read_json(session.run.config)["config"]["steps"] == 5
+
+
+def test_a_config_json_without_method_or_image_shape_is_named_on_resume_and_load(fast_config):
+    """`{"config": {}}` resumed as a default infogan ("was trained with method 'infogan'"), and
+    a missing image_shape failed after loading the data ("trained on None")."""
+    session = start(fast_config(steps=2))
+    fit(session)
+    config = session.run.config
+    good = read_json(config)
+    config.write_text(json.dumps({**good, "config": {}}))
+    for call in (lambda: resume(session.run.path, "gan", {"steps": 5}),
+                 lambda: load_run(session.run.path)):
+        with pytest.raises(DisentangleError, match=re.escape(
+                f"{config} does not say which method the run used (no 'method'); is it a "
+                "disentangle run?")):
+            call()
+    config.write_text(json.dumps({k: v for k, v in good.items() if k != "image_shape"}))
+    for call in (lambda: resume(session.run.path, overrides={"steps": 5}),
+                 lambda: load_run(session.run.path)):
+        with pytest.raises(DisentangleError, match=re.escape(
+                f"{config} has no valid 'image_shape' (it holds None); is it a disentangle "
+                "run?")):
+            call()
 
 
 def test_resume_before_the_first_checkpoint_starts_from_step_zero(fast_config, tmp_path):
