@@ -174,35 +174,62 @@ class TrainedRun:
         images = self._decode(z, values)
         return images.view(n, s, *images.shape[1:])
 
-    @torch.no_grad()
     def encode(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Q's point estimate of every code for images (N, C, H, W), a tensor or an array:
         uint8 0..255 or floats in [0, 1], as `generate` returns them. Anything else (int64
         pixels, floats in 0..255 or [-1, 1]) is refused rather than misread. Categorical codes
         give the class index."""
+        estimates, _, _ = self._encode(images, "encode")
+        return dict(zip(self.code_names, estimates))
+
+    def class_probabilities(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Q's class probabilities (N, K) of each categorical code, for images as `encode`
+        takes them: what `disentangle eval` scores and saves as encoded.h5's `probs`."""
+        _, heads, _ = self._encode(images, "class_probabilities")
+        return {c.name: h.softmax(1) for c, h in zip(self.model.latent.codes, heads)
+                if c.posterior.kind == "categorical"}
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """D's trunk output (N, F) for images as `encode` takes them: what `eval --probe`'s
+        "features" probe reads."""
+        return self._encode(images, "features")[2]
+
+    @torch.no_grad()
+    def _encode(self, images, caller: str
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        """Checked images through Q and D in batches: per-code estimates, per-code head slices,
+        trunk features, on the CPU."""
+        images = self._checked_images(images, caller)
+        low, high = self.model.output_range
+        parts: list[tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]] = []
+        for start in range(0, images.shape[0], BATCH):
+            x = images[start:start + BATCH].to(self.device)
+            x = self.model.to_range(x) if x.dtype == torch.uint8 else x.float() * (high - low) + low
+            estimates, head, features = self.model.encode(x)
+            parts.append(([e.cpu() for e in estimates],
+                          [h.cpu() for h in self.model.latent.split_head(head)], features.cpu()))
+        codes = range(len(self.code_names))
+        return ([torch.cat([p[0][i] for p in parts]) for i in codes],
+                [torch.cat([p[1][i] for p in parts]) for i in codes],
+                torch.cat([p[2] for p in parts]))
+
+    def _checked_images(self, images, caller: str) -> torch.Tensor:
         images = torch.as_tensor(images)
         expected = tuple(self.image_shape)
         if images.ndim != 4 or tuple(images.shape[1:]) != expected or len(images) == 0:
-            raise DisentangleError(f"encode: images must be (N, {', '.join(map(str, expected))})"
+            raise DisentangleError(f"{caller}: images must be (N, {', '.join(map(str, expected))})"
                                    f" with N >= 1, got {tuple(images.shape)}")
         if images.dtype != torch.uint8 and not images.is_floating_point():
-            raise DisentangleError(f"encode: images must be uint8 (0..255) or floats in [0, 1], "
+            raise DisentangleError(f"{caller}: images must be uint8 (0..255) or floats in [0, 1], "
                                    f"got {images.dtype}; convert with .to(torch.uint8) or "
                                    ".float() / 255")
         if images.is_floating_point():
             low, high = float(images.min()), float(images.max())  # NaN fails both
             if not (low >= -1e-3 and high <= 1 + 1e-3):
                 raise DisentangleError(
-                    f"encode: float images must be in [0, 1], got values in [{low:g}, {high:g}]"
+                    f"{caller}: float images must be in [0, 1], got values in [{low:g}, {high:g}]"
                     "; divide 0..255 pixels by 255, map [-1, 1] ones with (x + 1) / 2")
-        low, high = self.model.output_range
-        parts: list[list[torch.Tensor]] = []
-        for start in range(0, images.shape[0], BATCH):
-            x = images[start:start + BATCH].to(self.device)
-            x = self.model.to_range(x) if x.dtype == torch.uint8 else x.float() * (high - low) + low
-            estimates, _, _ = self.model.encode(x)
-            parts.append([e.cpu() for e in estimates])
-        return {name: torch.cat([p[i] for p in parts]) for i, name in enumerate(self.code_names)}
+        return images
 
 
 def _integer(flag: str, value, least: int = 0) -> int:

@@ -92,6 +92,25 @@ def test_encode_matches_the_model_and_takes_both_image_types(trained):
     assert torch.allclose(floats["c2"], codes["c2"], atol=1e-5)
 
 
+
+def test_class_probabilities_and_features_are_what_eval_scores(trained):
+    """Soft class assignments and D's features: what eval saves in encoded.h5, from a notebook."""
+    from disentangle.errors import DisentangleError
+    from disentangle.evaluation.pipeline import encode
+
+    data = trained.dataset.load("test").subset(40, 0)
+    probs, features = trained.class_probabilities(data.images), trained.features(data.images)
+    assert list(probs) == ["c1"] and probs["c1"].shape == (40, 10)
+    assert torch.allclose(probs["c1"].sum(1), torch.ones(40))
+    assert torch.equal(probs["c1"].argmax(1, keepdim=True).float(),
+                       trained.encode(data.images)["c1"])
+    evaluated = encode(trained.model, data)
+    assert np.allclose(probs["c1"].numpy(), evaluated.probs["c1"], atol=1e-6)
+    assert np.allclose(features.numpy(), evaluated.features, atol=1e-5)
+    with pytest.raises(DisentangleError, match=r"^features: images must be uint8"):
+        trained.features(data.images.long())
+
+
 @pytest.mark.parametrize("args, message", [
     (["--code", "c1=10"], "c1 is categorical:10 and takes 0, 1, 2, 3, 4, 5, 6, 7, 8, 9; got 10"),
     (["--code", "c1=2.5"], "takes 0, 1,"),
