@@ -35,6 +35,8 @@ NEAR = 0.02  # issue #10: the chosen run within 0.02 of the best seed's cluster 
 
 
 def accuracy(run: Path) -> float:
+    if not (run / "summary.json").is_file():
+        sys.exit(f"{run} is not a finished run (no summary.json); give run directories")
     summary = json.loads((run / "summary.json").read_text())
     value = (summary.get("heldout") or {}).get("cluster_accuracy")
     if value is None:

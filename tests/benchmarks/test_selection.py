@@ -1,5 +1,7 @@
 """The selection benchmark scores every subset as `select` would score it alone (known answer)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -38,3 +40,16 @@ def test_a_per_run_selector_picks_the_subsets_top_score():
     # (gap 0.2)
     assert result["chosen"] == pytest.approx(
         {"best": 0.25, "near": 0.25, "mean_gap": 0.1, "worst_gap": 0.2})
+
+
+def test_a_file_among_the_runs_is_one_line_not_a_traceback(tmp_path):
+    """A shell glob (`runs/x-*`) catches the runs' log files too."""
+    import subprocess
+    import sys
+
+    (tmp_path / "x-0.log").write_text("")
+    done = subprocess.run([sys.executable, "-m", "benchmarks.selection", str(tmp_path / "x-0.log"),
+                           str(tmp_path / "x-0.log"), "--k", "2", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"{tmp_path / 'x-0.log'} is not a finished run (no summary.json); give run directories"]
