@@ -17,8 +17,10 @@ and the space it needed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
+import logging
 import os
 import platform
 import socket
@@ -47,6 +49,7 @@ LOCK = ".lock"
 EVAL_LOCK = ".eval.lock"  # eval's own: a run can be evaluated while it trains, not twice at once
 TMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<pid>.tmp
 DEFAULT_ROOT = Path("runs")
+log = logging.getLogger("disentangle.training")
 
 
 def versions() -> dict[str, str | None]:
@@ -145,7 +148,14 @@ class RunLock:
                                    "to a place you can write") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                # a file system without flock (Lustre mounted without it, some NFS): run
+                # unlocked rather than refuse every run there as "in use"
+                os.close(fd)
+                log.warning("cannot lock %s (%s): a second process on this run would not be "
+                            "refused", self.path, exc.strerror or exc)
+                return
             holder = _read_holder(fd)
             os.close(fd)
             raise DisentangleError(f"{run_path} is {busy} another disentangle process "

@@ -83,6 +83,24 @@ def test_a_locked_run_refuses_a_second_resume_and_a_fresh_start(fast_config):
     assert load_checkpoint(session.run.latest)["step"] == 5
 
 
+def test_a_file_system_without_flock_runs_unlocked_with_a_warning(tmp_path, monkeypatch,
+                                                                   caplog):
+    """Lustre without its flock option answers ENOSYS: every run there was refused as "in use
+    by another disentangle process (holder unknown)"."""
+    import errno
+
+    import disentangle.training.rundir as rundir
+
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(rundir.fcntl, "flock", no_flock)
+    with RunDir(tmp_path).lock() as lock, RunDir(tmp_path).lock():  # twice: neither refused
+        assert lock.fd is None
+    assert f"cannot lock {tmp_path / '.lock'} ({os.strerror(errno.ENOSYS)}): a second process " \
+        "on this run would not be refused" in caplog.text
+
+
 def test_a_lock_left_by_a_dead_process_does_not_block(fast_config):
     session = start(fast_config(steps=3))
     fit(session)
