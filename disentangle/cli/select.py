@@ -114,11 +114,21 @@ def select(
     result = {**result, "runs": [str(r) for r in runs], "chosen": str(runs[chosen])}
     if by != "centrality":  # the images every run encoded came from here (None: embedded data)
         result["data_dir"] = data_dir_read(dataset, data_dir)
-    if write:
-        _write_all({run / SELECTION: json.dumps({**result, "rank": order.index(i) + 1,
-                                                  "own_score": float(score[i]),
-                                                  "step": steps[i]}, indent=2) + "\n"
-                    for i, run in enumerate(runs)})
+    _show(result, runs, methods, order, score, pairwise, by, as_json)
+    if write:  # after the ranking is shown: a run that cannot be written loses none of the work
+        try:
+            _write_all({run / SELECTION: json.dumps({**result, "rank": order.index(i) + 1,
+                                                      "own_score": float(score[i]),
+                                                      "step": steps[i]}, indent=2) + "\n"
+                        for i, run in enumerate(runs)})
+        except DisentangleError as exc:
+            raise DisentangleError(f"{exc}; the ranking above is saved in none of the runs "
+                                   "(--no-write leaves them untouched)") from None
+
+
+def _show(result: dict, runs: list[Path], methods: list[str], order: list[int],
+          score: np.ndarray, pairwise: np.ndarray | None, by: str, as_json: bool) -> None:
+    """The ranking on stdout: the JSON, or a table naming the chosen run."""
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -134,7 +144,7 @@ def select(
         table.add_row(str(rank), str(runs[i]), methods[i], f"{score[i]:.3f}", *extra)
     out = Console()
     out.print(table)
-    out.print(f"chosen: {runs[chosen]}")
+    out.print(f"chosen: {runs[order[0]]}")
 
 
 def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.ndarray]:

@@ -78,6 +78,16 @@ def test_select_by_neighbours_through_the_cli(tmp_path):
     assert saved["own_score"] == result["neighbours"][1]
     done = run_cli("select", *runs, "--by", "neighbours", "--no-write")  # the table
     assert done.returncode == 0 and "Neighbour agreement" in done.stdout, done.stderr
+    # a run that cannot take its selection.json: the ranking is shown all the same, none saved
+    (runs[1] / "selection.json").unlink()
+    (runs[1] / "selection.json").mkdir()
+    kept = (runs[0] / "selection.json").read_bytes()
+    done = run_cli("select", *runs, "--by", "neighbours", "--points", "200", "--json")
+    assert done.returncode == 1 and json.loads(done.stdout)["config"]["points"] == 200
+    (line,) = done.stderr.strip().splitlines()
+    assert str(runs[1] / "selection.json") in line and line.endswith(
+        "; the ranking above is saved in none of the runs (--no-write leaves them untouched)")
+    assert (runs[0] / "selection.json").read_bytes() == kept  # not replaced by the new one
     done = run_cli("run", "infogan", "--out", tmp_path / "u", "--code", "uniform:2", *fast)
     assert done.returncode == 0, done.stderr
     done = run_cli("select", runs[0], tmp_path / "u", "--by", "neighbours")
