@@ -154,9 +154,18 @@ def _selection_row(run: Path, saved: dict) -> tuple[str, Row, tuple[int | None, 
     score = saved.get("own_score", saved.get("own_centrality"))  # older files: the latter
     label = f"{SELECTOR_NAMES.get(by, by)} (rank)"
     row = Row(label, {by: score, "rank": saved["rank"]}, f"{score:.3f} ({saved['rank']})")
-    again = " ".join(["disentangle select", *map(str, saved.get("runs", [run])),
+    again = " ".join(["disentangle select", *map(_from_here, saved.get("runs", [run])),
                       *([] if by == "udr" else ["--by", by])])
     return label, row, (saved.get("step"), again)
+
+
+def _from_here(path) -> str:
+    """A path as typed from the current directory: relative below it, else as it is."""
+    try:
+        relative = os.path.relpath(path) if os.path.isabs(path) else str(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def run_labels(runs: list[Path]) -> list[str]:

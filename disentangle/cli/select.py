@@ -4,6 +4,7 @@ neighbour agreement."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -116,8 +117,11 @@ def select(
         result["data_dir"] = data_dir_read(dataset, data_dir)
     _show(result, runs, methods, order, score, pairwise, by, as_json)
     if write:  # after the ranking is shown: a run that cannot be written loses none of the work
+        # absolute, so that `compare` started elsewhere names the runs to select again
+        absolute = [os.path.abspath(r) for r in runs]
+        saved = {**result, "runs": absolute, "chosen": absolute[chosen]}
         try:
-            _write_all({run / SELECTION: json.dumps({**result, "rank": order.index(i) + 1,
+            _write_all({run / SELECTION: json.dumps({**saved, "rank": order.index(i) + 1,
                                                       "own_score": float(score[i]),
                                                       "step": steps[i]}, indent=2) + "\n"
                         for i, run in enumerate(runs)})

@@ -55,6 +55,9 @@ def test_eval_json_records_the_step_and_compare_says_when_the_checkpoint_moved(d
         "`disentangle eval c` again",
         "note: c: selection.json measured step 3, the checkpoint is at step 5; run "
         "`disentangle select a c` again"]
+    # from another directory, the command to select again names the runs from there
+    assert notes_of(f"{tmp_path.name}/a", f"{tmp_path.name}/c", cwd=tmp_path.parent)[1].endswith(
+        f"run `disentangle select {tmp_path.name}/a {tmp_path.name}/c` again")
     done = run_cli("compare", "a", "c", "--json", cwd=tmp_path)
     assert set(json.loads(done.stdout)) == {"a", "c"}  # --json's stdout: the numbers alone
     done = run_cli("compare", "a", "c", cwd=tmp_path, env=WIDE)
