@@ -240,3 +240,17 @@ def test_selection_files_are_all_written_or_none(tmp_path):
     assert kept.read_text() == "the older selection" and not fresh.exists()
     _write_all({kept: "new a", fresh: "new b"})
     assert kept.read_text() == "new a" and fresh.read_text() == "new b"
+
+
+def test_udr_known_answers_beyond_zeros_and_ones():
+    """A run's UDR is the median over its column of the pairwise scores (an asymmetric matrix
+    tells row from column); relative strength squares the largest entry (max²/sum, dl's); the
+    Lasso's alpha is 0.1 (b = 0.5·a shrinks to 0.4 on standardised a)."""
+    from disentangle.evaluation.udr import lasso_matrix, relative_strength, udr_scores
+
+    assert udr_scores(np.array([[0, .9, .1], [.2, 0, .3], [.4, .5, 0]])) == \
+        pytest.approx([.3, .7, .2])
+    assert relative_strength([[0.5, 0.5], [0, 1]]) == pytest.approx(29 / 48)
+    a = np.random.default_rng(0).normal(size=(2000, 2))
+    a = (a - a.mean(0)) / a.std(0)
+    np.testing.assert_allclose(lasso_matrix(a, 0.5 * a[:, :1]), [[0.4], [0.0]], atol=2e-3)

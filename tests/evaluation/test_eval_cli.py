@@ -4,8 +4,10 @@ import json
 import shutil
 
 import h5py
+import numpy as np
 import pytest
 
+from disentangle import evaluation as ev
 from tests.conftest import run_cli
 
 FAST_RUN = ("--backbone", "tiny", "--steps", "3", "--batch-size", "16", "--quiet")
@@ -39,7 +41,10 @@ def test_eval_on_digits_writes_every_applicable_key(runs):
     assert c1["type"] == "categorical:10" and c1["entropy"] == pytest.approx(2.302585, abs=1e-6)
     assert c1["mi_lower_bound"] <= c1["entropy"] + 1e-6  # a lower bound on MI cannot pass H(c)
     assert result["codes"]["c2"]["differential"] is True
-    assert 0.1 <= result["cluster_accuracy"] <= 1 and 0 <= result["nmi"] <= 1
+    with h5py.File(run / "encoded.h5") as f:  # the scores are those of the codes it saved
+        pred, labels = f["test/probs/c1"][:].argmax(1), f["test/labels"][:]
+    assert result["cluster_accuracy"] == ev.cluster_accuracy(pred, labels)
+    assert result["nmi"] == ev.label_mi(pred, labels)["nmi"]
     assert result["generator_cluster_accuracy"] == c1["generator_cluster_accuracy"]
     assert 0.1 <= c1["generator_cluster_accuracy"] <= 1 and "generator clusters" in \
         result["timings_s"]
@@ -104,8 +109,15 @@ def test_eval_on_shapes_scores_disentanglement(runs):
     assert matrix["factors"] == ["shape", "scale", "orientation", "posX", "posY"]
     assert len(matrix["nats"]) == len(matrix["codes"]) == 5
     scores = result["disentanglement"]
-    for key in ("mig", "sap", "factor_vae", "beta_vae", "modularity", "explicitness"):
+    for key in ("sap", "factor_vae", "beta_vae", "explicitness"):
         assert 0 <= scores[key] <= 1, key
+    with h5py.File(run / "encoded.h5") as f:  # MIG and modularity of the codes it saved
+        names = list(f["test"].attrs["code_names"])
+        codes = np.concatenate([f[f"test/codes/{n}"][:] for n in names], axis=1)
+        factors = f["test/factors"][:]
+    assert scores["mig"] == ev.mig(codes, factors)["score"]
+    assert scores["modularity"] == ev.modularity(ev.mi_matrix(codes, factors))["score"]
+    assert matrix["nats"] == ev.mi_matrix(codes, factors).tolist()
     assert set(scores["dci"]) == {"disentanglement", "completeness", "informativeness"}
     assert (run / "mi_matrix.png").stat().st_size > 0
 
@@ -238,3 +250,51 @@ def test_a_run_is_evaluated_by_one_process_at_a_time_even_while_it_trains(runs, 
         f"error: cannot write into the run directory {run} (Is a directory): make it writable or "
         "copy the run to a place you can write"]
     assert not (run / "eval.json").exists()
+
+
+def test_eval_gives_each_metric_the_split_it_is_defined_on(runs, tmp_path, monkeypatch):
+    """MIG on the test codes, DCI trained on train and scored on test, SAP standardised and raw
+    in their own keys, FactorVAE and BetaVAE their held-out accuracy: the CLI tests only see
+    numbers in [0, 1], which a swapped split gives too. Train is capped below test here, so
+    the two splits differ in size."""
+    from disentangle import evaluation as ev
+    from disentangle.evaluation import pipeline
+
+    run = tmp_path / "shapes"
+    shutil.copytree(runs / "shapes-infogan", run, ignore=shutil.ignore_patterns("eval.json"))
+    encoded, seen = [], {}
+    encode = pipeline.encode
+
+    def recording_encode(*args, **kwargs):
+        encoded.append(encode(*args, **kwargs))
+        return encoded[-1]
+
+    def mig(codes, factors, **kwargs):
+        seen["mig"] = codes
+        return {"score": 0.5}
+
+    def dci(codes_train, factors_train, codes_test, factors_test, **kwargs):
+        seen["dci"] = codes_train, codes_test
+        return {"disentanglement": 0.1, "completeness": 0.2, "informativeness": 0.3,
+                "definition": "stub"}
+
+    def votes(*args, **kwargs):
+        return {"eval_accuracy": 0.25, "train_accuracy": 0.75}
+
+    monkeypatch.setattr(pipeline, "encode", recording_encode)
+    monkeypatch.setattr(ev, "mig", mig)
+    monkeypatch.setattr(ev, "dci", dci)
+    monkeypatch.setattr(ev, "sap", lambda *a, standardize=True, **k: {
+        "score": 0.7 if standardize else 0.3})
+    monkeypatch.setattr(ev, "factor_vae_score", votes)
+    monkeypatch.setattr(ev, "beta_vae_score", votes)
+    cfg = pipeline.EvalConfig(n=150, train_points=120, bound_samples=50, intervention_points=40,
+                              intervention_pool=500)
+    result = pipeline.evaluate_run(run, cfg)
+    train, test = encoded[0].flat, encoded[1].flat
+    assert (len(train), len(test)) == (120, 150)
+    assert np.array_equal(seen["mig"], test)
+    assert np.array_equal(seen["dci"][0], train) and np.array_equal(seen["dci"][1], test)
+    scores = result["disentanglement"]
+    assert (scores["mig"], scores["sap"], scores["sap_raw"]) == (0.5, 0.7, 0.3)
+    assert scores["factor_vae"] == scores["beta_vae"] == 0.25

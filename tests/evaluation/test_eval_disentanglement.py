@@ -201,3 +201,102 @@ def test_a_factor_with_one_value_is_left_out_and_changes_no_number(tmp_path):
     assert coloured["mi_matrix"] == plain["mi_matrix"] and coloured["mi_matrix"]["factors"] == [
         "x", "y"]
     assert coloured["disentanglement"] == plain["disentanglement"]
+
+
+# --- known answers that tell a formula from its near misses (from a mutation audit) -------------
+
+def test_mig_discretises_into_20_bins_by_default():
+    """A code equal to a 20-value factor is perfectly informative only with dl's 20 bins: with
+    10 it would score ln 10 / ln 20 = 0.769."""
+    v = np.repeat(np.arange(20), 5)
+    codes = np.stack([v.astype(float), np.zeros(100)], 1)
+    assert mig(codes, v[:, None])["score"] == pytest.approx(1.0, abs=1e-12)
+
+
+class _FixedImportance:
+    """A 'classifier' whose importances are given: R[:, k] for factor k (read off its labels)."""
+
+    R = np.array([[1.0, 0.0], [1.0, 0.0]])  # both codes explain factor 0, none factor 1
+
+    def fit(self, x, y):
+        self.feature_importances_, self.label = self.R[:, int(y.min()) // 10], y.min()
+        return self
+
+    def predict(self, x):
+        return np.full(len(x), self.label)
+
+
+def test_dci_tells_disentanglement_from_completeness():
+    """Two codes that both explain one factor: each code is about one factor (D = 1), but the
+    factor is spread over two codes (C = 0). A matrix with D = C cannot tell R from its
+    transpose."""
+    rng = np.random.default_rng(0)
+    f = np.stack([rng.integers(0, 2, 50), 10 + rng.integers(0, 2, 50)], 1)
+    r = dci(rng.normal(size=(50, 2)), f, rng.normal(size=(50, 2)), f, model=_FixedImportance)
+    assert r["disentanglement"] == pytest.approx(1.0, abs=1e-8)
+    assert r["completeness"] == pytest.approx(0.0, abs=1e-8)
+
+
+class _FixedLinear:
+    def fit(self, x, y):
+        self.coef_, self.label = np.array([[1.0, 0.0], [0.0, -3.0], [0.0, 0.0]]), y.min()
+        return self
+
+    def predict(self, x):
+        return np.full(len(x), self.label)
+
+
+def test_dci_reads_a_linear_models_importance_as_abs_coef_summed_over_classes():
+    rng = np.random.default_rng(0)
+    f = rng.integers(0, 3, (60, 1))
+    r = dci(rng.normal(size=(60, 2)), f, rng.normal(size=(60, 2)), f, model=_FixedLinear)
+    np.testing.assert_allclose(r["importance_matrix"][:, 0], [1.0, 3.0])
+
+
+def _duplicated_code():
+    """Codes [f, f, noise] for a 3-value factor: the top two dimensions predict it equally."""
+    rng = np.random.default_rng(0)
+    f_train, f_test = np.repeat(np.arange(3), 200)[:, None], np.repeat(np.arange(3), 100)[:, None]
+    c_train = np.concatenate([f_train, f_train, rng.normal(size=(600, 1))], 1).astype(float)
+    c_test = np.concatenate([f_test, f_test, rng.normal(size=(300, 1))], 1).astype(float)
+    return c_train, f_train, c_test, f_test
+
+
+def test_sap_is_the_gap_between_the_top_two_not_the_top_and_the_last():
+    assert sap(*_duplicated_code())["score"] == pytest.approx(0.0, abs=1e-12)  # top-last: ~0.7
+
+
+def test_sap_standardises_the_test_codes_with_the_training_statistics():
+    """Test codes shifted by 100 fall outside every training threshold: chance (1/3), not the
+    perfect score a test set standardised by its own mean would get."""
+    c_train, f_train, c_test, f_test = _duplicated_code()
+    np.testing.assert_allclose(sap(c_train, f_train, c_test + 100, f_test)["score_matrix"][:2, 0],
+                               1 / 3)
+
+
+def test_raw_sap_is_disentanglement_libs_balanced_linear_svm_with_c_001():
+    from sklearn.svm import LinearSVC
+
+    rng = np.random.default_rng(3)
+    f = np.stack([rng.choice(3, 400, p=[.8, .15, .05]), rng.integers(0, 3, 400)], 1)
+    c = np.concatenate([f + 0.3 * rng.normal(size=f.shape), rng.normal(size=(400, 1))], 1)
+    c_train, f_train, c_test, f_test = c[:300], f[:300], c[300:], f[300:]
+    expected = np.zeros((3, 2))
+    for i in range(3):
+        for j in range(2):
+            svm = LinearSVC(C=0.01, class_weight="balanced").fit(c_train[:, [i]], f_train[:, j])
+            expected[i, j] = np.mean(svm.predict(c_test[:, [i]]) == f_test[:, j])
+    top = np.sort(expected, axis=0)[::-1]
+    ours = sap(c_train, f_train, c_test, f_test, standardize=False)
+    np.testing.assert_allclose(ours["score_matrix"], expected)
+    assert ours["score"] == pytest.approx(float(np.mean(top[0] - top[1])))
+
+
+def test_explicitness_is_scored_on_the_test_split():
+    """30 training points of 20 noise dimensions are fit almost perfectly; held out, noise is
+    at chance (an AUC of 0.5)."""
+    rng = np.random.default_rng(0)
+    x_train, y_train = rng.normal(size=(30, 20)), rng.integers(0, 2, (30, 1))
+    x_test, y_test = rng.normal(size=(2000, 20)), rng.integers(0, 2, (2000, 1))
+    result = explicitness(x_train, y_train, x_test, y_test)
+    assert result["score_train"] > 0.9 and result["score"] == pytest.approx(0.5, abs=0.05)

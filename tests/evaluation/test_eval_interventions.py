@@ -153,3 +153,42 @@ def test_a_factor_with_one_value_is_refused(score):
     with pytest.raises(DisentangleError, match=r"factor 1 takes a single value \(factor_sizes "
                        r"\(3, 1, 8\)\); drop constant factors"):
         score(identity_codes(), (3, 1, 8), 0, **SMALL)
+
+
+# --- known answers that tell the definition from its near misses (from a mutation audit) --------
+
+KNOWN = dict(num_train=400, num_eval=400, num_variance_estimate=2000)
+
+
+def test_factor_vae_normalises_each_dimension_by_its_global_spread():
+    """Codes of very different scales: without dividing by the global variance, the large-scale
+    dimension would win the votes of factor 1 (0.7575 and classifier [0 0 2 3])."""
+    rng = np.random.default_rng(0)
+
+    def sample_codes(f):
+        return np.stack([10 * f[:, 0] + 0.3 * rng.normal(size=len(f)), 0.1 * f[:, 1], f[:, 2],
+                         f[:, 3]], 1).astype(float)
+
+    assert factor_vae_score(sample_codes, SIZES, 0, **KNOWN)["score"] == 1.0
+
+
+def test_factor_vae_a_collapsed_dimension_casts_no_vote():
+    """A constant dimension has zero variance everywhere: were it not pruned, its 0/0 would win
+    every vote."""
+    def sample_codes(f):
+        return np.concatenate([f.astype(float), np.zeros((len(f), 1))], 1)
+
+    result = factor_vae_score(sample_codes, SIZES, 0, **KNOWN)
+    assert result["score"] == 1.0 and result["num_active_dims"] == 4
+    np.testing.assert_array_equal(result["classifier"], [0, 1, 2, 3, -1])
+
+
+def test_a_blocks_spread_is_the_sum_of_its_dimensions_variances():
+    """A one-hot block over 3 dimensions against a scalar, one batch of 4: the block's spread is
+    (1/3 + 1/3 + 0) / 1.5 = 0.444 (summed), the scalar's 1.667 / 5 = 0.333, so the scalar (the
+    least) votes; the largest of the block's variances, 0.333 / 1.5 = 0.222, would have won."""
+    from disentangle.evaluation.factor_vae import _winners
+
+    codes = np.array([[[1, 0, 0, 0.0], [0, 1, 0, 1.0], [1, 0, 0, 2.0], [0, 1, 0, 3.0]]])
+    assert _winners(codes, np.array([1.5, 5.0]), np.array([0, 1]),
+                    np.array([0, 3])).tolist() == [1]

@@ -80,3 +80,12 @@ def test_pool_errors_are_clear():
         factor_vae_score(pool, SIZES, 0, **SMALL)
     with pytest.raises(DisentangleError, match="differ from the pool's"):
         beta_vae_score(pool, (3, 6, 8, 4), 0, **SMALL)
+
+
+def test_a_fixed_factor_takes_every_one_of_its_values():
+    """Over 300 batches fixing factor 0 (3 values), each value is fixed some time: a draw that
+    never reached the last value would leave it out of every vote."""
+    f = np.stack(np.meshgrid(*[np.arange(s) for s in SIZES], indexing="ij"), -1).reshape(-1, 4)
+    pool = CodePool(f.astype(float), f, SIZES)
+    batches = pool.fixed_batches(np.random.default_rng(0), np.zeros(300, int), 8)
+    assert set(batches[:, 0, 0].astype(int)) == {0, 1, 2}

@@ -174,3 +174,24 @@ def test_eval_fits_each_budget_apart_and_gets_linear_probes_numbers():
         alone = linear_probe(xt, y_train, xe, y_test, budgets=cfg.budgets, seed=cfg.seed)
         assert out[name]["codes"]["budgets"] == alone
         assert out[name]["codes"]["accuracy"] == alone["all"]["accuracy"]
+
+
+def test_the_probe_standardises_the_test_points_with_the_training_statistics():
+    """Test points shifted by 10 lie beyond the training threshold: chance, where a test set
+    centred on its own mean would be separated perfectly again."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 200)
+    x = (y + 0.05 * rng.normal(size=400))[:, None]
+    assert linear_probe(x, y, x + 10, y, budgets=(None,))["all"]["accuracy"] == 0.5
+
+
+def test_a_budgets_subset_is_drawn_at_random_within_each_class():
+    """Over 400 seeds each of 20 points is one of a 2-per-class budget's about 80 times; the
+    first points of each class would be picked every time and the rest never."""
+    from disentangle.evaluation.probes import budget_subsets
+
+    y = np.repeat([0, 1], 10)
+    hits = np.zeros(20)
+    for seed in range(400):
+        hits[budget_subsets(y, [2], seed)[0][1]] += 1
+    assert hits.min() > 40 and hits.max() < 120

@@ -215,3 +215,47 @@ def test_eval_shows_the_fid_stage_as_a_count_of_images(digits_run, stand_in_weig
                        "--fid-weights", stand_in_weights, "--n", "100", "--bound-samples", "100")
     assert code == 0, err
     assert re.search(r"fid_kid.*80/80", err), err  # 40 generated + 40 real images
+
+
+class _Flat(nn.Module):
+    """A generator that draws every pixel at `level` in [0, 1]."""
+
+    def __init__(self, level: float):
+        super().__init__()
+        from disentangle.latent import Latent
+
+        self.latent = Latent.from_specs(["uniform:1"], 2)
+        self.level, self.weight = level, nn.Parameter(torch.ones(()))
+
+    def generate(self, z, values):
+        return torch.full((len(z), 1, 4, 4), self.level) * self.weight
+
+    def from_range(self, x):
+        return x
+
+
+class _Recorder(nn.Module):
+    """A stand-in feature network that keeps what it was fed."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return x.float().flatten(1)[:, :4] + torch.randn(len(x), 4)
+
+
+def test_generated_images_are_rounded_to_uint8_as_saved_images_are():
+    recorder = _Recorder()
+    real = torch.full((20, 1, 4, 4), 7, dtype=torch.uint8)
+    quality.sample_quality(_Flat(0.999), real, recorder, 10, batch_size=10)
+    assert (recorder.seen[0] == 255).all()  # 254.745 rounds to 255; truncating gives 254
+
+
+def test_the_real_images_are_a_seeded_random_subset_not_the_first_ones():
+    recorder = _Recorder()
+    real = torch.cat([torch.zeros(50, 1, 4, 4), torch.full((50, 1, 4, 4), 255.0)]).to(torch.uint8)
+    quality.sample_quality(_Flat(0.5), real, recorder, 50, batch_size=50)
+    white = int((recorder.seen[1][:, 0, 0, 0] == 255).sum())
+    assert 10 < white < 40  # the first 50 are all black

@@ -222,3 +222,36 @@ def test_a_cr_option_for_another_method_is_an_error(capsys, toy_registry, tmp_pa
     code, _, err = cli(capsys, "run", "infogan", *FAST, "--steps", "2", "--g-steps", "2",
                        "--out", tmp_path / "g")
     assert code == 0, err
+
+
+# --- directions and schedules a flipped sign or a wrong rate would pass (a mutation audit) ------
+
+def test_g_takes_two_steps_by_default_as_the_authors_do():
+    assert InfoGANCR().g_steps == 2
+
+
+def test_g_minimises_the_contrastive_cross_entropy_with_h():
+    """G and H cooperate: G's extra loss is +α·CE (α > 0, CE > 0), never the adversarial −α·CE."""
+    model, method, opts = build(g_steps=1, cr_start=0)
+    seen = []
+    g_step = method.g_step
+    method.g_step = lambda *args, **kwargs: (seen.append(args[4]), g_step(*args, **kwargs))[1]
+    method.step(model, opts, torch.rand(16, 1, 28, 28) * 2 - 1, torch.Generator().manual_seed(0))
+    assert float(seen[0].detach()) > 0
+
+
+def test_h_starts_its_adam_afresh_when_cr_switches_on():
+    model, method, opts = build(g_steps=1, cr_start=2)
+    real = torch.rand(8, 1, 28, 28) * 2 - 1
+    for _ in range(3):
+        method.step(model, opts, real, torch.Generator().manual_seed(0))
+    weight = next(model.auxiliary[PAIR].parameters())
+    assert int(opts["h"].state[weight]["step"]) == 1  # the step after the switch, alone
+
+
+def test_h_learns_at_ds_rate():
+    from types import SimpleNamespace
+
+    model, method, _ = build()
+    opts = method.optimizers(model, SimpleNamespace(lr_d=3e-4, lr_g=7e-4, beta1=None, beta2=None))
+    assert opts["h"].param_groups[0]["lr"] == 3e-4

@@ -180,7 +180,6 @@ def test_information_term_is_log_softmax_once_plus_entropy():
     expected_c2 = normal.log_prob(uni).sum(1).mean() + 2 * math.log(2)
     assert torch.allclose(logs["info/c1"], expected_c1, atol=1e-5)
     assert torch.allclose(logs["info/c2"], expected_c2, atol=1e-5)
-    assert logs["info/c1"] <= math.log(5) + 1e-6
 
 
 @pytest.mark.parametrize("name", ["mnist", "svhn32", "dcgan64", "tiny"])
@@ -210,3 +209,83 @@ def test_unknown_precision_is_refused():
 
     with pytest.raises(DisentangleError, match="precision"):
         get_registry().create("methods", "infogan", precision="fp8")
+
+
+# --- which way each loss moves (from a mutation audit: a flipped sign kept every gradient) -----
+
+def _batch(model):
+    z, values = model.latent.sample(64, torch.Generator().manual_seed(0))
+    real = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    return z, values, real
+
+
+@torch.no_grad()
+def _losses(model, real, fake, values):
+    """D's loss (real as 1, fake as 0), G's non-saturating loss, and L_I per code."""
+    logit_real, _ = model.discriminate(real)
+    logit_fake, features = model.discriminate(fake)
+    information = model.latent.information_terms(model.q_head(features), values)
+    return (F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean(),
+            F.softplus(-logit_fake).mean(), information)
+
+
+def test_a_d_step_logs_d_loss_and_lowers_it_while_raising_l_i():
+    model, algo, opts = build("infogan", q_optimizer="d")
+    z, values, real = _batch(model)
+    fake = model.generate(z, values).detach()
+    d_before, _, info_before = _losses(model, real, fake, values)
+    logged = algo.d_step(model, opts["d"], real, fake, values)
+    assert torch.allclose(logged, d_before, atol=1e-6)
+    d_after, _, info_after = _losses(model, real, fake, values)
+    assert d_after < d_before and sum(info_after) > sum(info_before)
+
+
+def test_a_g_step_lowers_g_loss_while_raising_l_i():
+    model, algo, opts = build("infogan")
+    z, values, real = _batch(model)
+    _, g_before, info_before = _losses(model, real, model.generate(z, values), values)
+    algo.g_step(model, opts["g"], model.generate(z, values), values)
+    _, g_after, info_after = _losses(model, real, model.generate(z, values), values)
+    assert g_after < g_before and sum(info_after) > sum(info_before)
+
+
+def test_the_information_reward_weighs_each_code_by_its_lambda():
+    from disentangle_infogan.method import InfoGAN
+
+    latent = Latent.from_specs(SPECS, noise_dim=6)  # λ: 1 for the categorical, 0.1 continuous
+    reward = InfoGAN._reward(latent, [torch.tensor(1.0), torch.tensor(2.0)])
+    assert float(reward) == pytest.approx(1.2)
+
+
+def test_gradients_do_not_carry_over_from_one_step_to_the_next():
+    real = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    a, algo, opts_a = build("infogan")
+    b, _, opts_b = build("infogan")
+    for model, opts, clear in ((a, opts_a, False), (b, opts_b, True)):
+        algo.step(model, opts, real, torch.Generator().manual_seed(2))
+        if clear:
+            for p in model.parameters():
+                p.grad = None
+        algo.step(model, opts, real, torch.Generator().manual_seed(3))
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+
+def test_g_steps_takes_that_many_generator_steps():
+    model, algo, opts = build("infogan", g_steps=3)
+    calls = []
+    g_step = algo.g_step
+    algo.g_step = lambda *args, **kwargs: (calls.append(1), g_step(*args, **kwargs))[1]
+    algo.step(model, opts, torch.rand(8, 1, 28, 28) * 2 - 1, torch.Generator().manual_seed(0))
+    assert len(calls) == 3
+
+
+def test_the_gan_baselines_generator_learns_from_d_alone_non_saturating():
+    model, algo, opts = build("gan")
+    z, values, _ = _batch(model)
+    fake = model.generate(z, values)
+    logit, _ = model.discriminate(fake)
+    expected = torch.autograd.grad(F.softplus(-logit).mean(), list(model.generator.parameters()),
+                                   retain_graph=True)
+    algo.g_step(model, opts["g"], fake, values)
+    assert all(torch.allclose(p.grad, e, atol=1e-7)
+               for p, e in zip(model.generator.parameters(), expected))
