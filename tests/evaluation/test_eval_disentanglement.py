@@ -213,17 +213,8 @@ def test_mig_discretises_into_20_bins_by_default():
     assert mig(codes, v[:, None])["score"] == pytest.approx(1.0, abs=1e-12)
 
 
-class _FixedImportance:
-    """A 'classifier' whose importances are given: R[:, k] for factor k (read off its labels)."""
-
+class _OneFactorImportance(_FixedImportance):
     R = np.array([[1.0, 0.0], [1.0, 0.0]])  # both codes explain factor 0, none factor 1
-
-    def fit(self, x, y):
-        self.feature_importances_, self.label = self.R[:, int(y.min()) // 10], y.min()
-        return self
-
-    def predict(self, x):
-        return np.full(len(x), self.label)
 
 
 def test_dci_tells_disentanglement_from_completeness():
@@ -232,7 +223,7 @@ def test_dci_tells_disentanglement_from_completeness():
     transpose."""
     rng = np.random.default_rng(0)
     f = np.stack([rng.integers(0, 2, 50), 10 + rng.integers(0, 2, 50)], 1)
-    r = dci(rng.normal(size=(50, 2)), f, rng.normal(size=(50, 2)), f, model=_FixedImportance)
+    r = dci(rng.normal(size=(50, 2)), f, rng.normal(size=(50, 2)), f, model=_OneFactorImportance)
     assert r["disentanglement"] == pytest.approx(1.0, abs=1e-8)
     assert r["completeness"] == pytest.approx(0.0, abs=1e-8)
 
