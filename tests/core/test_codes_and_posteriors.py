@@ -195,3 +195,22 @@ def test_closed_form_log_prob_matches_its_distribution_in_value_and_gradient(kin
     grad_slow, = torch.autograd.grad(slow.sum(), head)
     assert type(q).log_prob is not type(q).__mro__[1].log_prob  # the override is what ran
     assert torch.allclose(fast, slow, atol=1e-5) and torch.allclose(grad_fast, grad_slow, atol=1e-6)
+
+
+def test_default_sweep_runs_upwards_between_the_prior_percentiles():
+    """A traversal's columns go from low to high: a code type without its own sweep (gaussian)
+    must get its 2nd..98th percentiles in that order, not reversed."""
+    sweep = code("gaussian", 1).sweep(5)
+    assert (sweep.diff() > 0).all()
+    assert float(sweep[0]) == pytest.approx(-2.05, abs=0.1)
+    assert float(sweep[-1]) == pytest.approx(2.05, abs=0.1)
+
+
+def test_split_head_gives_each_code_its_own_columns_in_spec_order():
+    """Q's head is read in the order of the specs: a split in another order would score (and
+    estimate) each code from another code's outputs, with every width still right."""
+    latent = Latent.from_specs(["categorical:3", "uniform:2", "uniform:1@gaussian"], 4)
+    head = torch.arange(7.0).repeat(2, 1)  # widths 3, 2 and 2 (mean and std)
+    assert [h[0].tolist() for h in latent.split_head(head)] == [[0, 1, 2], [3, 4], [5, 6]]
+    estimates = latent.estimates(head)
+    assert [e[0].tolist() for e in estimates] == [[2.0], [3.0, 4.0], [5.0]]

@@ -194,3 +194,12 @@ def test_image_data_subset_keeps_rows_together_and_repeats_with_its_seed():
     assert torch.equal(data.subset(10, seed=3).labels, part.labels)
     assert not torch.equal(data.subset(10, seed=4).labels, part.labels)
     assert data.subset(None, seed=0) is data and data.subset(n, seed=0) is data
+
+
+def test_shapes_train_and_test_are_the_two_parts_of_one_seeded_draw(registry):
+    """`grid` is computed afresh from the test positions while `train` and `test` may come from
+    the cache under the same key: the draw must stay this one, or test images leak into grid."""
+    dataset = registry.create("datasets", "shapes", train_size=30, test_size=10, seed=3)
+    chosen = np.random.default_rng(3).choice(737_280, 40, replace=False)
+    assert np.array_equal(dataset.grid_positions("train"), chosen[:30])
+    assert np.array_equal(dataset.grid_positions("test"), chosen[30:])

@@ -165,3 +165,13 @@ def test_shapes3d_not_hdf5(registry, data_dir, small_shapes3d):
     path.write_text("text")
     with pytest.raises(DisentangleError, match="not a readable HDF5 file"):
         registry.create("datasets", "shapes3d").load("train", data_dir)
+
+
+def test_split_grid_tests_on_the_last_part_of_its_seeded_permutation():
+    """The cache key holds the seed and the fraction, not how the split is drawn from them: a
+    changed draw would mix a cached test split with a freshly drawn train split."""
+    from disentangle.data.grid import split_grid
+
+    perm = np.random.default_rng(7).permutation(20)
+    split = split_grid(20, 0.25, seed=7)
+    assert np.array_equal(split["train"], perm[:15]) and np.array_equal(split["test"], perm[15:])

@@ -101,3 +101,69 @@ def test_the_plot_leaves_a_callers_matplotlib_alone(tmp_path):
                           check=True)
     assert done.stdout.split() == ["svg", "False"]
     assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def numbered_test_split(n: int = 1500):
+    """A dataset whose n test images each hold their own row number (two uint8 pixels), with the
+    label and the factors of that row derived from the number."""
+    from types import SimpleNamespace
+
+    from disentangle.datasets import Factor, ImageData
+
+    row = torch.arange(n)
+    images = torch.stack([row // 256, row % 256], 1).to(torch.uint8).reshape(n, 1, 1, 2)
+    data = ImageData(images=images, labels=row % 2, factors=torch.stack([row % 2, row // 10], 1))
+    factors = (Factor("parity", (0.0, 1.0)), Factor("tens", tuple(range(n // 10))))
+    return SimpleNamespace(class_names=("even", "odd"), splits=("train", "test"),
+                           factors=factors, load=lambda split, data_dir=None: data)
+
+
+def test_the_held_out_sample_is_a_seeded_draw_with_its_labels_and_factors_aligned():
+    """SAMPLE images drawn by a permutation seeded with SEED (not the first ones of the split),
+    each kept with its own label and factors."""
+    from types import SimpleNamespace
+
+    from disentangle.latent import Latent
+    from disentangle.training.monitor import SAMPLE, SEED
+
+    model = SimpleNamespace(latent=Latent.from_specs(["categorical:2"], 0))
+    monitor = HeldOutMonitor.build(numbered_test_split(), None, torch.device("cpu"), model)
+    expected = torch.randperm(1500, generator=torch.Generator().manual_seed(SEED))[:SAMPLE]
+    pixels = monitor.images.reshape(-1, 2).long()
+    row = pixels[:, 0] * 256 + pixels[:, 1]
+    assert torch.equal(row, expected)
+    assert np.array_equal(monitor.labels, (row % 2).numpy())
+    assert np.array_equal(monitor.factors, torch.stack([row % 2, row // 10], 1).numpy())
+
+
+def test_cluster_accuracy_is_that_of_the_best_categorical_code():
+    """Of several categorical codes, the score is the one whose argmax matches the labels best."""
+    from types import SimpleNamespace
+
+    from disentangle.latent import Latent
+
+    labels = np.array([0, 1, 2, 3] * 2)
+    matching = torch.nn.functional.one_hot(torch.from_numpy(labels), 4).float()
+    constant = torch.zeros(8, 4)
+    constant[:, 0] = 1
+    head = torch.cat([constant, matching], 1)  # c1 says 0 for all, c2 says the label
+    model = SimpleNamespace(training=False, to_range=lambda x: x.float(),
+                            latent=Latent.from_specs(["categorical:4"] * 2, 0),
+                            encode=lambda x: ([], head, None))
+    monitor = HeldOutMonitor(torch.zeros(8, 1, 2, 2, dtype=torch.uint8), labels, None)
+    assert monitor.score(model) == {"heldout/cluster_accuracy": 1.0}
+
+
+def test_mig_leaves_out_a_factor_that_never_varies_in_the_sample():
+    """dSprites' colour takes one value: MIG is undefined for it, so the score must leave it out
+    instead of failing the run at its first held-out score."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    factors = np.stack([np.zeros(200, np.int64), rng.integers(0, 4, 200),
+                        rng.integers(0, 5, 200)], 1)
+    codes = torch.from_numpy(factors[:, 1:] + rng.normal(0, 0.1, (200, 2))).float()
+    model = SimpleNamespace(training=False, to_range=lambda x: x.float(),
+                            encode=lambda x: ([codes[:, :1], codes[:, 1:]], None, None))
+    monitor = HeldOutMonitor(torch.zeros(200, 1, 2, 2, dtype=torch.uint8), None, factors)
+    assert monitor.score(model)["heldout/mig"] == mig(codes.numpy(), factors[:, 1:])["score"]

@@ -350,3 +350,41 @@ def test_resume_refuses_a_checkpoint_path_that_is_not_a_file(fast_config):
     session.run.latest.mkdir(parents=True)
     with pytest.raises(DisentangleError, match=r"latest.pt is not a file; move it away"):
         resume(session.run.path)
+
+
+class Counting(InfoGAN):
+    """InfoGAN that logs its step number as loss_d and moves a fake clock one second per step."""
+
+    name = "counting"
+    clock = [0.0]  # the trainer's time.perf_counter in the test below
+
+    def step(self, model, optimizers, real, generator):
+        logs = super().step(model, optimizers, real, generator)
+        Counting.clock[0] += 1.0
+        return {**logs, "loss_d": torch.tensor(Counting.clock[0])}
+
+
+def test_log_lines_hold_their_windows_means_step_and_throughput(fast_config, use_registry,
+                                                                 monkeypatch):
+    """With loss_d = the step number and one (fake) second per step, every log line has a known
+    answer: the window's mean, the window's own step count in images/s, the partial last window
+    averaged over its own steps."""
+    import importlib
+    from types import SimpleNamespace
+
+    @hookimpl
+    def disentangle_methods():
+        yield Component("counting", Counting, "logs its step number (tests)")
+
+    use_registry(make_plugin("counting_training_plugin", disentangle_methods=disentangle_methods))
+    trainer_module = importlib.import_module("disentangle.training.trainer")
+    clock = [0.0]
+    monkeypatch.setattr(Counting, "clock", clock)
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    summary = train(fast_config(method="counting", steps=7, log_every=3, checkpoint_every=100,
+                                sample_every=100, score_every=0))
+    lines = read_jsonl(summary["run_dir"], "metrics.jsonl")
+    assert [r["step"] for r in lines] == [3, 6, 7]
+    assert [r["loss_d"] for r in lines] == [2.0, 5.0, 7.0]  # means of steps 1..3, 4..6 and 7
+    assert [r["images_per_s"] for r in lines] == [16.0] * 3  # a batch of 16 per second
+    assert [r["elapsed"] for r in lines] == [3.0, 6.0, 7.0]
