@@ -68,7 +68,7 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Measure a trained run: MI per code, cluster accuracy, probes, disentanglement metrics."""
-    from disentangle.evaluation.pipeline import QUICK, EvalConfig, evaluate_run
+    from disentangle.evaluation.pipeline import QUICK, EvalConfig, NotSaved, evaluate_run
     from disentangle.training import latest_run
 
     run_dir = run if run is not None else latest_run(Path("runs"))
@@ -86,16 +86,26 @@ def evaluate(
                      fid_weights=str(fid_weights) if fid_weights else None, download=download,
                      data_dir=str(data_dir) if data_dir is not None else None,
                      **{**(QUICK if quick else {}), **chosen})  # flags given win over --quick
-    result = evaluate_run(run_dir, cfg, show_progress=not (quiet or as_json))
+    try:
+        result = evaluate_run(run_dir, cfg, show_progress=not (quiet or as_json))
+    except NotSaved as exc:  # the numbers are shown all the same
+        _show(exc.result, run_dir, as_json)
+        raise DisentangleError(f"{exc}; the measures shown above are not in "
+                               f"{run_dir / 'eval.json'}") from None
+    _show(result, run_dir, as_json)
+    if not as_json:
+        Console().print(f"wrote {run_dir / 'eval.json'}")
+
+
+def _show(result: dict, run_dir: Path, as_json: bool) -> None:
+    """eval's result on stdout: the JSON, or the table of headline measures."""
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     table = Table("measure", str(run_dir), title=f"{result['dataset']} ({result['split']} split)")
     for row in summary_rows(result):
         table.add_row(row.label, row.text)
-    console = Console()
-    console.print(table)
-    console.print(f"wrote {run_dir / 'eval.json'}")
+    Console().print(table)
 
 
 @app.command()

@@ -367,11 +367,23 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     result["versions"] = versions()
     result["eval_config"] = {k: v for k, v in asdict(cfg).items() if k != "timings"}
     text = json.dumps(result, indent=2, default=_json_default)
-    for draw in figures:  # with the files below, once everything is measured
-        draw()
-    save_encoded(run_dir / "encoded.h5", names, encoded, step)
-    atomic_write_text(run_dir / "eval.json", text)
+    try:
+        for draw in figures:  # with the files below, once everything is measured
+            draw()
+        save_encoded(run_dir / "encoded.h5", names, encoded, step)
+        atomic_write_text(run_dir / "eval.json", text)
+    except DisentangleError as exc:  # a disk that filled while eval measured
+        raise NotSaved(str(exc), json.loads(text)) from None
     return json.loads(text)
+
+
+class NotSaved(DisentangleError):
+    """The measures were made but eval.json could not be written; `result` holds them, so the
+    caller can still show minutes of work."""
+
+    def __init__(self, message: str, result: dict[str, Any]):
+        super().__init__(message)
+        self.result = result
 
 
 def _smaller(a: int | None, b: int | None) -> int | None:

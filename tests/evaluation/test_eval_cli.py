@@ -298,3 +298,16 @@ def test_eval_gives_each_metric_the_split_it_is_defined_on(runs, tmp_path, monke
     scores = result["disentanglement"]
     assert (scores["mig"], scores["sap"], scores["sap_raw"]) == (0.5, 0.7, 0.3)
     assert scores["factor_vae"] == scores["beta_vae"] == 0.25
+
+
+def test_measures_that_cannot_be_saved_are_still_shown(runs, tmp_path):
+    """A disk that fills while eval measures lost minutes of numbers unseen; they are printed,
+    and the error says eval.json does not hold them."""
+    run = tmp_path / "gan"
+    shutil.copytree(runs / "digits-gan", run, ignore=shutil.ignore_patterns("eval.json"))
+    (run / "eval.json").mkdir()  # a write of eval.json that fails, as on a full disk
+    done = run_cli("eval", run, *FAST_EVAL)
+    assert done.returncode == 1 and json.loads(done.stdout)["step"] == 3
+    (line,) = done.stderr.strip().splitlines()
+    assert str(run / "eval.json") in line and line.endswith(
+        f"; the measures shown above are not in {run / 'eval.json'}")
