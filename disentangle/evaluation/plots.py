@@ -82,12 +82,10 @@ def heatmap_figure(m, rows, cols, title, xlabel, ylabel, cmap, fmt):
 
 
 def _save(fig, path: Path) -> Path:
-    """Through a temporary file and a rename, as every file of a run: a stopped or failed write
-    leaves the previous picture, and a full disk is one line."""
-    from disentangle.training.rundir import atomic_write
+    """At 120 dpi, as every picture of a run is saved (`save_figure`: atomic, no glyph noise)."""
+    from disentangle.training.rundir import save_figure
 
-    atomic_write(Path(path), lambda fh: fig.savefig(fh, format="png", dpi=120))
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def save_heatmap(

@@ -9,7 +9,6 @@ pyplot, so drawing neither needs a display nor touches a caller's pyplot state.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from PIL import Image
 
 from disentangle.latent import LatentCode
 from disentangle.model import LatentModel, in_mode
-from disentangle.training.rundir import atomic_write
+from disentangle.training.rundir import atomic_write, save_figure
 
 PAD_VALUE = 0.5  # grey lines between tiles
 
@@ -87,16 +86,6 @@ def _grid_figure(grid: np.ndarray, scale: int, title: str, foot: str, top: float
     return fig, ax
 
 
-def _save_figure(fig, path: Path) -> Path:
-    """A caption names the run directory, and a name in a script the font lacks (CJK) drew a
-    warning per glyph on every picture: the boxes in the picture say enough."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font",
-                                category=UserWarning)
-        atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
-    return path
-
-
 def samples_figure(model: LatentModel, seed: int, foot: str, n: int = 100, ncol: int = 10):
     z, values = model.latent.sample(n, torch.Generator().manual_seed(seed))
     images = _generate(model, z, values)
@@ -109,7 +98,7 @@ def samples_figure(model: LatentModel, seed: int, foot: str, n: int = 100, ncol:
 def write_samples(model: LatentModel, path: Path, seed: int, foot: str = "", n: int = 100,
                   ncol: int = 10) -> Path:
     """A grid of n samples from fixed noise (the same images-to-be at every call of a run)."""
-    return _save_figure(samples_figure(model, seed, foot, n, ncol), path)
+    return save_figure(samples_figure(model, seed, foot, n, ncol), path)
 
 
 def traversal_name(code_name: str, dims: int, dim: int) -> str:
@@ -172,7 +161,7 @@ def write_traversals(model: LatentModel, run_dir: Path, seed: int, foot: str = "
                      classes: dict[str, list[tuple[int, str | None]]] | None = None,
                      only: set[str] | None = None) -> list[Path]:
     """Save every `traversal_figures` figure into run_dir; returns the paths."""
-    return [_save_figure(fig, run_dir / name)
+    return [save_figure(fig, run_dir / name)
             for name, fig in traversal_figures(model, seed, foot, rows, steps, classes, only)]
 
 
@@ -260,7 +249,7 @@ def info_figure(model: LatentModel, records: Sequence[dict[str, Any]], foot: str
 def write_info_plot(model: LatentModel, records: Sequence[dict[str, Any]], path: Path,
                     foot: str = "") -> Path:
     """Save `info_figure` to path."""
-    return _save_figure(info_figure(model, records, foot), path)
+    return save_figure(info_figure(model, records, foot), path)
 
 
 def draw(model: LatentModel, run_dir: Path, seed: int, foot: str,

@@ -76,7 +76,7 @@ def write_plot(records: list[dict[str, Any]], path: Path) -> Path | None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from disentangle.training.artefacts import _save_figure
+    from disentangle.training.rundir import save_figure
 
     fig = Figure(figsize=(5, 3.2), dpi=90, layout="tight")  # never pyplot: a caller's is theirs
     FigureCanvasAgg(fig)
@@ -89,4 +89,4 @@ def write_plot(records: list[dict[str, Any]], path: Path) -> Path | None:
     ax.set_ylim(0, 1)
     ax.set_title(f"held-out score during training ({SAMPLE} test images)")
     ax.legend(loc="lower right")
-    return _save_figure(fig, path)
+    return save_figure(fig, path)

@@ -98,6 +98,19 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
+def save_figure(fig, path: Path, dpi: float | None = None) -> Path:
+    """A matplotlib figure as a PNG through `atomic_write`, at its own dpi unless given. A
+    caption may name a run directory or a factor in a script the font lacks (CJK), which drew
+    a warning per glyph on every picture: the boxes in the picture say enough."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font",
+                                category=UserWarning)
+        atomic_write(Path(path), lambda fh: fig.savefig(fh, format="png", dpi=dpi or "figure"))
+    return path
+
+
 def _is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(TMP_SUFFIX)
 
