@@ -117,7 +117,7 @@ def selectors(runs: list[Path]) -> tuple[str, ...]:
     whether neighbour agreement can score them."""
     from disentangle.training.build import build_latent
 
-    latent = build_latent(rundir.RunDir(runs[0]).read_config())
+    latent = build_latent(rundir.RunDir(runs[0]).read_saved()[0])
     return tuple(s for s in SELECTORS if s != "neighbours" or scores_neighbours(latent))
 
 

@@ -303,5 +303,5 @@ def load_run(run_dir: Path | str | None = None,
     path = Path(run_dir).expanduser() if run_dir is not None else latest_run(DEFAULT_ROOT)
     device = resolve_device(str(device))  # a torch.device is checked as its name is
     config, model, dataset = load_parts(path, device=device)
-    shape = tuple(RunDir(path).read_meta()["image_shape"])  # checked by load_parts
+    _, shape, _ = RunDir(path).read_saved()
     return TrainedRun(path, config, model, dataset, shape)

@@ -170,7 +170,7 @@ def load_run_and_step(run_dir: Path | str | None = None, device: str | torch.dev
     """`load_run`'s three and the step of the checkpoint the weights came from (one read of
     checkpoints/latest.pt: a run training beside us cannot swap it between the two)."""
     run = RunDir.open(Path(run_dir) if run_dir is not None else latest_run(DEFAULT_ROOT))
-    config, shape = run.read_config(), run.read_image_shape()
+    config, shape, _ = run.read_saved()
     check_components(config, run.config, registry)
     dataset = open_dataset(config, registry)
     with torch.random.fork_rng(devices=[]):  # build_model seeds the initial weights, which the

@@ -339,17 +339,16 @@ class RunDir:
             raise DisentangleError(f"{self.config} has no 'config' table; is it a disentangle run?")
         return data
 
-    def read_config(self) -> RunConfig:
-        return from_json(self.read_meta()["config"], str(self.config))
-
-    def read_image_shape(self) -> tuple[int, int, int]:
-        """The (C, H, W) the run was trained at: its networks' shape."""
-        shape = self.read_meta().get("image_shape")
+    def read_saved(self) -> tuple[RunConfig, tuple[int, int, int], dict[str, Any]]:
+        """config.json read once and checked: the run's config, the (C, H, W) it was trained at
+        (its networks' shape), and the whole file."""
+        meta = self.read_meta()
+        shape = meta.get("image_shape")
         if not (isinstance(shape, list) and len(shape) == 3
                 and all(type(s) is int and s > 0 for s in shape)):
             raise DisentangleError(f"{self.config} has no valid 'image_shape' (it holds "
                                    f"{shape!r}); is it a disentangle run?")
-        return tuple(shape)
+        return from_json(meta["config"], str(self.config)), tuple(shape), meta
 
     # --- metrics.jsonl ----------------------------------------------------------------------------
 

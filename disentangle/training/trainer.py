@@ -236,7 +236,7 @@ def resume(run_dir: Path | str | None, method: str | None = None,
 
 def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: dict[str, Any] | None,
             registry: Registry, shared: SharedData | None) -> Session:
-    saved, trained_shape = run.read_config(), run.read_image_shape()
+    saved, trained_shape, meta = run.read_saved()
     if method is not None and method != saved.method:
         raise DisentangleError(f"{run.path} was trained with method '{saved.method}'; resume it "
                                f"with `disentangle run {saved.method} --out {run.path} --resume`")
@@ -275,7 +275,6 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
         kept = None
     with _memory_errors("loading the data and building the networks"):
         method_obj, dataset, data, device = _prepare(config, registry, kept, shared)
-        meta = run.read_meta()
         shape = tuple(int(s) for s in data.images.shape[1:])
         if shape != trained_shape:
             raise DisentangleError(f"dataset '{config.dataset}' now gives {shape} images but the "
