@@ -19,6 +19,7 @@ from disentangle.datasets import ImageData
 from disentangle.errors import DisentangleError
 from disentangle.evaluation.progress import Stages
 from disentangle.model import LatentModel
+from disentangle.training import artefacts
 
 
 @dataclass
@@ -230,11 +231,10 @@ def _check_pool(cfg: EvalConfig, sizes: np.ndarray) -> None:
 
 
 def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
-    from disentangle import evaluation as ev
-    from disentangle.evaluation import generator_classes, quality
-    from disentangle.training import artefacts
+    """Each measure that applies to the run's data, in the order eval.json lists them; the
+    figures are drawn and every file written only at the end (`_save`)."""
+    from disentangle.evaluation import quality
     from disentangle.training.build import load_run_and_step, resolve_device
-    from disentangle.training.rundir import atomic_write_text, versions
 
     run_config, model, dataset, step = load_run_and_step(run_dir,
                                                          device=resolve_device(cfg.device))
@@ -246,17 +246,44 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     result: dict[str, Any] = {"run": str(run_dir), "step": step,  # the checkpoint's (compare)
                               "dataset": dataset.name,
                               "data_dir": data_dir_read(dataset, data_dir), "split": cfg.split}
+    encoded = _encode_splits(model, dataset, data_dir, cfg, stages)
+    train, test = encoded["train"], encoded["test"]
+    result["codes"] = _code_entries(model, cfg, stages)
+    if extractor is not None:
+        real = dataset.load(cfg.split, data_dir).images
+        total = cfg.fid_samples + min(cfg.fid_samples, len(real))  # generated + real images
+        with stages.stage("fid_kid", total=total) as advance:  # images through Inception
+            result["sample_quality"] = quality.sample_quality(
+                model, real, extractor, cfg.fid_samples, cfg.seed, advance=advance)
+    if test.data.labels is not None and test.probs:
+        matched = _clusters(run_dir, model, dataset, test, result, cfg, stages, figures)
+        figures.append(partial(artefacts.redraw_class_traversals, run_dir, run_config, model,
+                               dataset, matched, step))
+    if cfg.probe:
+        result.update(_probe_results(train, test, names, dataset, cfg, stages))
+    if dataset.factors and test.data.factors is not None:
+        result.update(_factor_measures(run_dir, model, dataset, data_dir, train, test, cfg,
+                                       stages, figures))
+    return _save(run_dir, result, cfg, stages, figures, names, encoded, step)
 
+
+def _encode_splits(model: LatentModel, dataset, data_dir: Path | None, cfg: EvalConfig,
+                   stages: Stages) -> dict[str, Encoded]:
+    """The codes, Q's class probabilities and D's features of the train split (capped at
+    `train_points`: probes and metrics train on it) and of the scored split."""
     loaded = {}
     with stages.stage("load data"), reading_run_data("eval"):
         for role, split in {"train": "train", "test": cfg.split}.items():
             cap = cfg.n if role == "test" else _smaller(cfg.n, cfg.train_points)
             loaded[role] = dataset.load(split, data_dir).subset(cap, cfg.seed)
     with stages.stage("encode", total=sum(len(d) for d in loaded.values())) as advance:
-        encoded = {role: encode(model, data, cfg.batch_size, advance)
-                   for role, data in loaded.items()}
-    test, train = encoded["test"], encoded["train"]
+        return {role: encode(model, data, cfg.batch_size, advance)
+                for role, data in loaded.items()}
 
+
+def _code_entries(model: LatentModel, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
+    """eval.json's `codes`: each code's type, entropy and reachable bound, and the MI lower bound
+    from fresh samples (`cfg.mi`), as a fraction of the entropy where the code is discrete."""
     codes: dict[str, Any] = {}
     for latent_code in model.latent.codes:
         code = latent_code.code
@@ -268,99 +295,126 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
             device = next(model.parameters()).device
             generator = torch.Generator(device=device).manual_seed(cfg.seed)
             bounds = model.information_bound(cfg.bound_samples, cfg.batch_size, generator)
-        for name, bound in zip(names, bounds):
-            codes[name]["mi_lower_bound"] = bound
-            if not codes[name]["differential"]:
-                codes[name]["bound_ratio"] = bound / codes[name]["entropy"]
-    result["codes"] = codes
-    if extractor is not None:
-        real = dataset.load(cfg.split, data_dir).images
-        total = cfg.fid_samples + min(cfg.fid_samples, len(real))  # generated + real images
-        with stages.stage("fid_kid", total=total) as advance:  # images through Inception
-            result["sample_quality"] = quality.sample_quality(
-                model, real, extractor, cfg.fid_samples, cfg.seed, advance=advance)
+        for entry, bound in zip(codes.values(), bounds):
+            entry["mi_lower_bound"] = bound
+            if not entry["differential"]:
+                entry["bound_ratio"] = bound / entry["entropy"]
+    return codes
 
-    labels = test.data.labels
-    if labels is not None and test.probs:
-        with stages.stage("cluster"):
-            best, matched = None, {}
-            for name, probs in test.probs.items():
-                pred = probs.argmax(1)
-                accuracy = ev.cluster_accuracy(pred, labels.numpy())
-                codes[name].update(cluster_accuracy=accuracy, **ev.label_mi(pred, labels.numpy()))
-                matched[name] = ev.matching(pred, labels.numpy())
-                if best is None or accuracy > codes[best]["cluster_accuracy"]:
-                    best = name
-            result.update(cluster_accuracy=codes[best]["cluster_accuracy"],
-                          nmi=codes[best]["nmi"], cluster_code=best)
-            pred = test.probs[best].argmax(1)
-            classes = [artefacts.class_name(dataset, k) for k in np.unique(labels.numpy())]
-            figures.append(partial(
-                ev.save_confusion, ev.confusion(pred, labels.numpy()), run_dir / "confusion.png",
-                f"{best}'s clusters against the classes ({cfg.split} split)",
-                row_names=np.unique(pred), col_names=classes))
-        # the same score read through G's categories instead of Q (generator_classes.py)
-        total = sum(p.shape[1] for p in test.probs.values()) * generator_classes.PER_CLASS
-        with stages.stage("generator clusters", total=total) as advance:
-            real = test.data.images.float().div(255).flatten(1).numpy()
-            for name in test.probs:
-                images = generator_classes.images_by_value(
-                    model, names.index(name), seed=cfg.seed, batch_size=cfg.batch_size,
-                    advance=advance)
-                codes[name]["generator_cluster_accuracy"] = ev.generator_cluster_accuracy(
-                    images, real, labels.numpy())
-            result["generator_cluster_accuracy"] = codes[best]["generator_cluster_accuracy"]
-        figures.append(partial(artefacts.redraw_class_traversals, run_dir, run_config, model,
-                               dataset, matched, step))
 
-    if cfg.probe:
-        targets = {}  # what the probes predict: the class label, then each ground-truth factor
-        if labels is not None and train.data.labels is not None:
-            targets["label"] = (train.data.labels.numpy(), labels.numpy())
-        if dataset.factors and train.data.factors is not None and test.data.factors is not None:
-            for k, factor in enumerate(dataset.factors):
-                y_train = train.data.factors[:, k].numpy()
-                if np.unique(y_train).size > 1:  # a factor fixed in this split has nothing to find
-                    targets[factor.name] = (y_train, test.data.factors[:, k].numpy())
-        if targets:
-            probes, widths = _probes(train, test, names, targets, cfg, stages)
-            if widths:
-                result["probe_inputs"] = widths
-            if "label" in probes:
-                result["probe"] = probes.pop("label")
-            if probes:
-                result["probe_factors"] = probes
+def _clusters(run_dir: Path, model: LatentModel, dataset, test: Encoded,
+              result: dict[str, Any], cfg: EvalConfig, stages: Stages,
+              figures: list[Callable[[], object]]) -> dict[str, dict[int, int]]:
+    """Each categorical code's clusters against the labels, read through Q and through G's
+    categories (generator_classes.py), into `result`; the best code is the run's
+    `cluster_accuracy`. Returns each code's cluster-to-class matching."""
+    from disentangle import evaluation as ev
+    from disentangle.evaluation import generator_classes
 
-    if dataset.factors and test.data.factors is not None:
-        varying = varying_factors(dataset)
-        if not varying.all():
-            result["factors_left_out"] = [f.name for f, v in zip(dataset.factors, varying)
-                                          if not v]
-        factor_names = [f.name for f, v in zip(dataset.factors, varying) if v]
-        code_columns = [f"{n}[{j}]" if c.shape[1] > 1 else n
-                        for n, c in zip(names, test.codes) for j in range(c.shape[1])]
-        factors_test = test.data.factors.numpy()[:, varying]
-        factors_train = train.data.factors.numpy()[:, varying]
-        if cfg.mi:
-            with stages.stage("mi_matrix"):
-                matrix = ev.mi_matrix(test.flat, factors_test)
-            result["mi_matrix"] = {"codes": code_columns, "factors": factor_names,
-                                   "nats": matrix.tolist()}
-            figures.append(partial(ev.save_heatmap, matrix, code_columns, factor_names,
-                                   run_dir / "mi_matrix.png",
-                                   "code-factor mutual information (nats)"))
-        if cfg.metrics:
-            result["disentanglement"], dci_definition = _disentanglement(
-                model, dataset, data_dir, train, test, factors_train, factors_test, cfg, stages)
-            result["definitions"] = {
-                "sap": "codes standardised with the training mean and std (docs/metrics.md)",
-                "sap_raw": "disentanglement_lib's SAP, on raw codes",
-                "dci": dci_definition,
-                "interventions": (f"FactorVAE and BetaVAE batches drawn from a pool of "
-                                  f"{cfg.intervention_pool} encoded grid points"
-                                  if cfg.intervention_pool else
-                                  "FactorVAE and BetaVAE batches rendered afresh, as dl does"),
-            }
+    codes, labels = result["codes"], test.data.labels.numpy()
+    names = [c.name for c in model.latent.codes]
+    with stages.stage("cluster"):
+        best, matched = None, {}
+        for name, probs in test.probs.items():
+            pred = probs.argmax(1)
+            accuracy = ev.cluster_accuracy(pred, labels)
+            codes[name].update(cluster_accuracy=accuracy, **ev.label_mi(pred, labels))
+            matched[name] = ev.matching(pred, labels)
+            if best is None or accuracy > codes[best]["cluster_accuracy"]:
+                best = name
+        result.update(cluster_accuracy=codes[best]["cluster_accuracy"],
+                      nmi=codes[best]["nmi"], cluster_code=best)
+        pred = test.probs[best].argmax(1)
+        classes = [artefacts.class_name(dataset, k) for k in np.unique(labels)]
+        figures.append(partial(
+            ev.save_confusion, ev.confusion(pred, labels), run_dir / "confusion.png",
+            f"{best}'s clusters against the classes ({cfg.split} split)",
+            row_names=np.unique(pred), col_names=classes))
+    total = sum(p.shape[1] for p in test.probs.values()) * generator_classes.PER_CLASS
+    with stages.stage("generator clusters", total=total) as advance:
+        real = test.data.images.float().div(255).flatten(1).numpy()
+        for name in test.probs:
+            images = generator_classes.images_by_value(
+                model, names.index(name), seed=cfg.seed, batch_size=cfg.batch_size,
+                advance=advance)
+            codes[name]["generator_cluster_accuracy"] = ev.generator_cluster_accuracy(
+                images, real, labels)
+        result["generator_cluster_accuracy"] = codes[best]["generator_cluster_accuracy"]
+    return matched
+
+
+def _probe_results(train: Encoded, test: Encoded, names: list[str], dataset, cfg: EvalConfig,
+                   stages: Stages) -> dict[str, Any]:
+    """eval.json's `probe` (to the class label), `probe_factors` (to each ground-truth factor
+    that varies in the train split) and `probe_inputs` (what wide inputs were reduced to)."""
+    targets = {}  # what the probes predict: the class label, then each ground-truth factor
+    if test.data.labels is not None and train.data.labels is not None:
+        targets["label"] = (train.data.labels.numpy(), test.data.labels.numpy())
+    if dataset.factors and train.data.factors is not None and test.data.factors is not None:
+        for k, factor in enumerate(dataset.factors):
+            y_train = train.data.factors[:, k].numpy()
+            if np.unique(y_train).size > 1:  # a factor fixed in this split has nothing to find
+                targets[factor.name] = (y_train, test.data.factors[:, k].numpy())
+    if not targets:
+        return {}
+    out: dict[str, Any] = {}
+    probes, widths = _probes(train, test, names, targets, cfg, stages)
+    if widths:
+        out["probe_inputs"] = widths
+    if "label" in probes:
+        out["probe"] = probes.pop("label")
+    if probes:
+        out["probe_factors"] = probes
+    return out
+
+
+def _factor_measures(run_dir: Path, model: LatentModel, dataset, data_dir: Path | None,
+                     train: Encoded, test: Encoded, cfg: EvalConfig, stages: Stages,
+                     figures: list[Callable[[], object]]) -> dict[str, Any]:
+    """Against the ground-truth factors that vary: the code-factor MI matrix (`cfg.mi`) and the
+    disentanglement metrics (`cfg.metrics`), with the definitions eval.json states."""
+    from disentangle import evaluation as ev
+
+    out: dict[str, Any] = {}
+    varying = varying_factors(dataset)
+    if not varying.all():
+        out["factors_left_out"] = [f.name for f, v in zip(dataset.factors, varying) if not v]
+    factor_names = [f.name for f, v in zip(dataset.factors, varying) if v]
+    names = [c.name for c in model.latent.codes]
+    code_columns = [f"{n}[{j}]" if c.shape[1] > 1 else n
+                    for n, c in zip(names, test.codes) for j in range(c.shape[1])]
+    factors_test = test.data.factors.numpy()[:, varying]
+    factors_train = train.data.factors.numpy()[:, varying]
+    if cfg.mi:
+        with stages.stage("mi_matrix"):
+            matrix = ev.mi_matrix(test.flat, factors_test)
+        out["mi_matrix"] = {"codes": code_columns, "factors": factor_names,
+                            "nats": matrix.tolist()}
+        figures.append(partial(ev.save_heatmap, matrix, code_columns, factor_names,
+                               run_dir / "mi_matrix.png",
+                               "code-factor mutual information (nats)"))
+    if cfg.metrics:
+        out["disentanglement"], dci_definition = _disentanglement(
+            model, dataset, data_dir, train, test, factors_train, factors_test, cfg, stages)
+        out["definitions"] = {
+            "sap": "codes standardised with the training mean and std (docs/metrics.md)",
+            "sap_raw": "disentanglement_lib's SAP, on raw codes",
+            "dci": dci_definition,
+            "interventions": (f"FactorVAE and BetaVAE batches drawn from a pool of "
+                              f"{cfg.intervention_pool} encoded grid points"
+                              if cfg.intervention_pool else
+                              "FactorVAE and BetaVAE batches rendered afresh, as dl does"),
+        }
+    return out
+
+
+def _save(run_dir: Path, result: dict[str, Any], cfg: EvalConfig, stages: Stages,
+          figures: list[Callable[[], object]], names: list[str], encoded: dict[str, Encoded],
+          step: int) -> dict[str, Any]:
+    """eval.json (with the timings, versions and options), encoded.h5 and the figures, written
+    once everything is measured; if they cannot be (a disk that filled while eval measured),
+    `NotSaved` carries the result so the caller can still show it."""
+    from disentangle.training.rundir import atomic_write_text, versions
 
     result["timings_s"] = dict(cfg.timings)
     result["cpu_s"] = dict(stages.cpu)
@@ -368,11 +422,11 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     result["eval_config"] = {k: v for k, v in asdict(cfg).items() if k != "timings"}
     text = json.dumps(result, indent=2, default=_json_default)
     try:
-        for draw in figures:  # with the files below, once everything is measured
+        for draw in figures:
             draw()
         save_encoded(run_dir / "encoded.h5", names, encoded, step)
         atomic_write_text(run_dir / "eval.json", text)
-    except DisentangleError as exc:  # a disk that filled while eval measured
+    except DisentangleError as exc:
         raise NotSaved(str(exc), json.loads(text)) from None
     return json.loads(text)
 
