@@ -412,9 +412,10 @@ def _save(run_dir: Path, result: dict[str, Any], cfg: EvalConfig, stages: Stages
           figures: list[Callable[[], object]], names: list[str], encoded: dict[str, Encoded],
           step: int) -> dict[str, Any]:
     """eval.json (with the timings, versions and options), encoded.h5 and the figures, written
-    once everything is measured; if they cannot be (a disk that filled while eval measured),
-    `NotSaved` carries the result so the caller can still show it."""
-    from disentangle.training.rundir import atomic_write_text, versions
+    once everything is measured and renamed into place together; if they cannot be (a disk that
+    filled while eval measured), the previous eval's files stay as they were and `NotSaved`
+    carries the result so the caller can still show it."""
+    from disentangle.training.rundir import atomic_write_text, versions, written_together
 
     result["timings_s"] = dict(cfg.timings)
     result["cpu_s"] = dict(stages.cpu)
@@ -422,10 +423,11 @@ def _save(run_dir: Path, result: dict[str, Any], cfg: EvalConfig, stages: Stages
     result["eval_config"] = {k: v for k, v in asdict(cfg).items() if k != "timings"}
     text = json.dumps(result, indent=2, default=_json_default)
     try:
-        for draw in figures:
-            draw()
-        save_encoded(run_dir / "encoded.h5", names, encoded, step)
-        atomic_write_text(run_dir / "eval.json", text)
+        with written_together():  # all of them or, on a full disk, none: the last eval's stay
+            for draw in figures:
+                draw()
+            save_encoded(run_dir / "encoded.h5", names, encoded, step)
+            atomic_write_text(run_dir / "eval.json", text)
     except DisentangleError as exc:
         raise NotSaved(str(exc), json.loads(text)) from None
     return json.loads(text)

@@ -17,6 +17,7 @@ and the space it needed.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import io
 import json
@@ -25,7 +26,7 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -71,20 +72,28 @@ def host() -> str:
     return f"{platform.platform()}; {os.cpu_count()} cores; {gpu}"
 
 
+_together: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar(
+    "atomic_writes_together", default=None)  # (temporary, final) of each write held back
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file in the same directory, fsync, then rename over `path`: a
     crash mid-write leaves the previous file intact, never a truncated one. The content is built
     in memory first, so a failed write (disk full) is a plain OSError with a known size, and the
-    temporary file is removed."""
+    temporary file is removed. Inside `written_together` the rename waits for the block's end."""
     buffer = io.BytesIO()
     write(buffer)
     data = buffer.getbuffer()
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    held = _together.get()
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if held is not None:  # a second write of one path replaced the first's temporary file
+            held.extend([] if (tmp, path) in held else [(tmp, path)])
+            return
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -92,6 +101,36 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def written_together() -> Iterator[None]:
+    """Every `atomic_write` in the block is renamed into place only when the whole block has
+    succeeded; when any write (or anything else) fails, none is and their temporary files are
+    removed. Why: eval's eval.json, encoded.h5 and figures describe one measurement, and a disk
+    that filled after the figures left new figures beside an old eval.json. Renames within one
+    directory need no space, so they do not fail where the writes did."""
+    if _together.get() is not None:  # nested: the outer block decides
+        yield
+        return
+    held: list[tuple[Path, Path]] = []
+    token = _together.set(held)
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in held:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        _together.reset(token)
+    for i, (tmp, path) in enumerate(held):
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # not space: a directory where the file goes, say
+            size = tmp.stat().st_size if tmp.exists() else 0
+            for left, _ in held[i:]:
+                left.unlink(missing_ok=True)
+            raise write_error(exc, path, size) from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:

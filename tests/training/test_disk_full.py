@@ -121,3 +121,63 @@ def test_a_cache_that_cannot_be_written_is_one_line(tmp_path):
                                   "than 4.0 KiB")
     assert "DISENTANGLE_CACHE_DIR" in proc.stderr
     assert os.listdir(cache) == [] and not (tmp_path / "r").exists()
+
+
+def test_files_written_together_are_all_replaced_or_none(tmp_path):
+    """eval's figures, encoded.h5 and eval.json describe one measurement: a disk that filled at
+    the last of them left the new figures beside the old eval.json."""
+    from disentangle.training.rundir import atomic_write_text, written_together
+
+    a, b = tmp_path / "a.png", tmp_path / "eval.json"
+    a.write_text("old a")
+    b.write_text("old b")
+    full_at(tmp_path / f".eval.json.{os.getpid()}.tmp")
+    with pytest.raises(DiskFull) as info, written_together():
+        atomic_write_text(a, "new a")
+        assert a.read_text() == "old a"  # held back until the block ends
+        atomic_write_text(b, "new b")
+    assert "eval.json: it needs" in one_line(info)
+    assert (a.read_text(), b.read_text()) == ("old a", "old b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "eval.json"]
+    with pytest.raises(KeyboardInterrupt), written_together():  # any failure in the block
+        atomic_write_text(a, "new a")
+        raise KeyboardInterrupt
+    assert a.read_text() == "old a" and len(list(tmp_path.iterdir())) == 2
+    with written_together():
+        atomic_write_text(a, "new a")
+        atomic_write_text(a, "newer a")  # one path written twice: its last content
+        atomic_write_text(b, "new b")
+    assert (a.read_text(), b.read_text()) == ("newer a", "new b")
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_rename_that_fails_at_the_end_is_one_line_and_leaves_no_temporary(tmp_path):
+    from disentangle.errors import DisentangleError
+    from disentangle.training.rundir import atomic_write_text, written_together
+
+    (tmp_path / "eval.json").mkdir()  # in the way of the rename, not of the write
+    with pytest.raises(DisentangleError) as info, written_together():
+        atomic_write_text(tmp_path / "eval.json", "new")
+    assert one_line(info).startswith(f"cannot write {tmp_path / 'eval.json'}: ")
+    assert [p.name for p in tmp_path.iterdir()] == ["eval.json"]
+
+
+def test_an_eval_that_cannot_save_leaves_the_last_evals_files(tmp_path):
+    """In process, so the temporary file's name (it holds the pid) is known beforehand."""
+    from disentangle.evaluation import pipeline
+    from disentangle.training import train
+    from disentangle.training.config import resolve
+
+    run = tmp_path / "r"
+    train(resolve("infogan", {"dataset": "digits", "backbone": "tiny", "steps": 2,
+                              "batch_size": 16, "out": str(run), "threads": 1}))
+    cfg = pipeline.EvalConfig(n=100, bound_samples=50)
+    pipeline.evaluate_run(run, cfg)
+    names = ("eval.json", "encoded.h5", "confusion.png", "traversal-c1.png")
+    before = {name: (run / name).read_bytes() for name in names}
+    full_at(run / f".eval.json.{os.getpid()}.tmp")
+    with pytest.raises(pipeline.NotSaved) as info:
+        pipeline.evaluate_run(run, pipeline.EvalConfig(n=120, bound_samples=50))
+    assert info.value.result["codes"]["c1"]["type"] == "categorical:10"
+    assert {name: (run / name).read_bytes() for name in names} == before
+    assert not list(run.glob(".*.tmp"))
