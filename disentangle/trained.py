@@ -103,13 +103,13 @@ class TrainedRun:
 
     # --- images -------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def decode(self, z: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Tensor:
         """Generator output for given latents, as floats in [0, 1] on the CPU, (n, C, H, W):
         z (n, noise_dim) and one (n, dims) tensor or array per code, as `latents` gives them
         (edit those to give each image its own code values)."""
         return self._decode(*self._checked_latents(z, values))
 
+    @torch.no_grad()  # a notebook's images are pictures, not a graph holding G's activations
     def _decode(self, z: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Tensor:
         """`decode` for latents drawn and checked here (generate, traverse)."""
         out = []

@@ -257,3 +257,12 @@ def test_decode_checks_the_latents_it_is_given(trained):
 
 def test_a_loaded_run_prints_as_one_short_line(trained, run_dir):
     assert repr(trained) == f"TrainedRun(path={run_dir!r}, image_shape=(1, 28, 28))"
+
+
+def test_images_carry_no_autograd_graph(trained):
+    """generate and traverse kept G's activations for autograd: `.numpy()` failed and 20,000
+    images held gigabytes."""
+    z, values = trained.latents(2)
+    for images in (trained.generate(2), trained.traverse("c1", n=1), trained.decode(z, values)):
+        assert not images.requires_grad and images.grad_fn is None
+        images.numpy()
