@@ -15,6 +15,7 @@ resume) to the end of fit.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sys
@@ -48,6 +49,7 @@ from disentangle.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from disentangle.training.logwindow import LogWindow
 from disentangle.training.config import (
     FIELDS,
     RunConfig,
@@ -72,10 +74,15 @@ RESUMABLE = ("steps", "log_every", "checkpoint_every", "checkpoint_minutes", "sa
              "cuda_graph", "deterministic")
 ARTEFACT_SEED_OFFSET = 1  # fixed noise for pictures: its own generator, never the training one
 EVAL_SAMPLES = 1000  # fresh samples for the final eval-mode L_I
+TIMED_MARGIN_S = 1.0  # a log line this far past checkpoint_minutes came after a timed checkpoint
 
 
 class TrainingDiverged(DisentangleError):
     """A loss or a weight became NaN or infinite."""
+
+
+class AlreadyFinished(DisentangleError):
+    """`--resume` of a run that has reached its --steps and written its summary."""
 
 
 @dataclass
@@ -263,13 +270,17 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
     if run.latest.is_file():
         state = load_checkpoint(run.latest)
         check_resumable(state, run.latest)
-        # at its last step without a summary: stopped before its pictures and summary, which
-        # fit then writes without a step
-        if state["step"] >= config.steps and run.summary.is_file():
-            raise DisentangleError(f"{run.path} already reached step {state['step']} of "
+        if state["step"] > config.steps:
+            raise DisentangleError(f"{run.latest} is at step {state['step']}, past --steps "
+                                   f"{config.steps}; a checkpoint cannot be taken back: give "
+                                   f"--steps {state['step']} or more")
+        # at its last step without its summary: stopped before its pictures and summary, which
+        # fit then writes without a step (a summary of an earlier, shorter finish does not count)
+        if state["step"] == config.steps and _summary_step(run) == state["step"]:
+            raise AlreadyFinished(f"{run.path} already reached step {state['step']} of "
                                    f"{config.steps}; pass a larger --steps to train further")
     else:
-        _check_never_checkpointed(run, config)
+        _check_never_checkpointed(run, saved)
     kept = state.get("threads") if state is not None else None  # absent in older checkpoints
     if isinstance(kept, bool) or not isinstance(kept, int) or kept < 1:
         kept = None
@@ -284,22 +295,41 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
         if lock is not None and (changes or meta.get("data_parallel", parallel) != parallel):
             meta["config"], meta["data_parallel"] = config.to_dict(), parallel
             atomic_write_text(run.config, dumps(meta))
+        elif lock is not None:  # the latest run is the one last started or resumed (latest_run)
+            os.utime(run.config)
         return Session(config, run, model.to(device), method_obj, data.images.to(device), device,
                        state, lock)
 
 
-def _check_never_checkpointed(run: RunDir, config: RunConfig) -> None:
+def _check_never_checkpointed(run: RunDir, saved: RunConfig) -> None:
     """Resuming without checkpoints/latest.pt trains from step 0 and replaces the log: right for
     a run stopped before its first checkpoint, data loss for one whose checkpoint is gone (deleted,
-    left out of a copy). A summary.json, or a log line at a step where a checkpoint was due,
-    says it had one."""
-    logged = [r["step"] for r in run.read_metrics(strict=True) if isinstance(r.get("step"), int)]
-    if run.summary.is_file() or (logged and max(logged) >= config.checkpoint_every):
-        how_far = f"its log reaches step {max(logged)}" if logged else "it has a summary.json"
+    left out of a copy). A summary.json, a log line at a step where a checkpoint was due, or one
+    written after checkpoint_minutes of training (a timed checkpoint) says it had one. `saved`:
+    the config the run last trained with, not this resume's options."""
+    logged = [r for r in run.read_metrics(strict=True) if isinstance(r.get("step"), int)]
+    last = max((r["step"] for r in logged), default=0)
+    timed = saved.checkpoint_minutes > 0 and any(
+        isinstance(r.get("elapsed"), (int, float))
+        and r["elapsed"] > saved.checkpoint_minutes * 60 + TIMED_MARGIN_S for r in logged)
+    if run.summary.is_file() or last >= saved.checkpoint_every or timed:
+        how_far = (f"its log reaches step {last}" if last >= saved.checkpoint_every
+                   else f"its log runs past {saved.checkpoint_minutes:g} minutes" if timed
+                   else "it has a summary.json")
         raise DisentangleError(
             f"{run.path} has no {run.latest.relative_to(run.path)}, but {how_far}: it had a "
             "checkpoint. Restore it to resume; resuming without it would train from step 0 and "
             "replace the log (or start a new --out)")
+
+
+def _summary_step(run: RunDir) -> int | None:
+    """The step summary.json was written at, or None where there is none (or it is unreadable:
+    fit writes it again)."""
+    try:
+        steps = json.loads(run.summary.read_text(encoding="utf-8")).get("steps")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return steps if isinstance(steps, int) else None
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -463,7 +493,7 @@ def _on(stream: torch.cuda.Stream | None):
 
 
 def _restore(session: Session, model: LatentModel, optimizers: dict[str, Any],
-             sampler: torch.Generator) -> None:
+             sampler: torch.Generator, quiet: bool) -> None:
     """Weights, optimiser and RNG states back from the checkpoint; a checkpoint that passed its
     checksum but does not fit this run (edited by hand, another run's) is one error."""
     state, path = session.resume_state, session.run.latest
@@ -471,11 +501,31 @@ def _restore(session: Session, model: LatentModel, optimizers: dict[str, Any],
     try:
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
-        set_rng_state(sampler, state["rng"])
+        rng = dict(state["rng"])
+        if rng["sampler"].numel() != sampler.get_state().numel():
+            rng["sampler"] = _moved_sampler(session, rng["sampler"], state["step"], quiet)
+        set_rng_state(sampler, rng)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DisentangleError(f"{path} does not fit this run's optimisers or random "
                                f"generators ({type(exc).__name__}: {first[:200]})") from None
+
+
+def _moved_sampler(session: Session, saved: torch.Tensor, step: int,
+                   quiet: bool) -> torch.Tensor:
+    """A run trained on a GPU and resumed on the CPU (or the other way): its generator's state
+    cannot cross between the two kinds, so the stream starts anew from the seed and the step
+    (the same on every resume from this checkpoint), and the user is told."""
+    cpu_state = torch.Generator().get_state().numel()
+    was = "the CPU" if saved.numel() == cpu_state else "a GPU"
+    fresh = torch.Generator(device=session.device).manual_seed(
+        (session.config.seed << 32) + step)
+    if not quiet:
+        print(f"note: {session.run.path} was trained on {was} and resumes on "
+              f"{session.device.type}: a random generator's state cannot move between the two, "
+              f"so batches and latents come from a new stream (seeded with --seed and step "
+              f"{step}); training goes on, not exactly as it would have there", file=sys.stderr)
+    return fresh.get_state()
 
 
 def _fit(session: Session, quiet: bool,
@@ -493,23 +543,18 @@ def _fit(session: Session, quiet: bool,
     optimizers = method.optimizers(model, cfg)
     writer = distributed.is_writer()  # under torchrun, rank 0 alone writes and prints
     step, wall, train_seconds = 0, 0.0, 0.0
-    keys: list[str] | None = None
-    window_sum: torch.Tensor | None = None  # the open log window: sums of each logged value
-    window_steps, window_carried = 0, 0.0
-    if session.resume_state is not None:
-        state = session.resume_state
-        _restore(session, model, optimizers, sampler)
+    state = session.resume_state
+    if state is not None:
+        _restore(session, model, optimizers, sampler, quiet)
         step, wall, train_seconds = state["step"], state["wall_seconds"], state["train_seconds"]
-        window = state.get("window")  # absent in format-1 checkpoints: the window starts afresh
-        if isinstance(window, dict) and window.get("steps"):
-            keys, window_steps = list(window["keys"]), int(window["steps"])
-            window_sum, window_carried = window["sum"].to(device), float(window["seconds"])
+    window = LogWindow(device, state.get("window") if state is not None else None)
     distributed.replicate(model, optimizers)  # torchrun: rank 0's state, gradients averaged
     if writer:
         run.truncate_metrics(step)  # lines after the checkpoint are logged again (all, from 0)
-    last_good = step if session.resume_state is not None else None
+        if step < cfg.steps:  # an earlier finish's summary no longer describes the run
+            run.summary.unlink(missing_ok=True)
+    last_good = step if state is not None else None
     entropies = {f"entropy/{c.name}": c.code.entropy() for c in model.latent.codes}
-    window_start, window_excluded = time.perf_counter() - window_carried, 0.0
     session_start = last_checkpoint = time.perf_counter()
     every_seconds = cfg.checkpoint_minutes * 60 if cfg.checkpoint_minutes > 0 else float("inf")
     last_display, last_record = 0.0, None
@@ -523,7 +568,7 @@ def _fit(session: Session, quiet: bool,
             if not quiet:
                 print(f"note: no held-out score for this run: {exc}", file=sys.stderr)
     board = tensorboard.open_board(cfg.tensorboard and writer, run.path, model,
-                                   step if session.resume_state is not None else None)
+                                   step if state is not None else None)
 
     def checkpoint(at: int) -> None:
         nonlocal last_good, last_checkpoint
@@ -536,9 +581,7 @@ def _fit(session: Session, quiet: bool,
         run.sync_metrics()  # the lines up to `at` reach the disk before the checkpoint does
         save_checkpoint(run.latest, {
             "step": at, "wall_seconds": wall + time.perf_counter() - session_start,
-            "train_seconds": train_seconds,
-            "window": {"keys": keys or [], "sum": window_sum, "steps": window_steps,
-                       "seconds": _window_seconds()},
+            "train_seconds": train_seconds, "window": window.state(),
             "model": model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "rng": rng_state(sampler),
@@ -546,73 +589,81 @@ def _fit(session: Session, quiet: bool,
         })
         last_good, last_checkpoint = at, time.perf_counter()
 
-    def _window_seconds() -> float:
-        return time.perf_counter() - window_start - window_excluded
-
     def _diverged(what: str, how: str, at: int, since: int | None = None) -> TrainingDiverged:
         where = f"at step {at}" if since is None else f"between steps {since} and {at}"
         kept = (f"the last good checkpoint (step {last_good}) is kept in {run.latest}"
                 if last_good is not None else "no checkpoint had been written yet")
         return TrainingDiverged(f"{what} became {how} {where}; training stopped and {kept}")
 
+    def check_window(at: int) -> None:
+        """On GPU, NaNs surface here: in the window's sums (torchrun: the global batch's)."""
+        window.sum = distributed.mean(window.sum)
+        bad = window.first_not_finite()
+        if bad is not None:
+            raise _diverged(bad, "not finite", at, at - window.steps + 1)
+
+    def log_line(at: int) -> dict[str, Any]:
+        """The window's line in metrics.jsonl (and TensorBoard), with the held-out score when
+        one is due; a new window opens."""
+        nonlocal train_seconds
+        steps, (means, seconds, _) = window.steps, window.close()
+        record = {"step": at, **means, **entropies,
+                  "images_per_s": steps * cfg.batch_size / max(seconds, 1e-9),
+                  "elapsed": wall + time.perf_counter() - session_start}
+        if held_out is not None and (at % cfg.score_every == 0 or at == cfg.steps):
+            record.update(held_out.score(model))  # before the next window starts
+        if writer:
+            run.append_metrics(record)
+        if board is not None:
+            board.scalars(record)
+        train_seconds += seconds
+        return record
+
     def one_step() -> torch.Tensor:
-        """Batch, update, and the logged values as one vector (in `keys` order)."""
-        nonlocal keys
+        """Batch, update, and the logged values as one vector (in `window.keys` order)."""
         index = torch.randint(n, (cfg.batch_size,), generator=sampler, device=device)
         index = distributed.own_rows(index)  # torchrun: this rank's B/N of the global batch
         real = model.to_range(images[index])  # (B, C, H, W) in the backbone's range
         with distributed.global_latents(model.latent):
             logs = method.step(model, optimizers, real, sampler)
-        if keys is None:
-            keys = list(logs)
+        if window.keys is None:
+            window.keys = list(logs)
         return torch.stack([torch.as_tensor(logs[k], device=device).float().reshape(())
-                            for k in keys])
+                            for k in window.keys])
 
     step_graph = _step_graph(cfg, method, device, optimizers, one_step, sampler, step, quiet)
     session.step_graph = step_graph
     try:
+        if step == cfg.steps and window.steps:  # resumed at a smaller --steps mid-window: its
+            check_window(step)  # line is due, as an uninterrupted run of --steps writes it
+            last_record = log_line(step)
+            checkpoint(step)
+            if writer:
+                _draw(session, board, step)
         for step in range(step + 1, cfg.steps + 1):
             if step_graph is None:
                 vector = one_step()
-            else:  # a replay returns the same tensor each time: sums must not alias it
+            else:  # a replay returns the same tensor each time: LogWindow.add copies it
                 vector = step_graph(method.capture_key(step - 1))
-            window_sum = vector.clone() if window_sum is None else window_sum + vector
-            window_steps += 1
-            if device.type == "cpu" and not distributed.active() \
-                    and not bool(torch.isfinite(vector).all()):
-                bad = keys[int((~torch.isfinite(vector)).nonzero()[0])]
-                raise _diverged(bad, str(float(vector[keys.index(bad)])), step)
+            window.add(vector)
+            if device.type == "cpu" and not distributed.active():
+                bad = window.first_not_finite(vector)
+                if bad is not None:
+                    raise _diverged(bad, str(float(vector[window.keys.index(bad)])), step)
 
             log_now = step % cfg.log_every == 0 or step == cfg.steps
             timed = distributed.agree(time.perf_counter() - last_checkpoint >= every_seconds,
                                       now=log_now)  # torchrun: all ranks decide at log steps
             checkpoint_now = step % cfg.checkpoint_every == 0 or step == cfg.steps or timed
             sample_now = step % cfg.sample_every == 0 or step == cfg.steps
-            if log_now or checkpoint_now:  # on GPU, NaNs surface here: the window's sums
-                window_sum = distributed.mean(window_sum)  # torchrun: the global batch's means
-                if not bool(torch.isfinite(window_sum).all()):
-                    bad = keys[int((~torch.isfinite(window_sum)).nonzero()[0])]
-                    raise _diverged(bad, "not finite", step, step - window_steps + 1)
+            if log_now or checkpoint_now:
+                check_window(step)
             if log_now:
-                means = (window_sum / window_steps).tolist()
-                seconds = _window_seconds()
-                record = {"step": step, **dict(zip(keys, means)), **entropies,
-                          "images_per_s": window_steps * cfg.batch_size / max(seconds, 1e-9),
-                          "elapsed": wall + time.perf_counter() - session_start}
-                if held_out is not None and (step % cfg.score_every == 0 or step == cfg.steps):
-                    record.update(held_out.score(model))  # before the next window starts
-                if writer:
-                    run.append_metrics(record)
-                if board is not None:
-                    board.scalars(record)
-                last_record = record
-                train_seconds += seconds
-                window_sum, window_steps = None, 0
-                window_start, window_excluded = time.perf_counter(), 0.0
-                display.advance(step, record)
+                last_record = log_line(step)
+                display.advance(step, last_record)
                 last_display = time.perf_counter()
             elif display.live and time.perf_counter() - last_display > DISPLAY_SECONDS:
-                display.advance(step, dict(zip(keys, vector.tolist())))  # a device sync
+                display.advance(step, dict(zip(window.keys, vector.tolist())))  # a device sync
                 last_display = time.perf_counter()
             else:
                 display.advance(step, None)
@@ -622,7 +673,7 @@ def _fit(session: Session, quiet: bool,
                     checkpoint(step)
                 if sample_now and writer:
                     _draw(session, board, step)
-                window_excluded += time.perf_counter() - t0
+                window.exclude(time.perf_counter() - t0)
             yield
     except KeyboardInterrupt:
         display.stop()

@@ -36,3 +36,18 @@ def test_eval_on_cuda_grows_dcis_trees_there(tmp_path):
     result = json.loads(done.stdout)
     assert "batched on cuda" in result["definitions"]["dci"]
     assert 0 <= result["disentanglement"]["dci"]["disentanglement"] <= 1
+
+
+@pytest.mark.gpu
+def test_a_run_moves_between_cpu_and_gpu_on_resume(tmp_path):
+    """A generator's state cannot cross device kinds: the resumed run says so and goes on."""
+    run = tmp_path / "m"
+    fast = ("--dataset", "digits", "--backbone", "tiny", "--batch-size", "16", "--out", run)
+    done = run_cli("run", "infogan", *fast, "--steps", "4", "--device", "cpu", "--quiet")
+    assert done.returncode == 0, done.stderr
+    for device, steps in (("cuda", "8"), ("cpu", "12")):
+        done = run_cli("run", "infogan", "--out", run, "--resume", "--steps", steps, "--device",
+                       device)
+        assert done.returncode == 0, done.stderr
+        assert "a random generator's state cannot move between the two" in done.stderr
+    assert json.loads((run / "summary.json").read_text())["steps"] == 12

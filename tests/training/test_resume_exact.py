@@ -3,19 +3,22 @@ locked while a process trains it (in-process; the real-process crash test is tes
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from disentangle import DisentangleError
 from disentangle.training import fit, resume, start
-from disentangle.training.checkpoint import load_checkpoint
-from disentangle.training.rundir import RunDir
+from disentangle.training.checkpoint import load_checkpoint, save_checkpoint
+from disentangle.training.rundir import RunDir, latest_run
 
-from .test_trainer import full_and_interrupted, read_jsonl
+from .test_trainer import _interrupt_at, full_and_interrupted, read_jsonl
 
 TIMING = ("images_per_s", "elapsed")  # wall-clock figures: the only fields allowed to differ
 
@@ -176,3 +179,91 @@ def test_resume_drops_only_a_last_line_cut_short_from_the_log(fast_config):
     again = fit(resume(first["run_dir"], overrides={"steps": 8}))
     assert again["steps"] == 8
     assert [r["step"] for r in read_jsonl(log)] == [2, 4, 6, 8]
+
+
+def test_a_smaller_steps_at_a_mid_window_checkpoint_logs_that_window(fast_config):
+    """Resumed with --steps at its checkpoint (8, inside the window 7..9), the run ran no step and
+    dropped the window's line: the summary took an earlier line's losses and a too-high speed."""
+    options = dict(steps=12, log_every=3, checkpoint_every=4, sample_every=100)
+    _, cut = full_and_interrupted(fast_config, 10, options)
+    with pytest.raises(DisentangleError, match=r"is at step 8, past --steps 7; a checkpoint "
+                       r"cannot be taken back: give --steps 8 or more"):
+        resume(cut.run.path, overrides={"steps": 7})
+    done = fit(resume(cut.run.path, overrides={"steps": 8}))
+    short = fit(start(fast_config("short", **{**options, "steps": 8})))
+    assert [r["step"] for r in read_jsonl(cut.run.metrics)] == [3, 6, 8]
+    assert without_timing(read_jsonl(cut.run.metrics)) == without_timing(
+        read_jsonl(fast_config("short").out + "/metrics.jsonl"))
+    assert done["final"] == short["final"] and done["steps"] == 8
+    assert load_checkpoint(cut.run.latest)["window"]["steps"] == 0  # the line is not logged twice
+
+
+def test_training_past_a_summary_removes_it_and_a_stale_one_does_not_block(fast_config):
+    """A finished run resumed with a larger --steps kept its old summary.json: it said "finished"
+    at the old step while the run trained on, and once the new checkpoint reached --steps it made
+    --resume refuse ("already reached") a run that had no summary of its own."""
+    run = Path(fit(start(fast_config(steps=6)))["run_dir"])
+    old_summary = (run / "summary.json").read_text()
+    extended = resume(run, overrides={"steps": 12})
+    _interrupt_at(extended, 2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(extended)
+    assert not (run / "summary.json").exists()
+    assert fit(resume(run, overrides={"steps": 12}))["steps"] == 12
+    (run / "summary.json").write_text(old_summary)  # as a kill after the checkpoint left it
+    assert fit(resume(run))["steps"] == 12  # finished, not refused
+    with pytest.raises(DisentangleError, match="already reached step 12 of 12"):
+        resume(run)
+
+
+def test_a_lost_checkpoint_is_judged_by_the_cadence_the_run_trained_with(fast_config):
+    """The guard read this resume's --checkpoint-every: a smaller one refused a run never
+    checkpointed, a larger one (or a timed checkpoint) let a run whose checkpoint is gone train
+    from step 0 over its log."""
+    cut = start(fast_config("never", steps=12, checkpoint_every=10, log_every=2))
+    _interrupt_at(cut, 8)  # log to step 6, no checkpoint yet
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut)
+    fit(resume(cut.run.path, overrides={"checkpoint_every": 3}))  # never checkpointed: trains
+    lost = Path(fit(start(fast_config("lost", steps=6, checkpoint_every=3)))["run_dir"])
+    (lost / "summary.json").unlink()
+    (lost / "checkpoints" / "latest.pt").unlink()
+    with pytest.raises(DisentangleError, match="its log reaches step 6: it had a checkpoint"):
+        resume(lost, overrides={"checkpoint_every": 100, "steps": 12})
+    timed = start(fast_config("timed", steps=12, checkpoint_every=100, log_every=2))
+    _interrupt_at(timed, 8)
+    with pytest.raises(KeyboardInterrupt):
+        fit(timed)
+    lines = read_jsonl(timed.run.metrics)
+    lines[-1]["elapsed"] = 302.0  # past checkpoint_minutes (5): a timed checkpoint was written
+    timed.run.metrics.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    with pytest.raises(DisentangleError, match="its log runs past 5 minutes: it had a checkpoint"):
+        resume(timed.run.path)
+
+
+def test_a_resume_that_changes_nothing_makes_the_run_the_latest(fast_config, tmp_path):
+    cut = start(fast_config("older"))
+    _interrupt_at(cut, 5)
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut)
+    os.utime(cut.run.config, (1e9, 1e9))
+    fit(start(fast_config("newer", steps=3)))
+    assert latest_run(tmp_path) == tmp_path / "newer"
+    fit(resume(cut.run.path))  # no option changed: config.json is not rewritten
+    assert latest_run(tmp_path) == cut.run.path
+
+
+def test_a_run_resumed_on_another_kind_of_device_goes_on_from_a_new_stream(fast_config, capsys):
+    """A GPU run copied to a laptop (device auto) could not resume: the CUDA generator's state
+    does not fit a CPU generator, and the error blamed the checkpoint."""
+    run = Path(fit(start(fast_config(steps=3)))["run_dir"])
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    state["rng"]["sampler"] = torch.arange(16, dtype=torch.uint8)  # a CUDA generator's state
+    save_checkpoint(run / "checkpoints" / "latest.pt", state)
+    copy = run.with_name("copy")
+    shutil.copytree(run, copy)
+    first = fit(resume(run, overrides={"steps": 6}), quiet=False)
+    assert (f"note: {run} was trained on a GPU and resumes on cpu: a random generator's state "
+            "cannot move between the two") in capsys.readouterr().err
+    second = fit(resume(copy, overrides={"steps": 6}))
+    assert first["steps"] == 6 and first["final"] == second["final"]  # the same new stream

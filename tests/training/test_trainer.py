@@ -380,7 +380,10 @@ def test_log_lines_hold_their_windows_means_step_and_throughput(fast_config, use
     trainer_module = importlib.import_module("disentangle.training.trainer")
     clock = [0.0]
     monkeypatch.setattr(Counting, "clock", clock)
-    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    fake_time = SimpleNamespace(perf_counter=lambda: clock[0])
+    monkeypatch.setattr(trainer_module, "time", fake_time)
+    monkeypatch.setattr(importlib.import_module("disentangle.training.logwindow"), "time",
+                        fake_time)
     summary = train(fast_config(method="counting", steps=7, log_every=3, checkpoint_every=100,
                                 sample_every=100, score_every=0))
     lines = read_jsonl(summary["run_dir"], "metrics.jsonl")
