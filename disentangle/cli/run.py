@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -253,10 +254,22 @@ def _run_seeds(method: str, overrides: dict[str, Any], config: Path | None, seed
     show_progress(not (quiet or as_json))
     sessions: list[trainer.Session] = []
     shared = trainer.SharedData()  # the seeds' runs load and hold their training data once
+    finished: dict[int, str] = {}  # resumed seeds with nothing left to train: skipped
     try:
         if resume:
             for s in seeds:
-                sessions.append(resume_run(out / f"seed-{s}", method, overrides, shared=shared))
+                try:
+                    sessions.append(resume_run(out / f"seed-{s}", method, overrides,
+                                               shared=shared))
+                except trainer.AlreadyFinished as exc:
+                    finished[s] = str(exc)
+            if not sessions:
+                raise DisentangleError(f"every seed under {out} already reached its --steps; "
+                                       "pass a larger --steps to train further")
+            if not (quiet or as_json):
+                for s, why in finished.items():
+                    print(f"note: seed {s} skipped: {why}", file=sys.stderr)
+            seeds = [s for s in seeds if s not in finished]
         else:
             base = out or RunDir.default_path(resolve(method, overrides, config))
             for s in seeds:
@@ -278,9 +291,10 @@ def _run_seeds(method: str, overrides: dict[str, Any], config: Path | None, seed
         show_progress(False)
     failed = [(s, r) for s, r in zip(seeds, results) if isinstance(r, DisentangleError)]
     if as_json:
-        typer.echo(json.dumps([r if isinstance(r, dict) else
-                               {"status": "failed", "seed": s, "error": str(r)}
-                               for s, r in zip(seeds, results)], indent=2))
+        skipped = [{"status": "skipped", "seed": s, "reason": why} for s, why in finished.items()]
+        typer.echo(json.dumps(skipped + [r if isinstance(r, dict) else
+                                         {"status": "failed", "seed": s, "error": str(r)}
+                                         for s, r in zip(seeds, results)], indent=2))
     elif not quiet:
         for r in results:
             if isinstance(r, dict):

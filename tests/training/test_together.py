@@ -159,3 +159,22 @@ def test_runs_together_on_streams_follow_runs_alone_on_the_gpu(tmp_path, method,
     assert torch.allclose(a, b, atol=1e-3, rtol=0), (a - b).abs().max()
     states = [load_checkpoint(r / "checkpoints" / "latest.pt") for r in (together, alone)]
     assert torch.equal(states[0]["rng"]["sampler"], states[1]["rng"]["sampler"])
+
+
+def test_resuming_seeds_skips_those_already_finished(capsys, toy_registry, tmp_path):
+    """One seed resumed alone to the end refused the whole set's --resume ("already reached")."""
+    cli(capsys, "run", "infogan", *FAST, "--steps", "3", "--seeds", "0,2", "--out",
+        tmp_path / "set", "--quiet")
+    code, _, _ = cli(capsys, "run", "infogan", "--steps", "5", "--resume", "--quiet",
+                     "--out", tmp_path / "set" / "seed-0")
+    assert code == 0
+    code, out, _ = cli(capsys, "run", "infogan", "--steps", "5", "--seeds", "0,2", "--resume",
+                       "--out", tmp_path / "set", "--json")
+    assert code == 0
+    skipped, trained = json.loads(out)
+    assert skipped["status"] == "skipped" and skipped["seed"] == 0
+    assert "already reached step 5 of 5" in skipped["reason"]
+    assert trained["run_dir"] == str(tmp_path / "set" / "seed-2") and trained["steps"] == 5
+    code, _, err = cli(capsys, "run", "infogan", "--steps", "5", "--seeds", "0,2", "--resume",
+                       "--out", tmp_path / "set")
+    assert code != 0 and "every seed under" in one_error_line(err)
