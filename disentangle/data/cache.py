@@ -39,18 +39,21 @@ def cache_dir(data_dir: Path) -> Path:
 
 
 def source_identity(*paths: Path) -> list[list[Any]]:
-    """[absolute path, size, mtime in ns] per file: changes when a file is replaced or touched.
-    A directory stands for every file under it: [path, "directory", file count, SHA-256 of each
-    file's relative path, size and mtime], so replacing or touching any one of them (a CelebA
-    image among 202,599) changes the key."""
+    """[absolute path, size, mtime and ctime in ns] per file: changes when a file is replaced or
+    touched, also by a copy that keeps the size and mtime (`cp -p`, `rsync -a`, `tar x`: the
+    ctime is the kernel's, no tool sets it). A directory stands for every file under it: [path,
+    "directory", file count, SHA-256 of each file's relative path, size, mtime and ctime], so
+    replacing or touching any one of them (a CelebA image among 202,599) changes the key. A
+    link to nothing counts as itself: the loader skips it as an unreadable image."""
     identity: list[list[Any]] = []
     for path in map(Path, paths):
         try:
             if path.is_dir():
                 identity.append([str(path.resolve()), "directory", *_directory_identity(path)])
             else:
-                stat = path.stat()
-                identity.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+                stat = _stat(path)
+                identity.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns,
+                                 stat.st_ctime_ns])
         except OSError as exc:
             raise DisentangleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return identity
@@ -66,12 +69,22 @@ def _directory_identity(root: Path) -> tuple[int, str]:
             if entry.is_dir(follow_symlinks=False):  # no loops through links
                 pending.append(Path(entry.path))
                 continue
-            stat = entry.stat()
+            stat = _stat(Path(entry.path))
             relative = os.path.relpath(entry.path, root)
-            sha.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8",
-                                                                                "surrogateescape"))
+            line = f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\n"
+            sha.update(line.encode("utf-8", "surrogateescape"))
             count += 1
     return count, sha.hexdigest()
+
+
+def _stat(path: Path) -> os.stat_result:
+    """The file's stat, or a dangling link's own."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            return path.lstat()
+        raise
 
 
 def _key_text(key: Mapping[str, Any]) -> str:

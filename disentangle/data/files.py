@@ -231,13 +231,21 @@ def read_h5(dataset: Any, path: Path, selection: Any = ()) -> np.ndarray:
                                "damaged: delete it and download it again") from exc
 
 
+WIDE_GREY = ("I;16", "I;16B", "I;16L", "I")  # Pillow's modes of a 16-bit greyscale PNG
+
+
 def read_rgb(path: Path) -> Any:
-    """A PIL image converted to RGB, fully decoded (so truncation shows here)."""
+    """A PIL image converted to RGB, fully decoded (so truncation shows here). A 16-bit
+    greyscale image is scaled to 8 bits first: Pillow's own conversion clips every value above
+    255, which turned all but the darkest pixels white."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             image.load()
+            if image.mode in WIDE_GREY:
+                wide = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+                image = Image.fromarray((wide >> 8).astype(np.uint8), "L")
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise DisentangleError(f"{path}: not a readable image ({exc})") from exc

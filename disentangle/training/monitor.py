@@ -36,13 +36,14 @@ class HeldOutMonitor:
         """None when there is nothing to score: no test split, or neither labels with a
         categorical code nor factors."""
         categorical = any(c.posterior.kind == "categorical" for c in model.latent.codes)
-        wants_labels = bool(dataset.class_names) and categorical
-        if "test" not in dataset.splits or not (wants_labels or dataset.factors):
+        if "test" not in dataset.splits or not (categorical or dataset.factors):
             return None
+        # whether there are labels is read from the data: `folder` knows its classes only once
+        # it has read its sub-folders (its class_names are empty before `load`)
         data = dataset.load("test", data_dir)
         n = len(data)
         index = torch.randperm(n, generator=torch.Generator().manual_seed(SEED))[:SAMPLE]
-        labels = data.labels[index].numpy() if wants_labels and data.labels is not None else None
+        labels = data.labels[index].numpy() if categorical and data.labels is not None else None
         factors = data.factors[index].numpy() if data.factors is not None else None
         if labels is None and factors is None:
             return None

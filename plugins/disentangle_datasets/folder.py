@@ -44,9 +44,16 @@ log = logging.getLogger("disentangle.data")
 
 def find_images(root: Path) -> list[Path]:
     """PNG and JPEG files under `root`, recursively, sorted; hidden files and folders (the
-    .cache/ inside the folder, for one) are left out."""
-    found = []
-    for folder, dirs, files in os.walk(root):
+    .cache/ inside the folder, for one) are left out. Links to folders are followed, as
+    torchvision's ImageFolder follows them (a class folder linked in from elsewhere), each
+    folder once: a link back up does not loop."""
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        stat = os.stat(folder)
+        if (stat.st_dev, stat.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(folder) / f for f in files
                   if not f.startswith(".") and f.lower().endswith(EXTENSIONS)]

@@ -271,3 +271,18 @@ def test_plugin_is_discovered_through_its_entry_point():
 def test_contract(registry, name):
     contracts = pytest.importorskip("disentangle.contracts")
     contracts.check_dataset(name, registry)
+
+
+def test_a_copy_that_keeps_size_and_mtime_rebuilds(registry, data_dir):
+    """`cp -p` or `rsync -a` of new contents keeps a file's size and mtime, which were the key."""
+    write_mnist(data_dir, seed=0)
+    registry.create("datasets", "mnist").load("test", data_dir)
+    images = data_dir / "MNIST/raw/t10k-images-idx3-ubyte"
+    before = images.stat()
+    data = bytearray(images.read_bytes())
+    data[-1] ^= 0xFF
+    images.write_bytes(bytes(data))
+    os.utime(images, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert images.stat().st_size == before.st_size
+    loaded = registry.create("datasets", "mnist").load("test", data_dir)
+    assert int(loaded.images.reshape(-1)[-1]) == data[-1]

@@ -4,6 +4,7 @@ CLI."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -158,3 +159,41 @@ def test_the_first_conversion_counts_the_files_on_stderr_unless_quiet(pets, tmp_
     code, _, err = cli(capsys, *args, "--image-size", "20", "--out", tmp_path / "shown")
     assert code == 0
     assert re.search(r"folder: reading .*21/21", err), err  # a new size: converted again
+
+
+def test_sixteen_bit_grey_pngs_keep_their_greys(registry, tmp_path):
+    """Pillow's RGB conversion clipped 16-bit values at 255: mid-grey came out white."""
+    root = tmp_path / "wide"
+    root.mkdir()
+    for value in (0, 256 * 64, 256 * 128, 65535):
+        Image.fromarray(np.full((8, 8), value, np.uint16)).save(root / f"g{value:05d}.png")
+    dataset = create(registry, 8)
+    images = np.concatenate([dataset.load(s, root).images.numpy() for s in ("train", "test")])
+    assert sorted(images.reshape(4, -1).max(1).tolist()) == [0, 64, 128, 255]
+    assert all(np.unique(image).size == 1 for image in images)  # one grey, in all channels
+
+
+def test_linked_class_folders_are_followed_once(registry, pets, tmp_path, caplog):
+    """os.walk skipped links to folders: linked classes vanished (torchvision follows them)."""
+    root = tmp_path / "linked"
+    root.mkdir()
+    for name in ("cat", "dog"):
+        (root / name).symlink_to(pets / name, target_is_directory=True)
+    (root / "cat" / "more" / "up").symlink_to(root, target_is_directory=True)  # a loop
+    (root / "dog" / "gone.png").symlink_to(tmp_path / "nowhere.png")  # a link to nothing
+    dataset = create(registry, 16)
+    with caplog.at_level(logging.WARNING, logger="disentangle.data"):
+        train, test = dataset.load("train", root), dataset.load("test", root)
+    assert dataset.class_names == ("cat", "dog") and len(train) + len(test) == 20
+    assert any("gone.png: not a readable image" in r.getMessage() for r in caplog.records)
+
+
+def test_training_on_classes_logs_the_held_out_score(pets, tmp_path):
+    """The monitor asked for class names before loading, which `folder` knows only after."""
+    out = tmp_path / "run"
+    done = run_cli("run", "infogan", "--dataset", "folder", "--data-dir", pets, "--image-size",
+                   "16", "--backbone", "tiny", "--code", "categorical:2", "--steps", "2",
+                   "--batch-size", "8", "--score-every", "2", "--quiet", "--out", out)
+    assert done.returncode == 0, done.stderr
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0.5 <= last["heldout/cluster_accuracy"] <= 1  # 2 test images, 2 clusters
