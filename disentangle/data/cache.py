@@ -91,15 +91,6 @@ def _key_text(key: Mapping[str, Any]) -> str:
     return json.dumps({"cache_format": CACHE_FORMAT, **key}, sort_keys=True, default=str)
 
 
-def is_fresh(path: Path, key: Mapping[str, Any]) -> bool:
-    """Whether `path` is a readable cache file made for exactly this key."""
-    try:
-        with h5py.File(path, "r") as f:
-            return f.attrs.get("key") == _key_text(key)
-    except (OSError, KeyError, ValueError, TypeError):  # missing, truncated, not HDF5
-        return False
-
-
 def _temp_file(path: Path) -> str | None:
     """A new empty file next to `path`, or None when that directory cannot be written."""
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
@@ -114,13 +105,21 @@ def _temp_file(path: Path) -> str | None:
 
 
 def write_cache(path: Path, key: Mapping[str, Any], build: Callable[[h5py.File], None],
-                tmp: str) -> None:
-    """Run `build(file)` on `tmp` (`_temp_file`'s, next to `path`), then move it into place."""
+                tmp: str) -> h5py.File:
+    """Run `build(file)` on `tmp` (`_temp_file`'s, next to `path`), then move it into place;
+    returns the new file open for reading. Opened before the move, the handle reads what this
+    process wrote even if another process moves its own file onto `path` a moment later."""
     try:
         with h5py.File(tmp, "w") as f:
             build(f)
             f.attrs["key"] = _key_text(key)  # written last: a file without it is never fresh
-        os.replace(tmp, path)
+        written = h5py.File(tmp, "r")
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            written.close()
+            raise
+        return written
     except (OSError, RuntimeError) as exc:  # disk full, quota: the sources were fine
         if isinstance(exc, RuntimeError) and error_number(exc) is None:
             raise  # not a failed write: a bug, keep its traceback
@@ -145,20 +144,40 @@ def open_cache(path: Path | None, key: Mapping[str, Any],
     (read-only data), the arrays are built in memory instead: loading still works, only without
     the speed-up next time.
     """
-    if path is not None and is_fresh(path, key):
+    cached = _open_fresh(Path(path), key) if path is not None else None
+    if cached is not None:
         log.debug("reading cache %s", path)
-    else:
-        tmp = _temp_file(Path(path)) if path is not None else None
-        if tmp is None:
-            with h5py.File(f"disentangle-{uuid.uuid4().hex}.h5", "w", driver="core",
-                           backing_store=False) as f:
-                build(f)
-                yield f
-            return
-        log.info("converting into cache %s", path)
-        write_cache(Path(path), key, build, tmp)
-    with h5py.File(path, "r") as f:
+        with cached:
+            yield cached
+        return
+    tmp = _temp_file(Path(path)) if path is not None else None
+    if tmp is None:
+        with h5py.File(f"disentangle-{uuid.uuid4().hex}.h5", "w", driver="core",
+                       backing_store=False) as f:
+            build(f)
+            yield f
+        return
+    log.info("converting into cache %s", path)
+    with write_cache(Path(path), key, build, tmp) as f:
         yield f
+
+
+def _open_fresh(path: Path, key: Mapping[str, Any]) -> h5py.File | None:
+    """`path` open for reading when it is a cache made for exactly this key, else None. The key
+    is checked on the handle that is then read: checked on one opening and read through another,
+    a file another process moved there in between (a cache of another data directory sharing
+    the name) would be read as ours."""
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, KeyError, ValueError, TypeError):  # missing, truncated, not HDF5
+        return None
+    try:
+        if f.attrs.get("key") == _key_text(key):
+            return f
+    except (OSError, KeyError, ValueError, TypeError):
+        pass
+    f.close()
+    return None
 
 
 def read_tensors(group: h5py.Group) -> dict[str, torch.Tensor]:
@@ -173,5 +192,7 @@ def memmap(dataset: h5py.Dataset) -> np.ndarray:
     on_disk = dataset.file.driver != "core"
     if offset is None or dataset.chunks is not None or not on_disk or dataset.size == 0:
         return dataset[()]
-    return np.memmap(dataset.file.filename, dtype=dataset.dtype, mode="r", offset=offset,
-                     shape=dataset.shape)
+    # through the open file, not its name: the name may hold another file by now (a cache
+    # rebuilt by another process, or the temporary name this process wrote it under)
+    with os.fdopen(os.dup(dataset.file.id.get_vfd_handle()), "rb") as fh:
+        return np.memmap(fh, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)

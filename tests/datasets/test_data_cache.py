@@ -286,3 +286,30 @@ def test_a_copy_that_keeps_size_and_mtime_rebuilds(registry, data_dir):
     assert images.stat().st_size == before.st_size
     loaded = registry.create("datasets", "mnist").load("test", data_dir)
     assert int(loaded.images.reshape(-1)[-1]) == data[-1]
+
+
+def test_a_cache_replaced_by_another_process_is_not_read_as_ours(tmp_path, monkeypatch):
+    """Another data directory's cache of the same name, moved into place between this process's
+    write (or key check) and its read, was read as this one's, by h5py and by the memory map."""
+    path = tmp_path / "c.h5"
+
+    def builder(value):
+        return lambda f: f.create_dataset("x", data=np.full(64, value, np.uint8))
+
+    real_replace = os.replace
+
+    def replace_then_lose_the_race(src, dst):
+        real_replace(src, dst)
+        other = tmp_path / "other.h5"
+        with h5py.File(other, "w") as f:
+            builder(2)(f)
+            f.attrs["key"] = "another data directory"
+        real_replace(other, dst)
+
+    monkeypatch.setattr(cache_module.os, "replace", replace_then_lose_the_race)
+    with open_cache(path, {"k": 1}, builder(1)) as f:
+        assert f["x"][()].tolist() == [1] * 64
+        assert cache_module.memmap(f["x"]).tolist() == [1] * 64
+    monkeypatch.undo()
+    with open_cache(path, {"k": 1}, builder(3)) as f:  # the other file is not fresh for us
+        assert f["x"][()].tolist() == [3] * 64
