@@ -197,3 +197,30 @@ def test_training_on_classes_logs_the_held_out_score(pets, tmp_path):
     assert done.returncode == 0, done.stderr
     last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert 0.5 <= last["heldout/cluster_accuracy"] <= 1  # 2 test images, 2 clusters
+
+
+def test_the_split_is_by_each_paths_hash_and_stays_put_as_the_folder_grows(registry, tmp_path):
+    """A seeded permutation of positions moved most test images into train when one file that
+    sorts first was added: a run evaluated then was scored on images it trained on."""
+    import hashlib
+
+    root = tmp_path / "grow"
+    root.mkdir()
+
+    def add(values):
+        for v in values:
+            Image.fromarray(np.full((4, 4), v, np.uint8)).save(root / f"{v:03d}.png")
+
+    def split_values():
+        dataset = create(registry, 4)
+        return {s: set(dataset.load(s, root).images[:, 0, 0, 0].tolist())
+                for s in ("train", "test")}
+
+    add(range(10, 60))  # 50 images: 5 in test
+    before = split_values()
+    lowest = sorted(range(10, 60), key=lambda v: hashlib.sha256(f"{v:03d}.png".encode()).digest())
+    assert before["test"] == set(lowest[:5])
+    add(range(0, 10))  # 10 more, all sorting first: 6 in test
+    after = split_values()
+    assert len(after["test"]) == 6
+    assert len(before["train"] & after["test"]) <= 1  # only the test split's one new place
