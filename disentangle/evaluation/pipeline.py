@@ -405,6 +405,9 @@ def _factor_measures(run_dir: Path, model: LatentModel, dataset, data_dir: Path 
                               if cfg.intervention_pool else
                               "FactorVAE and BetaVAE batches rendered afresh, as dl does"),
         }
+        if test.flat.shape[1] < 2:
+            out["definitions"]["mig"] = ("null: MIG and SAP are gaps between a factor's two "
+                                         "best code dimensions, and this run's codes have one")
     return out
 
 
@@ -548,8 +551,9 @@ def _disentanglement(model, dataset, data_dir, train, test, factors_train, facto
     from disentangle import evaluation as ev
 
     out: dict[str, Any] = {}
+    gaps = test.flat.shape[1] >= 2  # MIG and SAP: a gap between a factor's two best dimensions
     with stages.stage("mig"):
-        out["mig"] = ev.mig(test.flat, factors_test)["score"]
+        out["mig"] = ev.mig(test.flat, factors_test)["score"] if gaps else None
     with stages.stage("dci", total=factors_train.shape[1]) as advance:
         # factors fit in parallel on every core: the same numbers, sooner (GBT is most of eval);
         # on a GPU every factor's trees grow there at once
@@ -557,9 +561,10 @@ def _disentanglement(model, dataset, data_dir, train, test, factors_train, facto
                      n_jobs=cfg.jobs, progress=advance, device=_trees_device(model))
         out["dci"] = {k: dci[k] for k in ("disentanglement", "completeness", "informativeness")}
     with stages.stage("sap"):
-        out["sap"] = ev.sap(train.flat, factors_train, test.flat, factors_test)["score"]
+        out["sap"] = ev.sap(train.flat, factors_train, test.flat, factors_test)["score"] \
+            if gaps else None
         out["sap_raw"] = ev.sap(train.flat, factors_train, test.flat, factors_test,
-                                standardize=False)["score"]
+                                standardize=False)["score"] if gaps else None
     with stages.stage("modularity"):
         out["modularity"] = ev.modularity(ev.mi_matrix(test.flat, factors_test))["score"]
     with stages.stage("explicitness"):

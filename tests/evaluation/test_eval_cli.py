@@ -311,3 +311,21 @@ def test_measures_that_cannot_be_saved_are_still_shown(runs, tmp_path):
     (line,) = done.stderr.strip().splitlines()
     assert str(run / "eval.json") in line and line.endswith(
         f"; the measures shown above are not in {run / 'eval.json'}")
+
+
+def test_a_one_dimensional_code_on_factors_trains_and_evaluates(tmp_path):
+    """MIG (a gap between a factor's two best dimensions) raised at the first held-out score,
+    ending training before its first checkpoint, and again in eval, losing every measure."""
+    run = tmp_path / "one"
+    done = run_cli("run", "infogan", "--dataset", "shapes", "--image-size", "32", "--code",
+                   "uniform:1", *FAST_RUN[:-1], "--score-every", "3", "--out", run, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert all("heldout/mig" not in json.loads(line)
+               for line in (run / "metrics.jsonl").read_text().splitlines())
+    done = run_cli("eval", run, *FAST_EVAL, "--intervention-points", "40",
+                   "--intervention-pool", "2000", "--dci-model", "random_forest")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    scores = result["disentanglement"]
+    assert scores["mig"] is None and scores["sap"] is None and scores["sap_raw"] is None
+    assert 0 <= scores["factor_vae"] <= 1 and "one" in result["definitions"]["mig"]
