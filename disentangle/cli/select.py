@@ -20,6 +20,7 @@ SELECTOR_NAMES = {"udr": "UDR", "centrality": "ModelCentrality",
                   "neighbours": "Neighbour agreement"}  # --by: its name in tables
 SELECTORS = tuple(SELECTOR_NAMES)
 UDR_POINTS = 1000  # train images each run encodes, by default
+TIE = 1e-9  # scores this close are tied: their order is rounding, not the runs
 NEIGHBOUR_POINTS = 5000
 
 
@@ -99,6 +100,14 @@ def select(
             if not scores_neighbours(model.latent):
                 raise DisentangleError(f"--by neighbours scores categorical codes and '{run}' "
                                        "has none; use --by udr or --by centrality")
+    if by == "centrality":
+        for run, model in zip(runs, models):
+            if len(model.latent.codes) < 2:
+                raise DisentangleError(
+                    f"--by centrality scores how well each run's codes predict another run's "
+                    f"codes, and '{run}' has one code, which every run predicts perfectly (a "
+                    "FactorVAE score over one factor is 1 by construction); leave it out or use "
+                    "--by udr")
     show = not (quiet or as_json)
     data_dir = run_data_dir(config, data_dir)  # the runs agree on it, unless --data-dir is given
     if by == "centrality":
@@ -113,6 +122,9 @@ def select(
     order = [int(i) for i in (-score).argsort(kind="stable")]
     chosen = order[0]
     result = {**result, "runs": [str(r) for r in runs], "chosen": str(runs[chosen])}
+    tied = [str(runs[i]) for i in order if abs(score[i] - score[chosen]) <= TIE]
+    if len(tied) > 1:  # e.g. any two runs under centrality: the symmetrised score is shared
+        result["tied"] = tied
     if by != "centrality":  # the images every run encoded came from here (None: embedded data)
         result["data_dir"] = data_dir_read(dataset, data_dir)
     _show(result, runs, methods, order, score, pairwise, by, as_json)
@@ -148,7 +160,11 @@ def _show(result: dict, runs: list[Path], methods: list[str], order: list[int],
         table.add_row(str(rank), str(runs[i]), methods[i], f"{score[i]:.3f}", *extra)
     out = Console()
     out.print(table)
-    out.print(f"chosen: {runs[order[0]]}")
+    if "tied" in result:
+        out.print(f"tied: {', '.join(result['tied'])} score the same, so the scores cannot tell "
+                  f"them apart; chosen by the order given: {runs[order[0]]}")
+    else:
+        out.print(f"chosen: {runs[order[0]]}")
 
 
 def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.ndarray]:

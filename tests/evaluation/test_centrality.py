@@ -117,6 +117,8 @@ def test_select_through_the_cli(tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["chosen"] in map(str, runs) and len(result["centrality"]) == 2
+    # two runs' symmetrised similarity is one number: a tie by construction, said as one
+    assert result["tied"] == [str(r) for r in runs] and result["chosen"] == str(runs[0])
     for run in runs:
         saved = json.loads((run / "selection.json").read_text())
         assert saved["rank"] in (1, 2) and saved["chosen"] == result["chosen"]
@@ -129,6 +131,14 @@ def test_select_through_the_cli(tmp_path):
     assert done.returncode != 0 and "at least 2" in done.stderr and "Traceback" not in done.stderr
     done = run_cli("select", runs[0], tmp_path / "nope")
     assert done.returncode != 0 and "not a run directory" in done.stderr
+    one = tmp_path / "one-code"  # every run predicts its one code: a FactorVAE score of 1
+    done = run_cli("run", "infogan", "--code", "categorical:3", "--out", one, *fast)
+    assert done.returncode == 0, done.stderr
+    done = run_cli("select", runs[0], one, "--by", "centrality", "--votes", "30")
+    assert done.returncode != 0 and f"'{one}' has one code" in done.stderr
+    done = run_cli("select", *runs, "--by", "centrality", "--votes", "30", "--no-write")
+    assert done.returncode == 0  # rich wraps the line at the terminal's width
+    assert "score the same, so the scores cannot tell" in " ".join(done.stdout.split())
 
 
 def test_select_takes_runs_of_one_image_size_however_it_was_asked_for(tmp_path):
