@@ -165,8 +165,23 @@ def _selection_row(run: Path, saved: dict) -> tuple[str, Row, tuple[int | None, 
     label = f"{SELECTOR_NAMES.get(by, by)} (rank)"
     row = Row(label, {by: score, "rank": saved["rank"]}, f"{score:.3f} ({saved['rank']})")
     again = " ".join(["disentangle select", *map(_from_here, saved.get("runs", [run])),
-                      *([] if by == "udr" else ["--by", by])])
+                      *([] if by == "udr" else ["--by", by]), *_select_options(saved)])
     return label, row, (saved.get("step"), again)
+
+
+def _select_options(saved: dict) -> list[str]:
+    """The options a selection.json was made with, where they are not select's defaults, so
+    that "run select again" measures the same thing."""
+    from disentangle.cli.select import NEIGHBOUR_POINTS, UDR_POINTS
+
+    config, by = saved.get("config") or {}, saved.get("by", "centrality")
+    defaults = {"votes": 450, "seed": 0, "correlation": "lasso",
+                "points": {"udr": UDR_POINTS, "neighbours": NEIGHBOUR_POINTS}.get(by)}
+    options = [f"--{key} {config[key]}" for key in ("votes", "points", "correlation", "seed")
+               if key in config and config[key] != defaults[key]]
+    if saved.get("data_dir"):
+        options.append(f"--data-dir {_from_here(saved['data_dir'])}")
+    return options
 
 
 def _from_here(path) -> str:

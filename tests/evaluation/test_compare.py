@@ -54,10 +54,10 @@ def test_eval_json_records_the_step_and_compare_says_when_the_checkpoint_moved(d
         "note: c: eval.json measured step 3, the checkpoint is at step 5; run "
         "`disentangle eval c` again",
         "note: c: selection.json measured step 3, the checkpoint is at step 5; run "
-        "`disentangle select a c` again"]
+        "`disentangle select a c --points 50` again"]  # with the options it was made with
     # from another directory, the command to select again names the runs from there
     assert notes_of(f"{tmp_path.name}/a", f"{tmp_path.name}/c", cwd=tmp_path.parent)[1].endswith(
-        f"run `disentangle select {tmp_path.name}/a {tmp_path.name}/c` again")
+        f"run `disentangle select {tmp_path.name}/a {tmp_path.name}/c --points 50` again")
     done = run_cli("compare", "a", "c", "--json", cwd=tmp_path)
     assert set(json.loads(done.stdout)) == {"a", "c"}  # --json's stdout: the numbers alone
     done = run_cli("compare", "a", "c", cwd=tmp_path, env=WIDE)
@@ -188,3 +188,15 @@ def test_an_interrupted_eval_changes_no_file_of_the_run(digits, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         evaluate_run(run, EvalConfig(n=100, bound_samples=100, metrics=False))
     assert files() == before
+
+
+def test_select_again_names_the_options_the_selection_was_made_with():
+    from disentangle.cli.evaluate import _select_options
+
+    assert _select_options({"by": "udr", "config": {"points": 1000, "correlation": "lasso",
+                                                    "seed": 0}}) == []
+    assert _select_options({"by": "udr", "config": {"points": 200, "correlation": "spearman",
+                                                    "seed": 3}, "data_dir": "/data"}) == [
+        "--points 200", "--correlation spearman", "--seed 3", "--data-dir /data"]
+    assert _select_options({"by": "centrality", "config": {"votes": 90, "seed": 0, "slots": 5,
+                                                           "group_size": 64}}) == ["--votes 90"]
