@@ -99,6 +99,8 @@ def evaluate(
 
 def _show(result: dict, run_dir: Path, as_json: bool) -> None:
     """eval's result on stdout: the JSON, or the table of headline measures."""
+    if "in_sample" in result:  # on stderr: --json's stdout stays machine-readable
+        typer.echo(f"note: {result['in_sample']}", err=True)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

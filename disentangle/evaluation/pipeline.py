@@ -246,6 +246,10 @@ def _evaluate(run_dir: Path, cfg: EvalConfig, stages: Stages) -> dict[str, Any]:
     result: dict[str, Any] = {"run": str(run_dir), "step": step,  # the checkpoint's (compare)
                               "dataset": dataset.name,
                               "data_dir": data_dir_read(dataset, data_dir), "split": cfg.split}
+    if cfg.split in ("train", dataset.training_split):  # shapes' grid holds its train sample
+        result["in_sample"] = (f"the {cfg.split} split holds the train points that the probes, "
+                               "DCI, SAP and explicitness are fitted on: their scores here are "
+                               "training scores, not held-out ones")
     encoded = _encode_splits(model, dataset, data_dir, cfg, stages)
     train, test = encoded["train"], encoded["test"]
     result["codes"] = _code_entries(model, cfg, stages)

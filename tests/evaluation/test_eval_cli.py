@@ -329,3 +329,16 @@ def test_a_one_dimensional_code_on_factors_trains_and_evaluates(tmp_path):
     scores = result["disentanglement"]
     assert scores["mig"] is None and scores["sap"] is None and scores["sap_raw"] is None
     assert 0 <= scores["factor_vae"] <= 1 and "one" in result["definitions"]["mig"]
+
+
+def test_scoring_the_train_split_says_the_scores_are_in_sample(runs, tmp_path):
+    """--split train scored the probes and metrics on the very points they were fitted on,
+    without a word."""
+    run = tmp_path / "gan"
+    shutil.copytree(runs / "digits-gan", run)
+    done = run_cli("eval", run, *FAST_EVAL, "--split", "train")
+    assert done.returncode == 0, done.stderr
+    assert "the train split holds the train points" in json.loads(done.stdout)["in_sample"]
+    assert "note: the train split holds the train points" in done.stderr
+    done = run_cli("eval", run, *FAST_EVAL)
+    assert "in_sample" not in json.loads(done.stdout) and "note:" not in done.stderr
