@@ -129,16 +129,24 @@ def compare(
             raise DisentangleError(f"'{path}' is damaged ({type(exc).__name__}: {exc}); run "
                                    f"`disentangle eval {run}` again") from None
     selected: dict[Path, tuple[int | None, str]] = {}  # selection.json's step, how to redo it
+    made_by: dict[str, set[str]] = {}  # each rank row's label: the select calls behind it
     damaged = []
     for run, row in zip(runs, rows):  # `disentangle select` leaves its verdict in each run
         selection = run / "selection.json"
         if selection.is_file():
             try:
-                label, shown, selected[run] = _selection_row(run, json.loads(selection.read_text()))
+                saved = json.loads(selection.read_text())
+                label, shown, selected[run] = _selection_row(run, saved)
                 row[label] = shown
+                made_by.setdefault(label, set()).add(json.dumps(
+                    [sorted(saved.get("runs", [])), saved.get("config")], sort_keys=True))
             except (ValueError, KeyError, TypeError, AttributeError):
                 damaged.append(f"{selection} is damaged, so compare leaves out its rank; run "
                                "`disentangle select` on these runs again")
+    damaged += [f"the '{label}' row holds ranks from {len(calls)} different `disentangle "
+                "select` calls (other sets of runs or options): a rank counts only within its "
+                "own set; select these runs together for ranks that compare"
+                for label, calls in made_by.items() if len(calls) > 1]
     labels = list(dict.fromkeys(label for row in rows for label in row))
     infos = [_RunInfo.of(run, result) for run, result in zip(runs, results)]
     notes = [*damaged, *_stale_notes(runs, infos, selected), *_dataset_note(runs, infos),

@@ -200,3 +200,17 @@ def test_select_again_names_the_options_the_selection_was_made_with():
         "--points 200", "--correlation spearman", "--seed 3", "--data-dir /data"]
     assert _select_options({"by": "centrality", "config": {"votes": 90, "seed": 0, "slots": 5,
                                                            "group_size": 64}}) == ["--votes 90"]
+
+
+def test_ranks_from_different_selections_are_said_to_be_so(digits, tmp_path):
+    """compare put A's rank among {A, C} beside C's rank among {B, C} in one row, unremarked."""
+    for name in ("a", "b", "c"):
+        copy(digits, tmp_path / name)
+    for pair in (("a", "c"), ("b", "c")):
+        done = run_cli("select", *pair, "--points", "50", "--quiet", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    notes = notes_of("a", "c", cwd=tmp_path)
+    assert notes == ["note: the 'UDR (rank)' row holds ranks from 2 different `disentangle "
+                     "select` calls (other sets of runs or options): a rank counts only within "
+                     "its own set; select these runs together for ranks that compare"]
+    assert notes_of("b", "c", cwd=tmp_path) == []  # one call made both
