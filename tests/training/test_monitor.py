@@ -126,7 +126,8 @@ def test_the_held_out_sample_is_a_seeded_draw_with_its_labels_and_factors_aligne
     from disentangle.latent import Latent
     from disentangle.training.monitor import SAMPLE, SEED
 
-    model = SimpleNamespace(latent=Latent.from_specs(["categorical:2"], 0))
+    # two code dimensions: MIG, a gap between the best two, has none to score with one
+    model = SimpleNamespace(latent=Latent.from_specs(["categorical:2", "uniform:1"], 0))
     monitor = HeldOutMonitor.build(numbered_test_split(), None, torch.device("cpu"), model)
     expected = torch.randperm(1500, generator=torch.Generator().manual_seed(SEED))[:SAMPLE]
     pixels = monitor.images.reshape(-1, 2).long()
