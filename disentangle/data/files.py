@@ -235,14 +235,16 @@ WIDE_GREY = ("I;16", "I;16B", "I;16L", "I")  # Pillow's modes of a 16-bit greysc
 
 
 def read_rgb(path: Path) -> Any:
-    """A PIL image converted to RGB, fully decoded (so truncation shows here). A 16-bit
-    greyscale image is scaled to 8 bits first: Pillow's own conversion clips every value above
-    255, which turned all but the darkest pixels white."""
-    from PIL import Image, UnidentifiedImageError
+    """A PIL image converted to RGB, fully decoded (so truncation shows here), turned upright
+    as its EXIF orientation says (a phone's portrait photo is stored sideways; viewers, and so
+    the user, see it upright). A 16-bit greyscale image is scaled to 8 bits first: Pillow's own
+    conversion clips every value above 255, which turned all but the darkest pixels white."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             image.load()
+            image = ImageOps.exif_transpose(image)
             if image.mode in WIDE_GREY:
                 wide = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
                 image = Image.fromarray((wide >> 8).astype(np.uint8), "L")

@@ -224,3 +224,24 @@ def test_the_split_is_by_each_paths_hash_and_stays_put_as_the_folder_grows(regis
     after = split_values()
     assert len(after["test"]) == 6
     assert len(before["train"] & after["test"]) <= 1  # only the test split's one new place
+
+
+def test_a_photo_stored_sideways_is_read_upright(registry, tmp_path):
+    """EXIF orientation 6 (rotate 90° clockwise to view), as phones write portrait photos: the
+    centre crop of the stored landscape pixels cut the wrong square."""
+    root = tmp_path / "phone"
+    root.mkdir()
+    stored = Image.new("RGB", (40, 20), (0, 0, 0))
+    stored.paste(Image.new("RGB", (20, 20), RED), (0, 0))  # left half red as stored
+    stored.paste(Image.new("RGB", (20, 20), BLUE), (20, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for i in range(2):
+        stored.save(root / f"p{i}.jpg", quality=100, exif=exif)
+    images = create(registry, 8).load("train", root).images.numpy()
+    # viewed upright it is 20 wide, 40 tall: the red half on top, the blue below; the centre
+    # square straddles both, where the stored image's centre square was half red, half blue
+    # side by side
+    upright = images[0].astype(int)
+    assert upright[0, 0].mean() > 150 and upright[2, 0].mean() < 80  # top row red
+    assert upright[2, -1].mean() > 150 and upright[0, -1].mean() < 80  # bottom row blue
