@@ -54,6 +54,7 @@ def evaluated(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow  # a real shapes run: tens of seconds the known answers above do not need
 def test_the_script_sets_both_definitions_side_by_side(evaluated, capsys):
     rows = pd.main([str(evaluated), "--votes", "20", "--group", "10", "--points", "600"])
     (row,) = rows
@@ -62,7 +63,7 @@ def test_the_script_sets_both_definitions_side_by_side(evaluated, capsys):
     assert row["points"] == 600 and "authors FVAE" in capsys.readouterr().out
 
 
-def test_a_run_not_evaluated_is_one_line(evaluated, tmp_path):
+def test_a_run_not_evaluated_is_one_line(tmp_path):
     (tmp_path / "copy").mkdir()
     with pytest.raises(SystemExit, match="holds no disentanglement scores; run `disentangle "
                        "eval"):

@@ -123,9 +123,9 @@ def test_select_through_the_cli(tmp_path):
         saved = json.loads((run / "selection.json").read_text())
         assert saved["rank"] in (1, 2) and saved["chosen"] == result["chosen"]
         (run / "selection.json").unlink()
-    done = run_cli("select", *runs, "--by", "centrality", "--votes", "30", "--no-write",
-                   "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["chosen"] == result["chosen"]
+    done = run_cli("select", *runs, "--by", "centrality", "--votes", "30", "--no-write")
+    assert done.returncode == 0  # rich wraps the line at the terminal's width
+    assert "score the same, so the scores cannot tell" in " ".join(done.stdout.split())
     assert not any((run / "selection.json").exists() for run in runs)
     done = run_cli("select", runs[0])
     assert done.returncode != 0 and "at least 2" in done.stderr and "Traceback" not in done.stderr
@@ -136,9 +136,6 @@ def test_select_through_the_cli(tmp_path):
     assert done.returncode == 0, done.stderr
     done = run_cli("select", runs[0], one, "--by", "centrality", "--votes", "30")
     assert done.returncode != 0 and f"'{one}' has one code" in done.stderr
-    done = run_cli("select", *runs, "--by", "centrality", "--votes", "30", "--no-write")
-    assert done.returncode == 0  # rich wraps the line at the terminal's width
-    assert "score the same, so the scores cannot tell" in " ".join(done.stdout.split())
 
 
 def test_select_takes_runs_of_one_image_size_however_it_was_asked_for(tmp_path):

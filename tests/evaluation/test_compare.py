@@ -213,4 +213,3 @@ def test_ranks_from_different_selections_are_said_to_be_so(digits, tmp_path):
     assert notes == ["note: the 'UDR (rank)' row holds ranks from 2 different `disentangle "
                      "select` calls (other sets of runs or options): a rank counts only within "
                      "its own set; select these runs together for ranks that compare"]
-    assert notes_of("b", "c", cwd=tmp_path) == []  # one call made both
