@@ -32,17 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentangle.datasets import ImageData
 from disentangle.errors import DisentangleError
 from disentangle.evaluation import mig
 from disentangle.evaluation._sampling import random_factors
 from disentangle.evaluation.factor_vae import factor_vae_score
-from disentangle.evaluation.pipeline import encode, run_data_dir, varying_factors
+from disentangle.evaluation.pipeline import factor_codes, run_data_dir
 from disentangle.training.build import load_run
 
 VOTES, GROUP = 500, 100  # the authors' M and L (gan/load_data.py)
 NO_PRUNING = 1e-12  # keeps every code that varies at all (a constant one cannot be scaled)
-CHUNK = 4096  # images rendered and encoded at a time
 
 
 def authors_factor_vae(codes_of: Callable[[np.ndarray], np.ndarray], sizes: np.ndarray,
@@ -65,23 +63,12 @@ def wide_mig(codes_of: Callable[[np.ndarray], np.ndarray], sizes: np.ndarray,
 
 def run_codes(run: Path) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
     """The run's codes of rendered images, as a function of varying-factor rows, and the sizes
-    of those factors."""
+    of those factors (eval's own `factor_codes`)."""
     config, model, dataset = load_run(run)
     if not dataset.factors:
         raise DisentangleError(f"{run} trained on '{dataset.name}', which has no ground-truth "
                                "factors to score")
-    every = np.array([f.size for f in dataset.factors])
-    varying = varying_factors(dataset)
-    data_dir = run_data_dir(config)
-
-    def codes_of(rows: np.ndarray) -> np.ndarray:
-        full = np.zeros((len(rows), len(every)), np.int64)  # the others at value 0
-        full[:, varying] = rows
-        parts = [encode(model, ImageData(dataset.render(full[i:i + CHUNK], data_dir))).flat
-                 for i in range(0, len(full), CHUNK)]
-        return np.concatenate(parts)
-
-    return codes_of, every[varying]
+    return factor_codes(model, dataset, run_data_dir(config))
 
 
 def ours(run: Path) -> dict[str, float]:

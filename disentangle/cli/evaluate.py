@@ -182,10 +182,11 @@ def _selection_row(run: Path, saved: dict) -> tuple[str, Row, tuple[int | None, 
 def _select_options(saved: dict) -> list[str]:
     """The options a selection.json was made with, where they are not select's defaults, so
     that "run select again" measures the same thing."""
-    from disentangle.cli.select import NEIGHBOUR_POINTS, UDR_POINTS
+    from disentangle.cli.select import (CORRELATION, NEIGHBOUR_POINTS, SEED, UDR_POINTS,
+                                        VOTES)
 
     config, by = saved.get("config") or {}, saved.get("by", "centrality")
-    defaults = {"votes": 450, "seed": 0, "correlation": "lasso",
+    defaults = {"votes": VOTES, "seed": SEED, "correlation": CORRELATION,
                 "points": {"udr": UDR_POINTS, "neighbours": NEIGHBOUR_POINTS}.get(by)}
     options = [f"--{key} {config[key]}" for key in ("votes", "points", "correlation", "seed")
                if key in config and config[key] != defaults[key]]

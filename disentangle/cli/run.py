@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -268,7 +267,7 @@ def _run_seeds(method: str, overrides: dict[str, Any], config: Path | None, seed
                                        "pass a larger --steps to train further")
             if not (quiet or as_json):
                 for s, why in finished.items():
-                    print(f"note: seed {s} skipped: {why}", file=sys.stderr)
+                    typer.echo(f"note: seed {s} skipped: {why}", err=True)
             seeds = [s for s in seeds if s not in finished]
         else:
             base = out or RunDir.default_path(resolve(method, overrides, config))

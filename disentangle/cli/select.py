@@ -21,6 +21,7 @@ SELECTOR_NAMES = {"udr": "UDR", "centrality": "ModelCentrality",
 SELECTORS = tuple(SELECTOR_NAMES)
 UDR_POINTS = 1000  # train images each run encodes, by default
 TIE = 1e-9  # scores this close are tied: their order is rounding, not the runs
+VOTES, SEED, CORRELATION = 450, 0, "lasso"  # the defaults of --votes, --seed, --correlation
 NEIGHBOUR_POINTS = 5000
 
 
@@ -42,15 +43,15 @@ def select(
              "code only).")] = "udr",
     votes: Annotated[int, typer.Option(
         help="centrality: FactorVAE votes per pair (two thirds train the classifier, a third "
-             "score it).", min=3)] = 450,
+             "score it).", min=3)] = VOTES,
     points: Annotated[int | None, typer.Option(
         help="udr, neighbours: training images every run encodes (udr: 1000; neighbours: 5000, "
              "or the whole train split where smaller: neighbours among more images are "
              "steadier).", min=11, show_default=False)] = None,
     correlation: Annotated[str, typer.Option(
-        help="udr: lasso (disentanglement_lib's default) or spearman.")] = "lasso",
+        help="udr: lasso (disentanglement_lib's default) or spearman.")] = CORRELATION,
     seed: Annotated[int, typer.Option(help="Seed for the generated factors, votes and images.",
-                                      min=0)] = 0,
+                                      min=0)] = SEED,
     device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda.")] = "auto",
     write: Annotated[bool, typer.Option(
         "--write/--no-write", help="Record the ranking in every run's selection.json (compare "

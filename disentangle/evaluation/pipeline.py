@@ -8,7 +8,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ class EvalConfig:
     timings: dict[str, float] = field(default_factory=dict, repr=False)
 
 
+RENDER_CHUNK = 4096  # factor rows rendered and encoded at a time
+
 # What `disentangle eval --quick` changes (docs/metrics.md lists it): fewer points everywhere and
 # the forest DCI; every other definition stays. Its numbers are for a quick look, not a paper.
 # `n` caps the train split too (with train_points), so a given --n lifts both caps.
@@ -68,7 +70,7 @@ class Encoded:
     features: np.ndarray  # (N, F) D's trunk
     data: ImageData
 
-    @property
+    @cached_property  # every metric reads it: concatenated once
     def flat(self) -> np.ndarray:
         return np.concatenate(self.codes, axis=1)  # (N, total dims)
 
@@ -590,20 +592,9 @@ def _interventions(model, dataset, data_dir, cfg: EvalConfig, stages: Stages) ->
     from disentangle.evaluation._sampling import random_factors
     from disentangle.evaluation.pool import CodePool
 
-    every = np.array([f.size for f in dataset.factors])
-    varying = varying_factors(dataset)  # the metrics see these; the others render at value 0
-    sizes = every[varying]
+    codes_of, sizes = factor_codes(model, dataset, data_dir, cfg.batch_size)
     rng = np.random.default_rng(cfg.seed)
-    points, chunk = cfg.intervention_points, 4096
-
-    def codes_of(factor_rows: np.ndarray, advance: Callable[[int], None]) -> np.ndarray:
-        parts = []
-        full = np.zeros((len(factor_rows), len(every)), np.int64)  # (N, every factor)
-        full[:, varying] = factor_rows
-        for start in range(0, len(full), chunk):
-            images = dataset.render(full[start:start + chunk], data_dir)
-            parts.append(encode(model, ImageData(images), cfg.batch_size, advance).flat)
-        return np.concatenate(parts)
+    points = cfg.intervention_points
 
     votes = dict(num_train=points, num_eval=max(1, points // 2))
     if cfg.intervention_pool:
@@ -623,6 +614,26 @@ def _interventions(model, dataset, data_dir, cfg: EvalConfig, stages: Stages) ->
             out[name] = score(source, sizes, rng, points_per_call=16384, **votes,
                               **extra)["eval_accuracy"]
     return out
+
+
+def factor_codes(model: LatentModel, dataset, data_dir: Path | None, batch_size: int = 1000
+                 ) -> tuple[Callable[..., np.ndarray], np.ndarray]:
+    """`codes_of(rows, advance=None)`: the run's flat codes of the images `dataset.render`s for
+    rows of its varying factors (the others at value 0), a chunk at a time; and those factors'
+    sizes. What FactorVAE, BetaVAE and the published-definitions benchmark read."""
+    every = np.array([f.size for f in dataset.factors])
+    varying = varying_factors(dataset)
+
+    def codes_of(factor_rows: np.ndarray,
+                 advance: Callable[[int], None] | None = None) -> np.ndarray:
+        full = np.zeros((len(factor_rows), len(every)), np.int64)  # (N, every factor)
+        full[:, varying] = factor_rows
+        parts = [encode(model, ImageData(dataset.render(full[start:start + RENDER_CHUNK],
+                                                        data_dir)), batch_size, advance).flat
+                 for start in range(0, len(full), RENDER_CHUNK)]
+        return np.concatenate(parts)
+
+    return codes_of, every[varying]
 
 
 def _pixels(data: ImageData) -> np.ndarray:

@@ -42,9 +42,10 @@ class LogWindow:
     def first_not_finite(self, vector: torch.Tensor | None = None) -> str | None:
         """The name of the first value of `vector` (default: the sums) that is NaN or infinite;
         reading it waits for the device."""
-        values = self.sum if vector is None else vector
-        bad = ~torch.isfinite(values)
-        return self.keys[int(bad.nonzero()[0])] if bool(bad.any()) else None
+        finite = torch.isfinite(self.sum if vector is None else vector)
+        if bool(finite.all()):  # every step on the CPU: one op and one read
+            return None
+        return self.keys[int((~finite).nonzero()[0])]
 
     def close(self) -> tuple[dict[str, float], float, int]:
         """The window's means by name, its seconds and its step count; a new window opens."""

@@ -91,8 +91,9 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if held is not None:  # a second write of one path replaced the first's temporary file
-            held.extend([] if (tmp, path) in held else [(tmp, path)])
+        if held is not None:  # renamed at the block's end; a path written twice is held once
+            if (tmp, path) not in held:
+                held.append((tmp, path))
             return
         os.replace(tmp, path)
     except OSError as exc:

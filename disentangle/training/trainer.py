@@ -606,7 +606,7 @@ def _fit(session: Session, quiet: bool,
         """The window's line in metrics.jsonl (and TensorBoard), with the held-out score when
         one is due; a new window opens."""
         nonlocal train_seconds
-        steps, (means, seconds, _) = window.steps, window.close()
+        means, seconds, steps = window.close()
         record = {"step": at, **means, **entropies,
                   "images_per_s": steps * cfg.batch_size / max(seconds, 1e-9),
                   "elapsed": wall + time.perf_counter() - session_start}
