@@ -49,7 +49,8 @@ def test_run_writes_every_artefact(fast_config):
     assert records[0]["entropy/c1"] == pytest.approx(1.3862944)
     meta = read_json(run, "config.json")
     assert {"torch", "disentangle", "scikit-learn"} <= set(meta["versions"])
-    assert "cores;" in meta["host"]
+    assert "cores;" in meta["host"]  # and the kernels torch chose, which move a seed's losses
+    assert f"torch kernels {torch.backends.cpu.get_cpu_capability()};" in meta["host"]
     assert meta["seed"] == 0 and meta["device"] == "cpu" and meta["image_shape"] == [1, 28, 28]
     assert meta["config"]["backbone"] == "tiny" and meta["config"]["q_trains_trunk"] is True
     saved = read_json(run, "summary.json")
