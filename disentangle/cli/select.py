@@ -114,11 +114,11 @@ def select(
     if by == "centrality":
         result, pairwise = _centrality(models, votes, seed, show)
     elif by == "udr":
-        result, pairwise = _udr(models, dataset, data_dir, points or UDR_POINTS, correlation,
-                                seed, show)
+        result, pairwise = _udr(runs, models, dataset, data_dir, points or UDR_POINTS,
+                                correlation, seed, show)
     else:
-        result, pairwise = _neighbours(models, dataset, data_dir, points or NEIGHBOUR_POINTS,
-                                       seed, show)
+        result, pairwise = _neighbours(runs, models, dataset, data_dir,
+                                       points or NEIGHBOUR_POINTS, seed, show)
     score = np.asarray(result["score"])
     order = [int(i) for i in (-score).argsort(kind="stable")]
     chosen = order[0]
@@ -184,10 +184,20 @@ def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.nda
                        "group_size": cfg.group_size}}, scores
 
 
-def _udr(models, dataset, data_dir, points: int, correlation: str, seed: int,
+def _encode(run: Path, model, data):
+    """eval's encoding, with the run named when its networks cannot encode the images."""
+    from disentangle.evaluation.pipeline import encode
+
+    try:
+        return encode(model, data)
+    except DisentangleError as exc:
+        raise DisentangleError(f"'{run}': {exc}") from None
+
+
+def _udr(runs, models, dataset, data_dir, points: int, correlation: str, seed: int,
          show: bool) -> tuple[dict, np.ndarray]:
     """Every run encodes the same `points` images of the dataset's train split."""
-    from disentangle.evaluation.pipeline import encode, reading_run_data
+    from disentangle.evaluation.pipeline import reading_run_data
     from disentangle.evaluation.progress import Stages
     from disentangle.evaluation.udr import udr
 
@@ -195,9 +205,9 @@ def _udr(models, dataset, data_dir, points: int, correlation: str, seed: int,
         data = dataset.load("train", data_dir).subset(points, seed)
     codes = []
     with Stages(show=show) as stages, stages.stage("UDR: encoding", total=len(models)) as advance:
-        for model in models:
+        for run, model in zip(runs, models):
             names = [c.name for c in model.latent.codes]
-            codes.append(encode(model, data).probe_input(names))
+            codes.append(_encode(run, model, data).probe_input(names))
             advance(1)
     result = udr(codes, correlation, seed)
     pairwise = np.asarray(result["pairwise"])
@@ -206,11 +216,11 @@ def _udr(models, dataset, data_dir, points: int, correlation: str, seed: int,
             "config": {"points": len(data), "correlation": correlation, "seed": seed}}, pairwise
 
 
-def _neighbours(models, dataset, data_dir, points: int, seed: int,
+def _neighbours(runs, models, dataset, data_dir, points: int, seed: int,
                 show: bool) -> tuple[dict, None]:
     """Every run classes the same `points` train images; their neighbours are found once."""
     from disentangle.evaluation.neighbours import NEIGHBOURS, nearest_neighbours, neighbour_scores
-    from disentangle.evaluation.pipeline import encode, reading_run_data
+    from disentangle.evaluation.pipeline import reading_run_data
     from disentangle.evaluation.progress import Stages
 
     with reading_run_data("select"):
@@ -220,8 +230,8 @@ def _neighbours(models, dataset, data_dir, points: int, seed: int,
         with stages.stage("Neighbour agreement: nearest images", total=len(data)) as advance:
             neighbours = nearest_neighbours(data.images, advance=advance)
         with stages.stage("Neighbour agreement: encoding", total=len(models)) as advance:
-            for model in models:
-                probabilities.append(list(encode(model, data).probs.values()))
+            for run, model in zip(runs, models):
+                probabilities.append(list(_encode(run, model, data).probs.values()))
                 advance(1)
     scores = neighbour_scores(probabilities, neighbours)
     return {"by": "neighbours",

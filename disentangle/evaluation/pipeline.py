@@ -97,12 +97,27 @@ def encode(model: LatentModel, data: ImageData, batch_size: int = 1000,
         if advance is not None:
             advance(x.shape[0])
     per_code = [torch.cat([b[i] for b in codes]).numpy() for i in range(len(model.latent.codes))]
+    features = torch.cat(features).numpy()
+    _refuse_not_finite("D's features", features)  # first: Q's head reads them
+    for latent_code, estimates in zip(model.latent.codes, per_code):
+        _refuse_not_finite(f"Q's estimates of {latent_code.name}", estimates)
     return Encoded(
         codes=per_code,
         probs={n: torch.cat([p[n] for p in probs]).numpy() for n in categorical},
-        features=torch.cat(features).numpy(),
+        features=features,
         data=data,
     )
+
+
+def _refuse_not_finite(what: str, values: np.ndarray) -> None:
+    """Said here, with the code's name, rather than as a bare "codes contain NaN" from whichever
+    metric reads them first."""
+    bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
+    if bad.any():
+        raise DisentangleError(
+            f"{what} are NaN or infinite for {int(bad.sum())} of {len(values)} images (the first "
+            f"at position {int(np.argmax(bad))}): the checkpoint's networks overflow on them, so "
+            "this checkpoint cannot be scored")
 
 
 def save_encoded(path: Path, names: list[str], encoded: dict[str, Encoded], step: int) -> None:

@@ -87,3 +87,35 @@ def test_bad_input_raises_disentangle_error(call, fragment):
     message = str(info.value)
     assert fragment in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("poisoned, named", [("q", "Q's estimates of c2"),
+                                             ("features", "D's features")])
+def test_networks_that_overflow_are_named_before_any_metric(poisoned, named):
+    """A checkpoint whose networks give NaN on some images stopped eval at whichever metric read
+    the codes first, as a bare "codes contains NaN", without saying which code."""
+    import torch
+
+    from disentangle.evaluation.pipeline import encode
+    from disentangle.latent import Latent
+    from disentangle.model import LatentModel
+    from disentangle.registry import get_registry
+
+    registry = get_registry()
+    data = registry.create("datasets", "shapes", image_size=32).load("test").subset(40, 0)
+    latent = Latent.from_specs(["uniform:1"] * 2, noise_dim=2, registry=registry)
+    nets = registry.create("backbones", "tiny").build((1, 32, 32), latent.input_width,
+                                                      latent.head_width)
+    model = LatentModel(latent, nets).eval()
+    encode(model, data, batch_size=16)  # finite: no complaint
+
+    def overflow(module, inputs, output):
+        output = output.clone()
+        output[3:5, -1] = float("nan")  # the last column: c2's mean; two images
+        return output
+
+    (model.q_head if poisoned == "q" else model.trunk).register_forward_hook(overflow)
+    with pytest.raises(DisentangleError) as raised:
+        encode(model, data, batch_size=40)
+    assert named in str(raised.value)
+    assert "for 2 of 40 images (the first at position 3)" in str(raised.value)

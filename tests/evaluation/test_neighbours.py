@@ -88,6 +88,20 @@ def test_select_by_neighbours_through_the_cli(tmp_path):
     assert str(runs[1] / "selection.json") in line and line.endswith(
         "; the ranking above is saved in none of the runs (--no-write leaves them untouched)")
     assert (runs[0] / "selection.json").read_bytes() == kept  # not replaced by the new one
+    # a checkpoint whose Q gives NaN: select and eval name the run and the code, in one line
+    from disentangle.training.checkpoint import load_checkpoint, save_checkpoint
+    latest = runs[1] / "checkpoints" / "latest.pt"
+    state = load_checkpoint(latest)
+    state.pop("format", None), state.pop("checksum", None)
+    head = [k for k in state["model"] if k.startswith("q_head.") and k.endswith("weight")][-1]
+    state["model"][head][-1] = float("nan")  # the head's last output
+    save_checkpoint(latest, state)
+    for command in (("select", *runs, "--by", "udr", "--points", "100"), ("eval", runs[1])):
+        done = run_cli(*command, "--quiet")
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert "Q's estimates of c" in line and "cannot be scored" in line, line
+        assert command[0] == "eval" or f"'{runs[1]}'" in line
     done = run_cli("run", "infogan", "--out", tmp_path / "u", "--code", "uniform:2", *fast)
     assert done.returncode == 0, done.stderr
     done = run_cli("select", runs[0], tmp_path / "u", "--by", "neighbours")
