@@ -17,8 +17,10 @@ minutes while all runs train at once (--jobs processes, or with --together one p
 method): a calibration trains every (method, seed) for a few hundred steps the same way (CR on
 from the start, its dearest phase), takes the slowest steps/s and rounds the budget down to a
 multiple of 500. InfoGAN-CR's CR switches on at a fixed fraction of the budget (`--cr-start`,
-default 0.5). Runs already present under --out are reused; an interrupted run resumes from its
-checkpoint.
+default 0.5). Runs already present under --out are reused when they were trained with this
+call's steps and flags (a finished run trained otherwise is refused, never deleted: give another
+--out); an interrupted run resumes from its checkpoint. Evaluations, calibrations and selections
+made with other settings (flags, minutes, runs, votes) are made again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pathlib import Path
 from disentangle.cli.select import SELECTOR_NAMES, scores_neighbours
 from disentangle.training import rundir
 
+from benchmarks import reuse
 from benchmarks.infogan_vs_gan import (
     Setting,
     add_run_arguments,
@@ -122,9 +125,12 @@ def selectors(runs: list[Path]) -> tuple[str, ...]:
 
 
 def select(runs: list[Path], device: str, votes: int, out: Path, by: str = "centrality") -> dict:
-    """`disentangle select --by BY` over `runs`, kept in out (reused when present)."""
-    if out.is_file():
-        return json.loads(out.read_text())
+    """`disentangle select --by BY` over `runs`, kept in out (reused when made over these runs,
+    and with these votes for centrality)."""
+    made_with = {"runs": list(map(str, runs)), "by": by,
+                 **({"votes": votes} if by == "centrality" else {})}
+    if (kept := reuse.reusable(out, made_with)) is not None:
+        return kept
     command = [sys.executable, "-m", "disentangle", "select", *map(str, runs), "--json",
                "--device", device, "--votes", str(votes), "--by", by]
     print("$ disentangle select", " ".join(map(str, runs)), flush=True)
@@ -133,8 +139,7 @@ def select(runs: list[Path], device: str, votes: int, out: Path, by: str = "cent
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"benchmark step failed: disentangle select\n{done.stderr.strip()}")
-    out.write_text(done.stdout)
-    return json.loads(done.stdout)
+    return reuse.keep(out, json.loads(done.stdout), made_with)
 
 
 def calibrate(dataset: str, setting: Setting, seeds: tuple[int, ...], args, minutes: float,
@@ -142,8 +147,11 @@ def calibrate(dataset: str, setting: Setting, seeds: tuple[int, ...], args, minu
     """The step budget that the slowest method trains in `minutes` with every run of the
     dataset training at once, measured by training them all at once for a few hundred steps."""
     saved = args.out / f"calibration-{dataset}.json"
-    if saved.is_file():
-        return json.loads(saved.read_text())
+    made_with = {"minutes": minutes, "jobs": args.jobs, "together": args.together,
+                 "seeds": list(seeds), "run_args": list(setting.run_args),
+                 "calibration": list(calibration), "device": args.device}
+    if (kept := reuse.reusable(saved, made_with)) is not None:
+        return kept
     steps, window = calibration
 
     def rates(method: str, group: tuple[int, ...], where: Path) -> list[float]:
@@ -171,15 +179,14 @@ def calibrate(dataset: str, setting: Setting, seeds: tuple[int, ...], args, minu
     budget = int(per_method[slowest] * minutes * 60 * SAFETY) // BUDGET_STEP * BUDGET_STEP
     result = {"minutes": minutes, "jobs": args.jobs, "steps_per_s": per_method,
               "slowest": slowest, "steps": max(budget, BUDGET_STEP)}
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(result, indent=1))
-    return result
+    return reuse.keep(saved, result, made_with)
 
 
 def train_together(method: str, runs: list[Path], seeds: tuple[int, ...], dataset: str,
                    setting: Setting, device: str) -> None:
     """One method's seeds in one process; a set left half-done is finished run by run."""
-    if all((r / "summary.json").is_file() for r in runs):
+    wanted = [reuse.training(method, dataset, s, setting.steps, setting.run_args) for s in seeds]
+    if all([reuse.finished_as(r, w) for r, w in zip(runs, wanted)]):  # each run checked
         return
     if any(r.exists() for r in runs):
         for run, seed in zip(runs, seeds):
@@ -188,6 +195,8 @@ def train_together(method: str, runs: list[Path], seeds: tuple[int, ...], datase
     cli("run", method, "--dataset", dataset, "--seeds", ",".join(map(str, seeds)),
         "--steps", str(setting.steps), "--out", str(runs[0].parent), "--device", device,
         "--quiet", *setting.run_args)
+    for run, made in zip(runs, wanted):
+        reuse.stamp(run, "training", made)
 
 
 def report_dataset(dataset: str, runs: dict[str, list[Path]], seeds: tuple[int, ...],

@@ -90,6 +90,12 @@ def main(argv=None) -> None:
                         help="where the runs are made (and reused)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
+    from disentangle.errors import DisentangleError
+    from disentangle.training.build import resolve_device
+    try:  # one line, not a traceback from the first tensor put on a missing GPU
+        resolve_device(args.device)
+    except DisentangleError as exc:
+        parser.error(str(exc))
     cases = [c.strip() for arg in args.cases for c in arg.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
     if unknown:

@@ -7,7 +7,10 @@ figures (the paper's Figure 1, traversals side by side, the code-factor MI heat 
     python -m benchmarks.infogan_vs_gan --report docs/benchmarks.md    # the full comparison
     python -m benchmarks.infogan_vs_gan --device cuda --jobs 6 --report docs/benchmarks.md
 
-Runs already present under --out are reused, and an interrupted run resumes from its checkpoint.
+Runs already present under --out are reused when they were trained with this call's steps and
+flags (a finished run trained otherwise is refused, never deleted: give another --out); an
+interrupted run resumes from its checkpoint; evaluations and speed figures made with other
+settings are made again.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from disentangle.training import rundir
+
+from benchmarks import reuse
 
 METHODS = ("infogan", "gan")
 VERDICT = "seeds (higher is better)"
@@ -79,7 +84,8 @@ def cli(*args: str) -> None:
 
 
 def train(run: Path, method: str, dataset: str, seed: int, setting: Setting, device: str) -> None:
-    if (run / "summary.json").is_file():
+    wanted = reuse.training(method, dataset, seed, setting.steps, setting.run_args)
+    if reuse.finished_as(run, wanted):
         return
     resume = (run / "checkpoints" / "latest.pt").is_file()
     if run.exists() and not resume:
@@ -87,13 +93,17 @@ def train(run: Path, method: str, dataset: str, seed: int, setting: Setting, dev
     cli("run", method, "--dataset", dataset, "--seed", str(seed), "--steps", str(setting.steps),
         "--out", str(run), "--device", device, "--quiet", *setting.run_args,
         *(("--resume",) if resume else ()))
+    reuse.stamp(run, "training", wanted)
     (run / "eval.json").unlink(missing_ok=True)
 
 
 def evaluate(run: Path, seed: int, setting: Setting, device: str) -> None:
-    if not (run / "eval.json").is_file():
-        cli("eval", str(run), *(("--probe",) if setting.probe else ()), "--seed", str(seed),
-            "--device", device, *setting.eval_args)
+    """An eval made with other flags (or before stamps) is made again."""
+    flags = [*(("--probe",) if setting.probe else ()), "--seed", str(seed), *setting.eval_args]
+    if (run / "eval.json").is_file() and reuse.stamped(run, "evaluation") == {"flags": flags}:
+        return
+    cli("eval", str(run), *flags, "--device", device)
+    reuse.stamp(run, "evaluation", {"flags": flags})
 
 
 def steps_per_s(run: Path) -> float:
@@ -108,8 +118,10 @@ def measure_speed(dataset: str, setting: Setting, speed: Speed, device: str,
                   out: Path) -> dict[str, dict]:
     """images/s of each method alone on this dataset's backbone; kept in out/speed-DATASET.json."""
     saved = out / f"speed-{dataset}.json"
-    if saved.is_file():
-        return json.loads(saved.read_text())
+    made_with = {"speed": [speed.window, speed.windows, speed.rounds],
+                 "run_args": list(setting.run_args), "device": device}
+    if (kept := reuse.reusable(saved, made_with)) is not None:
+        return kept
     result = {m: {"images_per_s": []} for m in METHODS}
     for _ in range(speed.rounds):
         for method in METHODS:
@@ -125,8 +137,7 @@ def measure_speed(dataset: str, setting: Setting, speed: Speed, device: str,
             result[method].update(backbone=summary["backbone"], device=summary["device"],
                                   batch_size=summary["batch_size"])
             shutil.rmtree(run)
-    saved.write_text(json.dumps(result, indent=1))
-    return result
+    return reuse.keep(saved, result, made_with)
 
 
 def mean_std(values: list[float]) -> str:
@@ -335,6 +346,10 @@ def chosen(args: argparse.Namespace, seeds: tuple[int, ...],
            datasets: dict[str, Setting]) -> tuple[tuple[int, ...], dict[str, Setting]]:
     """The plan's seeds and datasets, narrowed or overridden by --seeds, --datasets, --steps."""
     seeds = tuple(args.seeds) if args.seeds else seeds
+    unknown = sorted(set(args.datasets or ()) - set(datasets))
+    if unknown:
+        sys.exit(f"error: --datasets {' '.join(unknown)}: this benchmark has "
+                 f"{', '.join(datasets)}")
     datasets = {d: s for d, s in datasets.items() if not args.datasets or d in args.datasets}
     if args.steps:
         datasets = {d: replace(s, steps=args.steps) for d, s in datasets.items()}

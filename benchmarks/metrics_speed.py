@@ -68,6 +68,12 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu",
                         help="where the batched GBT row grows its trees (cpu, cuda)")
     args = parser.parse_args(argv)
+    from disentangle.errors import DisentangleError
+    from disentangle.training.build import resolve_device
+    try:  # one line, not a traceback from the first tensor put on a missing GPU
+        resolve_device(args.device)
+    except DisentangleError as exc:
+        parser.error(str(exc))
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
 
     import scipy

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if not 0 <= args.gap < 2:
         parser.error("--gap must be in [0, 2)")
     torch.set_num_threads(1)
+    torch.manual_seed(args.seed)  # spectral norm's starting vectors come from the global stream
     try:
         config, model, _ = load_run(args.run)
     except DisentangleError as exc:
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     optimizers = {name: torch.optim.Adam(h.parameters(), lr=config.lr_d,
                                          betas=(config.beta1, config.beta2))
                   for name, h in nets.items()}
+    for h in nets.values():  # all trained alike: load_run gives the run's H in eval mode,
+        h.train()  # where spectral norm's power iteration would stand still
     generator = torch.Generator().manual_seed(args.seed + 2)
     rows = [{"step": 0, **{name: accuracy(h, held_out) for name, h in nets.items()}}]
     print(f"{'step':>6}  " + "  ".join(f"{name:>13}" for name in nets))

@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     try:
         for run in args.runs:
+            codes_of, sizes = run_codes(run)  # first: it says when a run has no factors
             published = ours(run)
-            codes_of, sizes = run_codes(run)
             points = args.points or math.prod(int(s) for s in sizes) // 10
             rng = np.random.default_rng(args.seed)
             rows.append({"run": str(run), "mig": published["mig"],

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import reuse
+
 from disentangle.evaluation.centrality import centrality
 from disentangle.evaluation.udr import udr_scores
 
@@ -51,8 +53,10 @@ def pool_scores(runs: list[Path], by: str, args: argparse.Namespace) -> np.ndarr
     key = "score" if SELECTORS[by] is None else "scores"
     saved = args.out / (f"pool-{by}.json" if by == "centrality" or args.points is None else
                         f"pool-{by}-{args.points}.json")
-    if saved.is_file() and json.loads(saved.read_text())["runs"] == [str(r) for r in runs]:
-        return np.asarray(json.loads(saved.read_text())[key])
+    made_with = {"runs": [str(r) for r in runs], "device": args.device,
+                 **({"votes": args.votes} if by == "centrality" else {"points": args.points})}
+    if (kept := reuse.reusable(saved, made_with)) is not None:
+        return np.asarray(kept[key])
     command = [sys.executable, "-m", "disentangle", "select", *map(str, runs), "--by", by,
                "--json", "--no-write", "--votes", str(args.votes), "--device", args.device,
                *(["--points", str(args.points)] if args.points else [])]
@@ -60,9 +64,7 @@ def pool_scores(runs: list[Path], by: str, args: argparse.Namespace) -> np.ndarr
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"benchmark step failed: disentangle select --by {by}\n{done.stderr.strip()}")
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(done.stdout)
-    return np.asarray(json.loads(done.stdout)[key])
+    return np.asarray(reuse.keep(saved, json.loads(done.stdout), made_with)[key])
 
 
 def subsets(scores: np.ndarray, accuracies: np.ndarray, k: int, by: str) -> dict:
@@ -99,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-out/selection"))
     args = parser.parse_args(argv)
     if not 2 <= args.k <= len(args.runs):
-        sys.exit(f"--k must be between 2 and the number of runs ({len(args.runs)})")
+        sys.exit(f"--k {args.k} (default 5) must be between 2 and the number of runs given "
+                 f"({len(args.runs)})")
     accuracies = np.asarray([accuracy(r) for r in args.runs])
     results = {}
     for by in args.by:

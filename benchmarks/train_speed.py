@@ -495,7 +495,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="bare step under threads/precision/Adam/channels_last variants")
     parser.add_argument("--steps", type=int, default=None, help="--quality: training steps")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=["infogan", "gan"])
+    parser.add_argument("--methods", nargs="+", default=["infogan", "gan"],
+                        help="--quality: the methods trained (the speed tables time both)")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128, 1024],
@@ -507,6 +508,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="on cuda: train with and/or without the CUDA graph (default: "
                              "both; the speed table's port comes with 'off')")
     args = parser.parse_args(argv)
+    from disentangle.errors import DisentangleError
+    from disentangle.training.build import resolve_device
+    try:  # one line, not a traceback from the first tensor put on a missing GPU
+        resolve_device(args.device)
+    except DisentangleError as exc:
+        parser.error(str(exc))
     if args.quality:
         from disentangle.training import PRESETS, RunConfig
 

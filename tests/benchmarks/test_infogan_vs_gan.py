@@ -37,6 +37,9 @@ def test_rerun_reuses_finished_runs(report, capsys):
     infogan_vs_gan.main(args)
     assert "$ disentangle" not in capsys.readouterr().out  # nothing trained or evaluated again
     assert stamps == {p: p.stat().st_mtime for p in (out / "runs").glob("*/eval.json")}
+    longer = [("4" if a == "3" else a) for a in args]  # the same --out with more steps: refused
+    with pytest.raises(SystemExit, match="was trained with steps 3, not 4 as this call asks"):
+        infogan_vs_gan.main(longer)
 
 
 @pytest.mark.parametrize("infogan, gan, expected", [

@@ -31,6 +31,28 @@ def test_trains_both_copies_and_leaves_the_run_alone(tmp_path, capsys):
             assert abs(row[name] * 40 - round(row[name] * 40)) < 1e-4
     assert "fresh siamese" in capsys.readouterr().out
     assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() == before
+    # one --seed, one result: the fresh Hs' spectral-norm vectors were drawn unseeded
+    assert pair_discriminator.main([str(run), "--steps", "3", "--every", "2", "--batch", "8",
+                                    "--held-out", "40", "--gap", "1.5"]) == rows
+
+
+def test_every_h_trains_with_its_power_iteration(tmp_path, monkeypatch):
+    """The run's own H came from load_run in eval mode and trained with spectral norm's vectors
+    frozen, unlike the fresh Hs beside it."""
+    from disentangle_infogan.cr import PairDiscriminator
+
+    run = _run(tmp_path, "infogan-cr")
+    modes = []
+    forward = PairDiscriminator.forward
+
+    def recording(self, first, second):
+        modes.append(self.training)
+        return forward(self, first, second)
+
+    monkeypatch.setattr(PairDiscriminator, "forward", recording)
+    pair_discriminator.main([str(run), "--steps", "1", "--batch", "8", "--held-out", "8"])
+    trained = modes[3:6]  # after the three step-0 scorings: one training call per H
+    assert trained == [True, True, True] and modes[:3] == [False] * 3
 
 
 def test_a_run_without_h_is_one_clear_error(tmp_path):

@@ -63,8 +63,13 @@ def test_the_script_sets_both_definitions_side_by_side(evaluated, capsys):
     assert row["points"] == 600 and "authors FVAE" in capsys.readouterr().out
 
 
-def test_a_run_not_evaluated_is_one_line(tmp_path):
-    (tmp_path / "copy").mkdir()
-    with pytest.raises(SystemExit, match="holds no disentanglement scores; run `disentangle "
-                       "eval"):
-        pd.main([str(tmp_path / "copy")])
+def test_a_run_it_cannot_score_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="empty is not a run directory"):
+        pd.main([str(tmp_path / "empty")])
+    done = run_cli("run", "infogan", "--dataset", "digits", "--backbone", "tiny", "--steps", "1",
+                   "--batch-size", "8", "--out", tmp_path / "d", "--quiet")
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "d" / "eval.json").write_text("{}")  # evaluated: the dataset is what is wrong
+    with pytest.raises(SystemExit, match="trained on 'digits', which has no ground-truth"):
+        pd.main([str(tmp_path / "d")])
