@@ -146,9 +146,10 @@ def run(
     score_every: Annotated[int | None, typer.Option(
         help="Steps between held-out scores in metrics.jsonl (default 500; 0 = never).",
         rich_help_panel=_RUN)] = None,
-    tensorboard: Annotated[bool, typer.Option(
-        "--tensorboard", help="Also write TensorBoard event files to RUN/tensorboard/ (needs "
-                              "the tensorboard extra).", rich_help_panel=_RUN)] = False,
+    tensorboard: Annotated[bool | None, typer.Option(
+        "--tensorboard/--no-tensorboard",
+        help="Also write TensorBoard event files to RUN/tensorboard/ (needs the tensorboard "
+             "extra; default: off, a resumed run: as it was).", rich_help_panel=_RUN)] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress output and no closing summary (--json still prints "
                               "it).")] = False,
@@ -179,7 +180,7 @@ def run(
         "download": True if download else None, "log_every": log_every,
         "checkpoint_every": checkpoint_every, "checkpoint_minutes": checkpoint_minutes,
         "sample_every": sample_every, "score_every": score_every,
-        "tensorboard": True if tensorboard else None,
+        "tensorboard": tensorboard,
     }
     if resume and config is not None:
         raise DisentangleError("--config cannot be combined with --resume: a resumed run "
@@ -271,6 +272,9 @@ def _run_seeds(method: str, overrides: dict[str, Any], config: Path | None, seed
             seeds = [s for s in seeds if s not in finished]
         else:
             base = out or RunDir.default_path(resolve(method, overrides, config))
+            if (base / "config.json").is_file():  # seed-S folders would land inside a run
+                raise DisentangleError(f"--out {base} is a run directory; --seeds makes one "
+                                       "folder of seed-S runs: give a new folder")
             for s in seeds:
                 changes = {**overrides, "seed": s, "out": str(base / f"seed-{s}")}
                 sessions.append(trainer.start(resolve(method, changes, config), shared=shared))

@@ -35,7 +35,8 @@ def _writer_class() -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise DisentangleError(f"--tensorboard needs the tensorboard package: {HOW}") from None
+        raise DisentangleError(f"--tensorboard needs the tensorboard package: {HOW}; or "
+                               "train without it (--no-tensorboard)") from None
     return SummaryWriter
 
 

@@ -82,7 +82,8 @@ class TrainingDiverged(DisentangleError):
 
 
 class AlreadyFinished(DisentangleError):
-    """`--resume` of a run that has reached its --steps and written its summary."""
+    """`--resume` of a run that has reached its --steps and written its summary, or gone past
+    them: `--seeds --resume` skips such a seed; a run resumed alone is refused."""
 
 
 @dataclass
@@ -271,7 +272,7 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
         state = load_checkpoint(run.latest)
         check_resumable(state, run.latest)
         if state["step"] > config.steps:
-            raise DisentangleError(f"{run.latest} is at step {state['step']}, past --steps "
+            raise AlreadyFinished(f"{run.latest} is at step {state['step']}, past --steps "
                                    f"{config.steps}; a checkpoint cannot be taken back: give "
                                    f"--steps {state['step']} or more")
         # at its last step without its summary: stopped before its pictures and summary, which

@@ -89,5 +89,21 @@ def test_missing_package_is_one_line_before_any_run_directory(capsys, toy_regist
     assert code == 1
     assert one_error_line(err) == ("error: --tensorboard needs the tensorboard package: pip "
                                    "install 'disentangle[tensorboard]' (or pip install "
-                                   "tensorboard)")
+                                   "tensorboard); or train without it (--no-tensorboard)")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_with_it_resumes_without_it(capsys, toy_registry, tmp_path, monkeypatch):
+    """A run started with --tensorboard could not go on where the package is missing: no flag
+    switched it off."""
+    run = tmp_path / "r"
+    code, _, _ = cli(capsys, "run", "infogan", *FAST, "--steps", "2", "--checkpoint-every", "2",
+                     "--out", run, "--tensorboard")
+    assert code == 0
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--steps", "4", "--out", run, "--resume")
+    assert code == 1 and "(--no-tensorboard)" in one_error_line(err)
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--steps", "4", "--out", run, "--resume",
+                       "--no-tensorboard")
+    assert code == 0, err
+    assert json.loads((run / "config.json").read_text())["config"]["tensorboard"] is False

@@ -161,6 +161,14 @@ def test_runs_together_on_streams_follow_runs_alone_on_the_gpu(tmp_path, method,
     assert torch.equal(states[0]["rng"]["sampler"], states[1]["rng"]["sampler"])
 
 
+def test_seeds_refuse_to_nest_in_a_run(capsys, toy_registry, tmp_path):
+    cli(capsys, "run", "infogan", *FAST, "--steps", "1", "--out", tmp_path / "r", "--quiet")
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--steps", "1", "--seeds", "0,1",
+                       "--out", tmp_path / "r")
+    assert code == 1 and f"--out {tmp_path / 'r'} is a run directory" in one_error_line(err)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir() if p.name.startswith("seed")) == []
+
+
 def test_resuming_seeds_skips_those_already_finished(capsys, toy_registry, tmp_path):
     """One seed resumed alone to the end refused the whole set's --resume ("already reached")."""
     cli(capsys, "run", "infogan", *FAST, "--steps", "3", "--seeds", "0,2", "--out",
@@ -178,3 +186,13 @@ def test_resuming_seeds_skips_those_already_finished(capsys, toy_registry, tmp_p
     code, _, err = cli(capsys, "run", "infogan", "--steps", "5", "--seeds", "0,2", "--resume",
                        "--out", tmp_path / "set")
     assert code != 0 and "every seed under" in one_error_line(err)
+    # a seed resumed alone past the set's --steps is skipped too (it refused the whole set)
+    code, _, _ = cli(capsys, "run", "infogan", "--steps", "7", "--resume", "--quiet",
+                     "--out", tmp_path / "set" / "seed-0")
+    assert code == 0
+    code, out, _ = cli(capsys, "run", "infogan", "--steps", "6", "--seeds", "0,2", "--resume",
+                       "--out", tmp_path / "set", "--json")
+    assert code == 0, out
+    skipped, trained = json.loads(out)
+    assert skipped["seed"] == 0 and "is at step 7, past --steps 6" in skipped["reason"]
+    assert trained["steps"] == 6
