@@ -127,7 +127,7 @@ def selectors(runs: list[Path]) -> tuple[str, ...]:
 def select(runs: list[Path], device: str, votes: int, out: Path, by: str = "centrality") -> dict:
     """`disentangle select --by BY` over `runs`, kept in out (reused when made over these runs,
     and with these votes for centrality)."""
-    made_with = {"runs": list(map(str, runs)), "by": by,
+    made_with = {"runs": [reuse.identity(r) for r in runs], "by": by, "device": device,
                  **({"votes": votes} if by == "centrality" else {})}
     if (kept := reuse.reusable(out, made_with)) is not None:
         return kept
@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
         jobs = [(m, s, r, cr if m == CANDIDATE else setting)
                 for m in METHODS for s, r in zip(seeds, runs[m])]
         all_runs += [r for _, _, r, _ in jobs]
+        reuse.check_all([(r, reuse.training(m, dataset, s, st.steps, st.run_args))
+                         for m, s, r, st in jobs])  # before any run trains
         if args.together:
             with ThreadPoolExecutor(len(METHODS)) as pool:
                 for done in [pool.submit(train_together, m, runs[m], seeds, dataset,

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,12 @@ def make_run(root: Path, case: str, steps: int, device: str) -> Path:
 
     dataset, size, backbone = CASES[case]
     out = root / case
-    if not (out / "checkpoints").is_dir():
+    try:  # reused when it finished these --steps (a run cut short, or of other steps: made anew)
+        reused = json.loads((out / "summary.json").read_text()).get("steps") == steps
+    except (OSError, ValueError, AttributeError):
+        reused = False
+    if not reused:
+        shutil.rmtree(out, ignore_errors=True)  # the benchmark's own few-step run
         config = resolve("infogan", {"dataset": dataset, "image_size": size, "steps": steps,
                                      "backbone": backbone, "out": str(out), "device": device})
         train(config, quiet=True)

@@ -100,10 +100,11 @@ def train(run: Path, method: str, dataset: str, seed: int, setting: Setting, dev
 def evaluate(run: Path, seed: int, setting: Setting, device: str) -> None:
     """An eval made with other flags (or before stamps) is made again."""
     flags = [*(("--probe",) if setting.probe else ()), "--seed", str(seed), *setting.eval_args]
-    if (run / "eval.json").is_file() and reuse.stamped(run, "evaluation") == {"flags": flags}:
+    made = {"flags": flags, "run": reuse.identity(run)}  # a run trained on by hand: again
+    if (run / "eval.json").is_file() and reuse.stamped(run, "evaluation") == made:
         return
     cli("eval", str(run), *flags, "--device", device)
-    reuse.stamp(run, "evaluation", {"flags": flags})
+    reuse.stamp(run, "evaluation", made)
 
 
 def steps_per_s(run: Path) -> float:
@@ -361,6 +362,8 @@ def chosen(args: argparse.Namespace, seeds: tuple[int, ...],
 def train_and_evaluate(jobs: list[tuple[str, int, Path, Setting]], dataset: str,
                        args: argparse.Namespace) -> None:
     """Train every (method, seed, run, setting) missing, then evaluate each, --jobs at a time."""
+    reuse.check_all([(run, reuse.training(method, dataset, seed, setting.steps, setting.run_args))
+                     for method, seed, run, setting in jobs])
     with ThreadPoolExecutor(args.jobs) as pool:
         for done in [pool.submit(train, run, method, dataset, seed, setting, args.device)
                      for method, seed, run, setting in jobs]:

@@ -40,21 +40,44 @@ def stamp(run: Path, part: str, value: dict[str, Any]) -> None:
 
 def finished_as(run: Path, wanted: dict[str, Any]) -> bool:
     """True when `run` finished training as `wanted` says; False when it has not finished (train
-    or resume it). A finished run trained otherwise ends the benchmark with one line. A run
-    without a stamp (made before stamps, or by hand) is judged by its config.json, which holds
-    all but the run flags."""
+    or resume it). A finished run trained otherwise ends the benchmark with one line. The steps
+    are the summary's (a resume by hand moves them), the rest the run's config.json; the run
+    flags, which config.json holds only resolved, are compared where the benchmark stamped them."""
     if not (run / "summary.json").is_file():
         return False
-    made = stamped(run, "training")
-    if made is None:
+    try:
         config = json.loads((run / "config.json").read_text())["config"]
-        made = {k: config.get(k) for k in ("method", "dataset", "seed", "steps")}
+        made = {k: config[k] for k in ("method", "dataset", "seed")}
+        made["steps"] = json.loads((run / "summary.json").read_text())["steps"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        sys.exit(f"error: {run} has a summary.json but cannot be read as a finished run ({exc}); "
+                 "give another --out, or move that folder away")
+    if (flags := stamped(run, "training")) is not None:
+        made["run_args"] = flags.get("run_args")
     differ = {k: (made[k], wanted.get(k)) for k in made if made[k] != wanted.get(k)}
     if differ:
         said = "; ".join(f"{k} {old!r}, not {new!r}" for k, (old, new) in differ.items())
         sys.exit(f"error: {run} was trained with {said} as this call asks; give another --out, "
                  "or move that run away to train it again")
     return True
+
+
+def check_all(runs: list[tuple[Path, dict[str, Any]]]) -> None:
+    """Every run a benchmark will reuse, checked before any trains: a refusal raised in a worker
+    came only after the other workers' runs had trained."""
+    for run, wanted in runs:
+        finished_as(run, wanted)
+
+
+def identity(run: Path) -> list[Any]:
+    """A run as a kept score knows it: its path, when it was made and how far it trained, so a
+    run trained again in the same place is not taken for the one scored."""
+    def read(name: str, key: str) -> Any:
+        try:
+            return json.loads((run / name).read_text()).get(key)
+        except (OSError, ValueError, AttributeError):
+            return None
+    return [str(run), read("config.json", "created"), read("summary.json", "steps")]
 
 
 def reusable(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:

@@ -53,7 +53,7 @@ def pool_scores(runs: list[Path], by: str, args: argparse.Namespace) -> np.ndarr
     key = "score" if SELECTORS[by] is None else "scores"
     saved = args.out / (f"pool-{by}.json" if by == "centrality" or args.points is None else
                         f"pool-{by}-{args.points}.json")
-    made_with = {"runs": [str(r) for r in runs], "device": args.device,
+    made_with = {"runs": [reuse.identity(r) for r in runs], "device": args.device,
                  **({"votes": args.votes} if by == "centrality" else {"points": args.points})}
     if (kept := reuse.reusable(saved, made_with)) is not None:
         return np.asarray(kept[key])

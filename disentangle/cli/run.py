@@ -118,9 +118,11 @@ def run(
         "--cuda-graph/--no-cuda-graph",
         help="Replay the training step as one CUDA graph (default: on CUDA, for methods that "
              "allow it; docs/training.md).", rich_help_panel=_TRAINING)] = None,
-    deterministic: Annotated[bool, typer.Option(
-        "--deterministic", help="Only deterministic kernels, so that a GPU run repeats exactly "
-                                "(slower; docs/training.md).", rich_help_panel=_TRAINING)] = False,
+    deterministic: Annotated[bool | None, typer.Option(
+        "--deterministic/--no-deterministic",
+        help="Only deterministic kernels, so that a GPU run repeats exactly (slower; default: "
+             "off, a resumed run: as it was; docs/training.md).",
+        rich_help_panel=_TRAINING)] = None,
     out: Annotated[Path | None, typer.Option(
         help="Run directory (default: runs/METHOD-DATASET-TIME).", rich_help_panel=_RUN)] = None,
     data_dir: Annotated[Path | None, typer.Option(
@@ -174,7 +176,7 @@ def run(
         "cr_pair_net": cr_pair_net,
         "image_size": image_size,
         "seed": seed, "device": device, "precision": precision, "threads": threads,
-        "cuda_graph": cuda_graph, "deterministic": True if deterministic else None,
+        "cuda_graph": cuda_graph, "deterministic": deterministic,
         "out": str(out) if out is not None else None,
         "data_dir": str(data_dir) if data_dir is not None else None,
         "download": True if download else None, "log_every": log_every,

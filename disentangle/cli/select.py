@@ -112,7 +112,7 @@ def select(
     show = not (quiet or as_json)
     data_dir = run_data_dir(config, data_dir)  # the runs agree on it, unless --data-dir is given
     if by == "centrality":
-        result, pairwise = _centrality(models, votes, seed, show)
+        result, pairwise = _centrality(models, votes, seed, show, [f"'{r}'" for r in runs])
     elif by == "udr":
         result, pairwise = _udr(runs, models, dataset, data_dir, points or UDR_POINTS,
                                 correlation, seed, show)
@@ -168,14 +168,15 @@ def _show(result: dict, runs: list[Path], methods: list[str], order: list[int],
         out.print(f"chosen: {runs[order[0]]}")
 
 
-def _centrality(models, votes: int, seed: int, show: bool) -> tuple[dict, np.ndarray]:
+def _centrality(models, votes: int, seed: int, show: bool,
+                names: list[str]) -> tuple[dict, np.ndarray]:
     from disentangle.evaluation.centrality import CentralityConfig, centrality, pairwise_scores
     from disentangle.evaluation.progress import Stages
 
     cfg = CentralityConfig(num_train=votes * 2 // 3, num_eval=votes - votes * 2 // 3, seed=seed)
     with Stages(show=show) as stages, \
             stages.stage("ModelCentrality", total=len(models) ** 2) as advance:
-        scores = pairwise_scores(models, cfg, advance)  # once per pair
+        scores = pairwise_scores(models, cfg, advance, names)  # once per pair
     central = centrality(scores)
     return {"by": "centrality",
             "method": "ModelCentrality (FactorVAE score, pairwise, symmetrised)",

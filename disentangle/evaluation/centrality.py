@@ -97,11 +97,14 @@ def _codes(model: LatentModel, images: torch.Tensor, batch_size: int) -> np.ndar
 
 
 def pairwise_scores(models: Sequence[LatentModel], cfg: CentralityConfig = CentralityConfig(),
-                    advance: Callable[[int], None] | None = None) -> np.ndarray:
+                    advance: Callable[[int], None] | None = None,
+                    names: Sequence[str] | None = None) -> np.ndarray:
     """(M, M) matrix: [i, j] is model j's FactorVAE score on model i's generated factors (the
-    diagonal scores each model on its own codes); `advance(1)` as each pair is scored."""
+    diagonal scores each model on its own codes); `advance(1)` as each pair is scored. `names`
+    (default "model I") say whose networks overflowed, if any do."""
     if len(models) < 2:
         raise DisentangleError("model selection needs at least 2 runs to compare")
+    names = list(names) if names is not None else [f"model {i}" for i in range(len(models))]
     for m in models:
         m.eval()
     scores = np.zeros((len(models), len(models)))
@@ -110,9 +113,12 @@ def pairwise_scores(models: Sequence[LatentModel], cfg: CentralityConfig = Centr
         for j, encoder in enumerate(models):
             calls = itertools.count()  # the k-th call of every encoder gets the same images
 
-            def sample_codes(indices, encoder=encoder, factors=factors, calls=calls):
+            def sample_codes(indices, encoder=encoder, factors=factors, calls=calls, i=i, j=j):
                 images = factors.images(next(calls), indices)
-                return _codes(encoder, images, cfg.batch_size)
+                _refuse_not_finite(images, f"{names[i]}: G's images")
+                codes = _codes(encoder, images, cfg.batch_size)
+                _refuse_not_finite(codes, f"{names[j]}: Q's estimates of {names[i]}'s images")
+                return codes
 
             result = factor_vae_score(sample_codes, factors.sizes,
                                       np.random.default_rng(cfg.seed),
@@ -124,6 +130,16 @@ def pairwise_scores(models: Sequence[LatentModel], cfg: CentralityConfig = Centr
             if advance is not None:
                 advance(1)
     return scores
+
+
+def _refuse_not_finite(values, what: str) -> None:
+    """Said here, naming the run, rather than as "sample_codes returned NaN" from the score."""
+    finite = torch.isfinite(values) if isinstance(values, torch.Tensor) else np.isfinite(values)
+    bad = int((~finite.reshape(len(values), -1).all(1)).sum())  # images may be on the GPU
+    if bad:
+        raise DisentangleError(f"{what} are NaN or infinite for {bad} of {len(values)} generated "
+                               "images: the checkpoint's networks overflow, so it cannot be "
+                               "scored")
 
 
 def centrality(scores: np.ndarray) -> np.ndarray:

@@ -101,9 +101,12 @@ def encode(model: LatentModel, data: ImageData, batch_size: int = 1000,
     _refuse_not_finite("D's features", features)  # first: Q's head reads them
     for latent_code, estimates in zip(model.latent.codes, per_code):
         _refuse_not_finite(f"Q's estimates of {latent_code.name}", estimates)
+    probs = {n: torch.cat([p[n] for p in probs]).numpy() for n in categorical}
+    for name, p in probs.items():  # a class index is finite even where its logits are not
+        _refuse_not_finite(f"Q's class probabilities of {name}", p)
     return Encoded(
         codes=per_code,
-        probs={n: torch.cat([p[n] for p in probs]).numpy() for n in categorical},
+        probs=probs,
         features=features,
         data=data,
     )

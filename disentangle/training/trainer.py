@@ -64,6 +64,7 @@ from disentangle.training.rundir import (
     RunDir,
     RunLock,
     atomic_write_text,
+    host,
     latest_run,
 )
 
@@ -293,8 +294,13 @@ def _resume(run: RunDir, lock: RunLock | None, method: str | None, overrides: di
                                    f"run was trained on {trained_shape}")
         model, _ = build_model(config, shape, registry)
         parallel = distributed.describe(config.batch_size)  # this session's ranks
-        if lock is not None and (changes or meta.get("data_parallel", parallel) != parallel):
+        here = host()  # another CPU's kernels follow other losses: the config says where it went
+        moved = here != meta.get("host") and here not in meta.get("resumed_on", [])
+        if lock is not None and (changes or moved
+                                 or meta.get("data_parallel", parallel) != parallel):
             meta["config"], meta["data_parallel"] = config.to_dict(), parallel
+            if moved:
+                meta["resumed_on"] = [*meta.get("resumed_on", []), here]
             atomic_write_text(run.config, dumps(meta))
         elif lock is not None:  # the latest run is the one last started or resumed (latest_run)
             os.utime(run.config)

@@ -24,3 +24,20 @@ def test_cases_may_be_given_with_spaces_or_commas(capsys):
         with pytest.raises(SystemExit):
             eval_speed.main(argv)
         assert "unknown case 'shapes9'" in capsys.readouterr().err
+
+
+def test_a_run_of_other_steps_is_made_again(tmp_path, monkeypatch):
+    """Any run with a checkpoints folder was reused, whatever its steps, finished or not."""
+    import disentangle.training as training
+
+    made = []
+
+    def fake_train(config, quiet):
+        made.append(config.steps)
+        (tmp_path / "digits").mkdir()
+        (tmp_path / "digits" / "summary.json").write_text(json.dumps({"steps": config.steps}))
+
+    monkeypatch.setattr(training, "train", fake_train)
+    for steps in (2, 2, 3):
+        assert eval_speed.make_run(tmp_path, "digits", steps, "cpu") == tmp_path / "digits"
+    assert made == [2, 3]

@@ -73,3 +73,9 @@ def test_a_run_it_cannot_score_is_one_line(tmp_path):
     (tmp_path / "d" / "eval.json").write_text("{}")  # evaluated: the dataset is what is wrong
     with pytest.raises(SystemExit, match="trained on 'digits', which has no ground-truth"):
         pd.main([str(tmp_path / "d")])
+    done = run_cli("run", "infogan", "--dataset", "shapes", "--image-size", "32", "--backbone",
+                   "tiny", "--steps", "1", "--batch-size", "8", "--out", tmp_path / "s", "--quiet")
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(SystemExit, match="holds no disentanglement scores; run `disentangle "
+                       "eval"):
+        pd.main([str(tmp_path / "s")])

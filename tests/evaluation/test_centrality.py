@@ -107,6 +107,19 @@ def test_centrality_known_answer_and_bad_input():
         pairwise_scores([model()], FAST)
 
 
+@pytest.mark.parametrize("part, said", [("generator", "'b': G's images are NaN"),
+                                        ("q_head", "'b': Q's estimates of 'a''s images are NaN")])
+def test_networks_that_overflow_are_named(part, said):
+    """select's default selector ended at 'sample_codes returned NaN or infinite codes', naming
+    no run."""
+    broken = model()
+    with torch.no_grad():
+        layer = broken.generator[0] if part == "generator" else broken.q_head
+        layer.weight[0, :] = float("nan")
+    with pytest.raises(DisentangleError, match=said):
+        pairwise_scores([model(), broken], FAST, names=["'a'", "'b'"])
+
+
 def test_select_through_the_cli(tmp_path):
     fast = ("--dataset", "digits", "--backbone", "tiny", "--steps", "2", "--batch-size", "8",
             "--quiet")

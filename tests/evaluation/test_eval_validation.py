@@ -89,9 +89,12 @@ def test_bad_input_raises_disentangle_error(call, fragment):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("poisoned, named", [("q", "Q's estimates of c2"),
-                                             ("features", "D's features")])
-def test_networks_that_overflow_are_named_before_any_metric(poisoned, named):
+@pytest.mark.parametrize("code, poisoned, named", [
+    ("uniform:1", "q", "Q's estimates of c2"),
+    ("uniform:1", "features", "D's features"),
+    ("categorical:3", "q", "Q's class probabilities of c2"),  # its class index stays finite
+])
+def test_networks_that_overflow_are_named_before_any_metric(code, poisoned, named):
     """A checkpoint whose networks give NaN on some images stopped eval at whichever metric read
     the codes first, as a bare "codes contains NaN", without saying which code."""
     import torch
@@ -103,7 +106,7 @@ def test_networks_that_overflow_are_named_before_any_metric(poisoned, named):
 
     registry = get_registry()
     data = registry.create("datasets", "shapes", image_size=32).load("test").subset(40, 0)
-    latent = Latent.from_specs(["uniform:1"] * 2, noise_dim=2, registry=registry)
+    latent = Latent.from_specs(["uniform:1", code], noise_dim=2, registry=registry)
     nets = registry.create("backbones", "tiny").build((1, 32, 32), latent.input_width,
                                                       latent.head_width)
     model = LatentModel(latent, nets).eval()
@@ -111,7 +114,7 @@ def test_networks_that_overflow_are_named_before_any_metric(poisoned, named):
 
     def overflow(module, inputs, output):
         output = output.clone()
-        output[3:5, -1] = float("nan")  # the last column: c2's mean; two images
+        output[3:5, -1] = float("inf")  # the last column: c2's mean or logit; two images
         return output
 
     (model.q_head if poisoned == "q" else model.trunk).register_forward_hook(overflow)

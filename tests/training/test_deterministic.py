@@ -59,3 +59,17 @@ def test_on_cpu_it_changes_no_number(tmp_path):
     a, b = ([{k: v for k, v in r.items() if k not in drop} for r in read_jsonl(run, "metrics.jsonl")]
             for run in (tmp_path / "plain", tmp_path / "fixed"))
     assert len(a) == 4 and a == b
+
+
+def test_a_resume_may_switch_it_off(capsys, toy_registry, tmp_path, restored_switches):
+    """Resumable, yet only `--deterministic` existed: a run started with it kept it for good."""
+    from .test_cli_run import FAST, cli
+
+    run = tmp_path / "r"
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--steps", "2", "--out", run,
+                       "--deterministic")
+    assert code == 0, err
+    code, _, err = cli(capsys, "run", "infogan", *FAST, "--steps", "3", "--out", run, "--resume",
+                       "--no-deterministic")
+    assert code == 0, err
+    assert json.loads((run / "config.json").read_text())["config"]["deterministic"] is False

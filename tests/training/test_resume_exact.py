@@ -253,6 +253,25 @@ def test_a_resume_that_changes_nothing_makes_the_run_the_latest(fast_config, tmp
     assert latest_run(tmp_path) == cut.run.path
 
 
+def test_a_resume_on_another_host_is_recorded_once(fast_config):
+    """config.json kept only the first host, so a run resumed on another CPU (whose kernels
+    follow other losses) claimed to be the first host's."""
+    from disentangle.training.rundir import host
+
+    cut = start(fast_config("r"))
+    _interrupt_at(cut, 3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut)
+    meta = json.loads(cut.run.config.read_text())
+    assert meta["host"] == host() and "resumed_on" not in meta
+    meta["host"] = "another machine"
+    cut.run.config.write_text(json.dumps(meta))
+    for steps in (6, 8):  # resumed twice here: listed once
+        fit(resume(cut.run.path, overrides={"steps": steps}))
+    meta = json.loads(cut.run.config.read_text())
+    assert meta["host"] == "another machine" and meta["resumed_on"] == [host()]
+
+
 def test_a_run_resumed_on_another_kind_of_device_goes_on_from_a_new_stream(fast_config, capsys):
     """A GPU run copied to a laptop (device auto) could not resume: the CUDA generator's state
     does not fit a CPU generator, and the error blamed the checkpoint."""
