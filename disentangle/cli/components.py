@@ -11,6 +11,7 @@ from rich.table import Table
 
 from disentangle.cli import app
 from disentangle.cli.options import Json
+from disentangle.errors import DisentangleError
 from disentangle.registry import KINDS, get_registry
 
 
@@ -41,6 +42,9 @@ def list_components(
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
+    if not rows and pattern != "*":  # an empty table reads as "none registered": a typo?
+        raise DisentangleError(f"no {kind} match '{pattern}'; `disentangle list {kind}` shows "
+                               "them all")
     extra = sorted({k for row in rows for k in row} - {"name", "plugin", "summary"})
     table = Table("name", "summary", *extra, "plugin", title=f"{kind} matching '{pattern}'")
     for row in rows:

@@ -118,9 +118,9 @@ def _refuse_not_finite(what: str, values: np.ndarray) -> None:
     bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
     if bad.any():
         raise DisentangleError(
-            f"{what} are NaN or infinite for {int(bad.sum())} of {len(values)} images (the first "
-            f"at position {int(np.argmax(bad))}): the checkpoint's networks overflow on them, so "
-            "this checkpoint cannot be scored")
+            f"{what} are NaN or infinite for {int(bad.sum())} of {len(values)} images encoded "
+            f"together (the first at position {int(np.argmax(bad))} of them): the checkpoint's "
+            "networks overflow on them, so this checkpoint cannot be scored")
 
 
 def save_encoded(path: Path, names: list[str], encoded: dict[str, Encoded], step: int) -> None:

@@ -31,6 +31,11 @@ def test_list_with_pattern_and_table():
     result = run_cli("list", "posteriors", "gauss*")
     assert result.returncode == 0
     assert "gaussian-fixed" in result.stdout and "bernoulli" not in result.stdout
+    nothing = run_cli("list", "codes", "zz*")  # was an empty table and exit 0
+    assert nothing.returncode == 1 and nothing.stdout == ""
+    assert nothing.stderr.strip() == ("error: no codes match 'zz*'; `disentangle list codes` "
+                                      "shows them all")
+    assert json.loads(run_cli("list", "codes", "zz*", "--json").stdout) == []
 
 
 def test_plugins_names_distribution_and_version():

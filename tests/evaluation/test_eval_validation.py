@@ -121,4 +121,5 @@ def test_networks_that_overflow_are_named_before_any_metric(code, poisoned, name
     with pytest.raises(DisentangleError) as raised:
         encode(model, data, batch_size=40)
     assert named in str(raised.value)
-    assert "for 2 of 40 images (the first at position 3)" in str(raised.value)
+    assert "for 2 of 40 images encoded together (the first at position 3 of them)" in str(
+        raised.value)  # the intervention pool encodes a render chunk at a time: "of them"
