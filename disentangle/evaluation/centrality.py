@@ -31,6 +31,7 @@ import torch
 
 from disentangle.errors import DisentangleError
 from disentangle.evaluation.factor_vae import factor_vae_score
+from disentangle.evaluation.pipeline import refuse_not_finite
 from disentangle.model import LatentModel
 
 
@@ -115,9 +116,9 @@ def pairwise_scores(models: Sequence[LatentModel], cfg: CentralityConfig = Centr
 
             def sample_codes(indices, encoder=encoder, factors=factors, calls=calls, i=i, j=j):
                 images = factors.images(next(calls), indices)
-                _refuse_not_finite(images, f"{names[i]}: G's images")
+                refuse_not_finite(f"{names[i]}: G's images", images)
                 codes = _codes(encoder, images, cfg.batch_size)
-                _refuse_not_finite(codes, f"{names[j]}: Q's estimates of {names[i]}'s images")
+                refuse_not_finite(f"{names[j]}: Q's estimates of {names[i]}'s images", codes)
                 return codes
 
             result = factor_vae_score(sample_codes, factors.sizes,
@@ -130,16 +131,6 @@ def pairwise_scores(models: Sequence[LatentModel], cfg: CentralityConfig = Centr
             if advance is not None:
                 advance(1)
     return scores
-
-
-def _refuse_not_finite(values, what: str) -> None:
-    """Said here, naming the run, rather than as "sample_codes returned NaN" from the score."""
-    finite = torch.isfinite(values) if isinstance(values, torch.Tensor) else np.isfinite(values)
-    bad = int((~finite.reshape(len(values), -1).all(1)).sum())  # images may be on the GPU
-    if bad:
-        raise DisentangleError(f"{what} are NaN or infinite for {bad} of {len(values)} generated "
-                               "images: the checkpoint's networks overflow, so it cannot be "
-                               "scored")
 
 
 def centrality(scores: np.ndarray) -> np.ndarray:

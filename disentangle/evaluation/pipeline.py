@@ -98,12 +98,12 @@ def encode(model: LatentModel, data: ImageData, batch_size: int = 1000,
             advance(x.shape[0])
     per_code = [torch.cat([b[i] for b in codes]).numpy() for i in range(len(model.latent.codes))]
     features = torch.cat(features).numpy()
-    _refuse_not_finite("D's features", features)  # first: Q's head reads them
+    refuse_not_finite("D's features", features)  # first: Q's head reads them
     for latent_code, estimates in zip(model.latent.codes, per_code):
-        _refuse_not_finite(f"Q's estimates of {latent_code.name}", estimates)
+        refuse_not_finite(f"Q's estimates of {latent_code.name}", estimates)
     probs = {n: torch.cat([p[n] for p in probs]).numpy() for n in categorical}
     for name, p in probs.items():  # a class index is finite even where its logits are not
-        _refuse_not_finite(f"Q's class probabilities of {name}", p)
+        refuse_not_finite(f"Q's class probabilities of {name}", p)
     return Encoded(
         codes=per_code,
         probs=probs,
@@ -112,10 +112,14 @@ def encode(model: LatentModel, data: ImageData, batch_size: int = 1000,
     )
 
 
-def _refuse_not_finite(what: str, values: np.ndarray) -> None:
-    """Said here, with the code's name, rather than as a bare "codes contain NaN" from whichever
-    metric reads them first."""
-    bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
+def refuse_not_finite(what: str, values: np.ndarray | torch.Tensor) -> None:
+    """Said where the values are made, naming them, rather than as a bare "codes contain NaN"
+    from whichever metric reads them first (select's centrality checks G's images with it, on
+    their device)."""
+    finite = torch.isfinite(values) if isinstance(values, torch.Tensor) else np.isfinite(values)
+    bad = ~finite.reshape(len(values), -1).all(1)
+    if isinstance(bad, torch.Tensor):
+        bad = bad.cpu().numpy()
     if bad.any():
         raise DisentangleError(
             f"{what} are NaN or infinite for {int(bad.sum())} of {len(values)} images encoded "
