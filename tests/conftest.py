@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from disentangle.registry import Registry, set_registry
+from tests.cli_process import WARM, needs_fresh
 
 collect_ignore = ["example_plugin"]  # the plugin's own tests run through test_third_party_plugin
 
@@ -18,6 +19,13 @@ def _private_data_dir(tmp_path_factory):
     """Keep dataset caches out of the user's ~/.cache; shared by the whole session (and the CLI
     subprocesses, which inherit the environment) so embedded datasets convert once."""
     os.environ["DISENTANGLE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _warm_cli_process():
+    """run_cli's warm parent process lives as long as this test process's session."""
+    yield
+    WARM.close()
 
 
 @pytest.fixture
@@ -63,11 +71,16 @@ def short_digits_run(root: Path, name: str = "run") -> Path:
     return root / name
 
 
-def run_cli(*args, env=None, cwd=None, timeout=600):
-    """The real `disentangle` command in a subprocess."""
+def run_cli(*args, env=None, cwd=None, timeout=600, fresh=False):
+    """The real `disentangle` command in a process of its own: forked from a warm parent that
+    has imported torch already (tests/cli_process.py), or a plain subprocess when `fresh` or
+    when `env` sets what acts at import."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "disentangle", *map(str, args)],
-                          capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+    args = [str(a) for a in args]
+    if fresh or needs_fresh(env):
+        return subprocess.run([sys.executable, "-m", "disentangle", *args], capture_output=True,
+                              text=True, env=full_env, cwd=cwd, timeout=timeout)
+    return WARM.run(args, full_env, str(cwd or os.getcwd()), timeout)
 
 
 def pytest_runtest_setup(item):

@@ -1,0 +1,149 @@
+"""The real `disentangle` command in its own process, without paying `import torch` each time.
+
+One CLI subprocess spends seconds importing torch, scikit-learn and the plugins before it does
+anything; the suite starts about 150 of them. A warm parent process (one per test worker) imports
+all that once and forks a child per command. The child is a fresh process as far as a command can
+tell: its own working directory, environment, stdin, stdout, stderr, exit code and signals, and
+`sys.argv` as `python -m disentangle` sets it. What it shares with the parent are modules already
+imported, so a command whose environment changes what is imported or how a library starts
+(PYTHONPATH, thread counts, CPU kernels) goes to a plain subprocess instead (`needs_fresh`).
+
+The parent never runs a torch operation, so the child starts without torch's thread pool, as a
+fresh process does; fork is safe there. The child ends as the interpreter's exit begins (its
+threads joined, then its atexit handlers, then stdout and stderr flushed) and then leaves through
+`os._exit`: the rest of the teardown would touch every page inherited from the parent, seconds of
+copy-on-write per command. The CLI writes its files through handles it closes or through raw
+file descriptors, so that teardown has nothing left to save.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# environment variables a command reads while it runs, never at import: the warm parent serves
+# commands that set only these (beyond what the test process itself has)
+RUNTIME_ONLY = ("DISENTANGLE_", "COLUMNS", "LINES", "NO_COLOR", "TERM", "MARKER")
+
+PARENT = r"""
+import atexit, json, os, sys, threading, traceback
+import torch, torchvision, sklearn.linear_model, sklearn.ensemble, h5py  # noqa: F401
+from importlib import metadata
+from disentangle import cli
+cli._register_commands()
+import disentangle.training.trainer, disentangle.evaluation  # noqa: F401
+for ep in metadata.entry_points(group="disentangle"):
+    try:
+        ep.load()  # the built-in plugins' modules; the registry itself is made in each child
+    except Exception:
+        pass
+requests, replies = os.fdopen(int(sys.argv[1]), "r"), os.fdopen(int(sys.argv[2]), "w")
+replies.write("ready\n"); replies.flush()
+for line in requests:
+    job = json.loads(line)
+    sys.stdout.flush(); sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        requests.close(); replies.close()
+        os.chdir(job["cwd"])
+        os.environ.clear(); os.environ.update(job["env"])
+        for fd, path, flags in ((0, os.devnull, os.O_RDONLY),
+                                (1, job["stdout"], os.O_WRONLY | os.O_TRUNC),
+                                (2, job["stderr"], os.O_WRONLY | os.O_TRUNC)):
+            os.dup2(os.open(path, flags), fd)
+        main_py = os.path.join(os.path.dirname(os.path.dirname(cli.__file__)), "__main__.py")
+        sys.argv = [main_py, *job["args"]]
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:  # as `python -m disentangle` turns it into an exit status
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+            if not isinstance(exc.code, (int, type(None))):
+                print(exc.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        threading._shutdown()  # what the interpreter's exit does first, then atexit
+        atexit._run_exitfuncs()
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(code)
+    replies.write(json.dumps({"pid": pid}) + "\n"); replies.flush()
+    _, status = os.waitpid(pid, 0)
+    replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+    replies.flush()
+"""
+
+
+def needs_fresh(env: dict[str, str] | None) -> bool:
+    """True when `env` sets a variable that acts at import or library start (see RUNTIME_ONLY)."""
+    return any(not key.startswith(RUNTIME_ONLY) for key in env or {})
+
+
+class WarmParent:
+    """The warm process of one test worker; started on first use, started again if it died."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.pending = b""
+
+    def _start(self) -> None:
+        request_r, self.requests = os.pipe()
+        self.replies, reply_w = os.pipe()
+        self.pending = b""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", PARENT, str(request_r), str(reply_w)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(request_r, reply_w))
+        os.close(request_r)
+        os.close(reply_w)
+        if self._reply(timeout=300) != "ready":
+            raise RuntimeError("the warm CLI process did not start (pytest -s shows why)")
+
+    def _reply(self, timeout: float | None) -> str | None:
+        """The parent's next line, or None when none came within `timeout` seconds."""
+        while b"\n" not in self.pending:
+            if not select.select([self.replies], [], [], timeout)[0]:
+                return None
+            chunk = os.read(self.replies, 4096)
+            if not chunk:
+                raise RuntimeError("the warm CLI process died")
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return line.decode()
+
+    def run(self, args: list[str], env: dict[str, str], cwd: str, timeout: float):
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        command = [sys.executable, "-m", "disentangle", *args]
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+            out.touch()
+            err.touch()
+            job = {"args": args, "env": env, "cwd": cwd, "stdout": str(out), "stderr": str(err)}
+            os.write(self.requests, (json.dumps(job) + "\n").encode())
+            pid = json.loads(self._reply(timeout=60))["pid"]
+            done = self._reply(timeout)
+            if done is None:
+                os.kill(pid, signal.SIGKILL)
+                self._reply(timeout=60)
+                raise subprocess.TimeoutExpired(command, timeout, out.read_text(),
+                                                err.read_text())
+            return subprocess.CompletedProcess(command, json.loads(done)["returncode"],
+                                               out.read_text(), err.read_text())
+
+    def close(self) -> None:
+        """End the warm process: it holds nothing a test needs, so without its teardown."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            os.close(self.requests)
+            os.close(self.replies)
+            self.proc = None
+
+
+WARM = WarmParent()
