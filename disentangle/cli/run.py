@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +19,24 @@ _RUN = "Run directory and output"
 _CR = "InfoGAN-CR (contrastive regulariser)"
 
 
+def _rank_named(command):
+    """Under torchrun every rank prints its own error line: those of ranks other than 0 say
+    which rank they come from, whether the error came before training or during it."""
+    @functools.wraps(command)
+    def named(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DisentangleError as exc:
+            from disentangle.training import distributed
+
+            if distributed.launched_rank() == 0:
+                raise
+            raise DisentangleError(f"rank {distributed.launched_rank()}: {exc}") from None
+    return named
+
+
 @app.command(no_args_is_help=True)
+@_rank_named
 def run(
     method: Annotated[str, typer.Argument(help="Training method: infogan, gan, infogan-cr "
                                                "or a plugin's (`disentangle list methods`).")],
@@ -196,10 +214,6 @@ def run(
                    else trainer.start(resolve(method, overrides, config)))
         summary = _reported(trainer.fit, session, quiet=quiet or as_json)
         distributed.close(wait=True)
-    except DisentangleError as exc:
-        if distributed.launched_rank() != 0:  # other ranks' errors say which rank they are
-            raise DisentangleError(f"rank {distributed.launched_rank()}: {exc}") from None
-        raise
     finally:
         distributed.close()
         show_progress(False)

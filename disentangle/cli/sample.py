@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -34,10 +35,10 @@ def sample(
         help="Traversal columns of a continuous code, across its sweep (uniform: -2..2; "
              "other continuous codes: the prior's 2nd..98th percentile, or a plugin's own); "
              "discrete codes show every value.", min=2)] = 10,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="FILE.png for one grid (replaced if it exists), or a new or empty folder to "
-             "get one PNG per image (default: sample.png, or traversal-CODE.png with "
-             "--traverse).")] = None,
+             "get one PNG per image (a name ending in / is always a folder; default: "
+             "sample.png, or traversal-CODE.png with --traverse).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
     as_json: Json = False,
 ) -> None:
@@ -46,10 +47,11 @@ def sample(
     from disentangle.training.artefacts import _scale, image_grid, save_png
 
     chosen = parse_code_values(code or [])
-    target = out if out is not None else Path(f"traversal-{traverse}.png" if traverse
-                                              else "sample.png")
-    as_grid = target.suffix.lower() == ".png"
-    if target.suffix and not as_grid:
+    name = out if out is not None else f"traversal-{traverse}.png" if traverse else "sample.png"
+    target = Path(name)  # Path drops a trailing slash, the user's word for a folder
+    as_folder = name.endswith(("/", os.sep))
+    as_grid = not as_folder and target.suffix.lower() == ".png"
+    if target.suffix and not as_grid and not as_folder:
         raise DisentangleError(f"--out {target}: write FILE.png for a grid, or a folder name "
                                "for one PNG per image")
     if not as_grid and target.is_file():

@@ -143,6 +143,19 @@ def test_batch_that_does_not_divide_among_ranks_is_one_error(capsys, tmp_path, m
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("rank, prefix", [("0", ""), ("1", "rank 1: ")])
+def test_seeds_under_torchrun_is_one_error_naming_the_rank(capsys, tmp_path, monkeypatch, rank,
+                                                           prefix):
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", rank), ("LOCAL_RANK", rank)):
+        monkeypatch.setenv(name, value)
+    code, _, err = cli(capsys, "run", "infogan", *ARGS, "--seeds", "0-1", "--steps", "1",
+                       "--out", tmp_path / "r", "--quiet")
+    assert code == 1
+    assert one_error_line(err) == (f"error: {prefix}--seeds cannot run under torchrun: launch "
+                                   "one torchrun job per seed")
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.gpu
 def test_torchrun_with_one_rank_matches_the_plain_path_on_cuda(tmp_path):
     # deterministic kernels: without them two plain runs of this command were 5e-3 apart in

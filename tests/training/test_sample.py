@@ -63,6 +63,12 @@ def test_grid_file_has_the_grid_size(run_dir, tmp_path):
     assert png(tmp_path / "grid.png").shape == (2 * (4 * 30 + 2),) * 2
 
 
+def test_a_name_ending_in_a_slash_is_a_folder_whatever_its_suffix(run_dir, tmp_path):
+    done = run_cli("sample", run_dir, "--n", "2", "--out", f"{tmp_path / 's1.png'}/")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "s1.png").iterdir()) == ["0.png", "1.png"]
+
+
 def test_traversal_sweeps_one_code_and_keeps_the_rest(run_dir, trained, tmp_path):
     grid = trained.traverse("c1", n=3, seed=7)  # (3 rows, 10 values, 1, 28, 28)
     assert grid.shape == (3, 10, 1, 28, 28)
