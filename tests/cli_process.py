@@ -5,8 +5,8 @@ anything; the suite starts about 150 of them. A warm parent process (one per tes
 all that once and forks a child per command. The child is a fresh process as far as a command can
 tell: its own working directory, environment, stdin, stdout, stderr, exit code and signals, and
 `sys.argv` as `python -m disentangle` sets it. What it shares with the parent are modules already
-imported, so a command whose environment changes what is imported or how a library starts
-(PYTHONPATH, thread counts, CPU kernels) goes to a plain subprocess instead (`needs_fresh`).
+imported, so a command whose environment changes how a library starts (thread counts, CPU
+kernels) goes to a plain subprocess instead (`needs_fresh`).
 
 The parent never runs a torch operation, so the child starts without torch's thread pool, as a
 fresh process does; fork is safe there. The child ends as the interpreter's exit begins (its
@@ -28,11 +28,14 @@ import tempfile
 from pathlib import Path
 
 # environment variables a command reads while it runs, never at import: the warm parent serves
-# commands that set only these (beyond what the test process itself has)
-RUNTIME_ONLY = ("DISENTANGLE_", "COLUMNS", "LINES", "NO_COLOR", "TERM", "MARKER")
+# commands that set only these and PYTHONPATH (beyond what the test process itself has). The
+# child puts PYTHONPATH's new entries where a fresh process has them, or, when they hold a module
+# the parent imported already (or drop an entry the parent had), becomes a fresh process (exec).
+RUNTIME_ONLY = ("DISENTANGLE_", "COLUMNS", "LINES", "NO_COLOR", "TERM", "PYTHONPATH")
 
 PARENT = r"""
-import atexit, json, os, sys, threading, traceback
+import atexit, importlib, json, os, sys, threading, traceback
+PYTHONPATH = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
 import torch, torchvision, sklearn.linear_model, sklearn.ensemble, h5py  # noqa: F401
 from importlib import metadata
 from disentangle import cli
@@ -52,11 +55,19 @@ for line in requests:
     if pid == 0:
         requests.close(); replies.close()
         os.chdir(job["cwd"])
-        os.environ.clear(); os.environ.update(job["env"])
         for fd, path, flags in ((0, os.devnull, os.O_RDONLY),
                                 (1, job["stdout"], os.O_WRONLY | os.O_TRUNC),
                                 (2, job["stderr"], os.O_WRONLY | os.O_TRUNC)):
             os.dup2(os.open(path, flags), fd)
+        os.environ.clear(); os.environ.update(job["env"])
+        ours = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+        added = [e for e in ours if e not in PYTHONPATH]
+        shadowed = {n.partition(".")[0] for e in added if os.path.isdir(e)
+                    for n in os.listdir(e)} & set(sys.modules)
+        if shadowed or not set(PYTHONPATH) <= set(ours):  # imports would differ: start afresh
+            os.execv(sys.executable, [sys.executable, "-m", "disentangle", *job["args"]])
+        sys.path[1:1] = added  # where PYTHONPATH's entries stand in a fresh process
+        importlib.invalidate_caches()
         main_py = os.path.join(os.path.dirname(os.path.dirname(cli.__file__)), "__main__.py")
         sys.argv = [main_py, *job["args"]]
         try:

@@ -37,7 +37,21 @@ def test_a_command_past_its_timeout_is_killed_and_the_next_one_runs(tmp_path):
     assert run_cli("--version").returncode == 0
 
 
+def test_pythonpath_reaches_the_command_and_a_shadowing_entry_gets_a_fresh_process(tmp_path):
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "dots_of_mine.py").write_text("raise ImportError('imported: dots_of_mine')\n")
+    env = {"PYTHONPATH": str(plugin), "DISENTANGLE_PLUGINS": "dots_of_mine"}
+    assert "imported: dots_of_mine" in run_cli("list", "codes", env=env).stderr
+    shadow = tmp_path / "shadow"
+    (shadow / "torch").mkdir(parents=True)  # the parent imported torch: a fresh process alone
+    (shadow / "torch" / "__init__.py").write_text("raise ImportError('shadow torch')\n")
+    warm = run_cli("list", "codes", env={"PYTHONPATH": str(shadow)})
+    assert warm.returncode == 1 and "failed to import" in warm.stderr  # sees this torch
+    assert "shadow torch" in warm.stderr
+
+
 def test_what_acts_at_import_goes_to_a_fresh_process():
     assert not needs_fresh(None) and not needs_fresh({"DISENTANGLE_CACHE_DIR": "x", "COLUMNS": "9"})
-    assert needs_fresh({"PYTHONPATH": "x"}) and needs_fresh({"OMP_NUM_THREADS": "1"})
+    assert needs_fresh({"OMP_NUM_THREADS": "1"}) and needs_fresh({"ATEN_CPU_CAPABILITY": "x"})
     assert WARM.proc is not None  # the tests above were served by it
