@@ -23,11 +23,16 @@ def training(method: str, dataset: str, seed: int, steps: int,
             "run_args": list(run_args)}
 
 
-def stamped(run: Path, part: str) -> dict[str, Any] | None:
+def _read_key(path: Path, key: str) -> Any:
+    """`key` of the JSON object in `path`; None when the file is missing, damaged or no object."""
     try:
-        return json.loads((run / STAMP).read_text()).get(part)
+        return json.loads(path.read_text()).get(key)
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def stamped(run: Path, part: str) -> dict[str, Any] | None:
+    return _read_key(run / STAMP, part)
 
 
 def stamp(run: Path, part: str, value: dict[str, Any]) -> None:
@@ -72,12 +77,8 @@ def check_all(runs: list[tuple[Path, dict[str, Any]]]) -> None:
 def identity(run: Path) -> list[Any]:
     """A run as a kept score knows it: its path, when it was made and how far it trained, so a
     run trained again in the same place is not taken for the one scored."""
-    def read(name: str, key: str) -> Any:
-        try:
-            return json.loads((run / name).read_text()).get(key)
-        except (OSError, ValueError, AttributeError):
-            return None
-    return [str(run), read("config.json", "created"), read("summary.json", "steps")]
+    return [str(run), _read_key(run / "config.json", "created"),
+            _read_key(run / "summary.json", "steps")]
 
 
 def reusable(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:

@@ -17,6 +17,15 @@ import numpy as np
 from disentangle.errors import DisentangleError
 
 
+GAP_DIMS = 2  # MIG and SAP score the gap between a factor's two best code dimensions
+
+
+def needs_gap(codes: np.ndarray, metric: str) -> None:
+    if codes.shape[1] < GAP_DIMS:
+        raise DisentangleError(f"{metric} needs at least {GAP_DIMS} code dimensions (it is a gap "
+                               "between the top two)")
+
+
 def as_codes(x, name: str = "codes") -> np.ndarray:
     """A finite, non-empty (N, D) float64 array; codes are continuous so anything numeric goes."""
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from disentangle.errors import DisentangleError
-from disentangle.evaluation._checks import as_codes, as_factors, positive_int, same_n
+from disentangle.evaluation._checks import as_codes, as_factors, needs_gap, positive_int, same_n
 from disentangle.evaluation.discrete_mi import entropies, mi_matrix
 
 
@@ -25,10 +25,7 @@ def mig(codes, factors, bins: int = 20) -> dict:
     factors = as_factors(factors, "factors")
     same_n(("codes", codes), ("factors", factors))
     bins = positive_int(bins, "bins")
-    if codes.shape[1] < 2:
-        raise DisentangleError(
-            "mig needs at least 2 code dimensions (it is a gap between the top two)"
-        )
+    needs_gap(codes, "mig")
     h = entropies(factors)
     if np.any(h == 0):
         k = int(np.flatnonzero(h == 0)[0])

@@ -17,6 +17,7 @@ import torch
 
 from disentangle.datasets import ImageData
 from disentangle.errors import DisentangleError
+from disentangle.evaluation._checks import GAP_DIMS
 from disentangle.evaluation.progress import Stages
 from disentangle.model import LatentModel
 from disentangle.training import artefacts
@@ -433,7 +434,7 @@ def _factor_measures(run_dir: Path, model: LatentModel, dataset, data_dir: Path 
                               if cfg.intervention_pool else
                               "FactorVAE and BetaVAE batches rendered afresh, as dl does"),
         }
-        if test.flat.shape[1] < 2:
+        if test.flat.shape[1] < GAP_DIMS:
             out["definitions"]["mig"] = ("null: MIG and SAP are gaps between a factor's two "
                                          "best code dimensions, and this run's codes have one")
     return out
@@ -579,7 +580,7 @@ def _disentanglement(model, dataset, data_dir, train, test, factors_train, facto
     from disentangle import evaluation as ev
 
     out: dict[str, Any] = {}
-    gaps = test.flat.shape[1] >= 2  # MIG and SAP: a gap between a factor's two best dimensions
+    gaps = test.flat.shape[1] >= GAP_DIMS
     with stages.stage("mig"):
         out["mig"] = ev.mig(test.flat, factors_test)["score"] if gaps else None
     with stages.stage("dci", total=factors_train.shape[1]) as advance:

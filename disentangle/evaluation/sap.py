@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentangle.errors import DisentangleError
 from disentangle.evaluation._checks import (
     fit_quietly,
+    needs_gap,
     positive_float,
     standardise,
     train_test,
@@ -44,10 +44,7 @@ def sap(
     x_tr, y_tr, x_te, y_te = train_test(codes_train, factors_train, codes_test, factors_test)
     C = positive_float(C, "C")
     d, k = x_tr.shape[1], y_tr.shape[1]
-    if d < 2:
-        raise DisentangleError(
-            "sap needs at least 2 code dimensions (it is a gap between the top two)"
-        )
+    needs_gap(x_tr, "sap")
     if standardize:
         x_tr, x_te = standardise(x_tr, x_te)
 

@@ -44,9 +44,10 @@ class HeldOutMonitor:
         n = len(data)
         index = torch.randperm(n, generator=torch.Generator().manual_seed(SEED))[:SAMPLE]
         labels = data.labels[index].numpy() if categorical and data.labels is not None else None
-        # MIG is a gap between a factor's two best code dimensions: none with a single one
+        from disentangle.evaluation._checks import GAP_DIMS  # MIG: none with a single dimension
+
         width = sum(c.code.dims for c in model.latent.codes)
-        factors = data.factors[index].numpy() if data.factors is not None and width >= 2 \
+        factors = data.factors[index].numpy() if data.factors is not None and width >= GAP_DIMS \
             else None
         if labels is None and factors is None:
             return None
