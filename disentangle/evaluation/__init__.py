@@ -3,8 +3,9 @@
 Disentanglement metrics follow google-research/disentanglement_lib (see docs/metrics.md for the
 exact definitions and where we deviate); cluster and probe scores serve the categorical-code and
 downstream-task evaluations. Every function validates its inputs and raises
-``disentangle.errors.DisentangleError`` on misuse. scikit-learn and matplotlib are imported lazily
-(torch is not: the generator measures need it).
+``disentangle.errors.DisentangleError`` on misuse. scikit-learn and matplotlib are imported lazily,
+and so is torch, which only ``generator_cluster_accuracy`` needs: a probe's worker process imports
+this package to unpickle its job, and torch would cost it seconds.
 """
 
 from disentangle.evaluation.beta_vae import beta_vae_score
@@ -12,12 +13,20 @@ from disentangle.evaluation.cluster import cluster_accuracy, confusion, label_mi
 from disentangle.evaluation.dci import dci
 from disentangle.evaluation.discrete_mi import discretize, entropies, mi_matrix
 from disentangle.evaluation.factor_vae import factor_vae_score
-from disentangle.evaluation.generator_classes import generator_cluster_accuracy
 from disentangle.evaluation.mig import mig
 from disentangle.evaluation.modularity import explicitness, modularity
 from disentangle.evaluation.plots import save_confusion, save_heatmap
 from disentangle.evaluation.probes import linear_probe, principal_components
 from disentangle.evaluation.sap import sap
+
+
+def __getattr__(name: str):
+    if name == "generator_cluster_accuracy":
+        from disentangle.evaluation.generator_classes import generator_cluster_accuracy
+
+        return generator_cluster_accuracy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "beta_vae_score",

@@ -541,7 +541,7 @@ def _fit_probes(inputs: dict[str, tuple[np.ndarray, np.ndarray]],
     from joblib import Parallel, delayed
 
     from disentangle.evaluation._checks import as_codes, as_labels
-    from disentangle.evaluation.probes import fit_cost, probe_budget
+    from disentangle.evaluation.probes import fit_cost, tagged_probe_budget
 
     # as linear_probe checks them (float64 inputs, int64 classes), once instead of per job
     inputs = {kind: (as_codes(x_train, f"{kind} (train)"), as_codes(x_test, f"{kind} (test)"))
@@ -556,8 +556,9 @@ def _fit_probes(inputs: dict[str, tuple[np.ndarray, np.ndarray]],
 
     def fit(target: str, kind: str, label: str, subset: np.ndarray, split_seed: int):
         (x_train, x_test), (y_train, y_test) = inputs[kind], targets[target]
-        return delayed(_tagged)((target, kind, label), probe_budget, x_train, y_train, x_test,
-                                y_test, subset, split_seed, max_iter=cfg.probe_max_iter)
+        return delayed(tagged_probe_budget)((target, kind, label), x_train, y_train, x_test,
+                                            y_test, subset, split_seed,
+                                            max_iter=cfg.probe_max_iter)
 
     fits.sort(key=lambda job: -job[0])  # costliest first, so the workers finish together
     results = Parallel(n_jobs=cfg.jobs, return_as="generator_unordered")(
@@ -567,11 +568,6 @@ def _fit_probes(inputs: dict[str, tuple[np.ndarray, np.ndarray]],
         done[job] = result
         advance(1)
     return done
-
-
-def _tagged(tag, fn, *args, **kwargs):
-    """``(tag, fn(...))``: which job a result of an unordered parallel run belongs to."""
-    return tag, fn(*args, **kwargs)
 
 
 def _disentanglement(model, dataset, data_dir, train, test, factors_train, factors_test, cfg,

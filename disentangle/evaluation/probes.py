@@ -227,6 +227,13 @@ def fit_cost(classes: int, width: int, points: int) -> int:
     return classes * width * (CS * min(points, CV_MAX_POINTS) + points)
 
 
+def tagged_probe_budget(tag, *args, **kwargs) -> tuple:
+    """``(tag, probe_budget(...))``: which job a result of an unordered parallel run belongs to.
+    Here, not beside its caller in the pipeline, so that a worker process unpickling it imports
+    numpy and scikit-learn only, not torch (seconds per worker per eval)."""
+    return tag, probe_budget(*args, **kwargs)
+
+
 def probe_budget(x_tr, y_tr, x_te, y_te, subset: np.ndarray, split_seed: int, *, folds: int = 5,
                  Cs: int | Sequence[float] = CS, max_iter: int = 100, tol: float = 1e-4,
                  n_jobs: int | None = None, cv_max_points: int | None = CV_MAX_POINTS,

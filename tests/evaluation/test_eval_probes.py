@@ -1,5 +1,9 @@
 """Linear probe accuracy at label budgets."""
 
+import pickle
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -195,3 +199,18 @@ def test_a_budgets_subset_is_drawn_at_random_within_each_class():
     for seed in range(400):
         hits[budget_subsets(y, [2], seed)[0][1]] += 1
     assert hits.min() > 40 and hits.max() < 120
+
+
+def test_a_probe_job_reaches_its_worker_without_torch():
+    """Each probe budget is a job for a worker process, which imports what the job's function
+    needs to unpickle it: torch would cost every worker seconds at every eval."""
+    from disentangle.evaluation import pipeline  # noqa: F401  (the caller's side: torch loaded)
+    from disentangle.evaluation.probes import tagged_probe_budget
+
+    job = pickle.dumps(tagged_probe_budget)
+    code = ("import pickle, sys; pickle.loads(sys.stdin.buffer.read()); "
+            "print(sorted(m for m in ('torch', 'disentangle.evaluation.probes') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], input=job, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == "['disentangle.evaluation.probes']"
