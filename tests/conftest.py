@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from disentangle.registry import Registry, set_registry
-from tests.cli_process import WARM, needs_fresh
+from tests.cli_process import COLD, WARM, needs_fresh
 
 collect_ignore = ["example_plugin"]  # the plugin's own tests run through test_third_party_plugin
 
@@ -77,9 +77,10 @@ def run_cli(*args, env=None, cwd=None, timeout=600, fresh=False):
     when `env` sets what acts at import."""
     full_env = {**os.environ, **(env or {})}
     args = [str(a) for a in args]
-    if fresh or needs_fresh(env):
+    if fresh or os.environ.get(COLD) == "1" or needs_fresh(full_env, WARM.env()):
         return subprocess.run([sys.executable, "-m", "disentangle", *args], capture_output=True,
-                              text=True, env=full_env, cwd=cwd, timeout=timeout)
+                              text=True, env=full_env, cwd=cwd, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
     return WARM.run(args, full_env, str(cwd or os.getcwd()), timeout)
 
 

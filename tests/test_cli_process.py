@@ -4,6 +4,7 @@ stops the command."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -52,6 +53,17 @@ def test_pythonpath_reaches_the_command_and_a_shadowing_entry_gets_a_fresh_proce
 
 
 def test_what_acts_at_import_goes_to_a_fresh_process():
-    assert not needs_fresh(None) and not needs_fresh({"DISENTANGLE_CACHE_DIR": "x", "COLUMNS": "9"})
-    assert needs_fresh({"OMP_NUM_THREADS": "1"}) and needs_fresh({"ATEN_CPU_CAPABILITY": "x"})
-    assert WARM.proc is not None  # the tests above were served by it
+    warm = {"PATH": "/bin", "OMP_NUM_THREADS": "2"}
+    assert not needs_fresh(warm, warm)
+    assert not needs_fresh({**warm, "DISENTANGLE_CACHE_DIR": "x", "COLUMNS": "9"}, warm)
+    assert needs_fresh({**warm, "OMP_NUM_THREADS": "1"}, warm)
+    assert needs_fresh({"PATH": "/bin"}, warm)  # one the parent had, gone
+    assert needs_fresh({**warm, "TERMINAL_WIDTH": "50"}, warm)  # typer reads it at import
+    assert WARM.proc is not None  # the tests above were served by it, and so is this one:
+    assert not needs_fresh(dict(os.environ), WARM.env())
+
+
+def test_a_command_in_a_missing_directory_fails_and_the_next_one_runs(tmp_path):
+    done = run_cli("--version", cwd=tmp_path / "gone")
+    assert done.returncode == 127 and "FileNotFoundError" in done.stderr
+    assert run_cli("--version").returncode == 0

@@ -31,7 +31,8 @@ def _rank_named(command):
 
             if distributed.launched_rank() == 0:
                 raise
-            raise DisentangleError(f"rank {distributed.launched_rank()}: {exc}") from None
+            named = DisentangleError(f"rank {distributed.launched_rank()}: {exc}")
+            raise named.with_traceback(exc.__traceback__) from None  # --debug shows where
     return named
 
 

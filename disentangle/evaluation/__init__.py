@@ -28,6 +28,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), "generator_cluster_accuracy"})
+
+
 __all__ = [
     "beta_vae_score",
     "cluster_accuracy",
