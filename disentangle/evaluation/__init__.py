@@ -8,6 +8,7 @@ and so is torch, which only ``generator_cluster_accuracy`` needs: a probe's work
 this package to unpickle its job, and torch would cost it seconds.
 """
 
+from disentangle._lazy import lazy_names
 from disentangle.evaluation.beta_vae import beta_vae_score
 from disentangle.evaluation.cluster import cluster_accuracy, confusion, label_mi, matching
 from disentangle.evaluation.dci import dci
@@ -20,16 +21,9 @@ from disentangle.evaluation.probes import linear_probe, principal_components
 from disentangle.evaluation.sap import sap
 
 
-def __getattr__(name: str):
-    if name == "generator_cluster_accuracy":
-        from disentangle.evaluation.generator_classes import generator_cluster_accuracy
-
-        return generator_cluster_accuracy
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), "generator_cluster_accuracy"})
+# torch only when asked for: see the module docstring
+__getattr__, __dir__ = lazy_names(__name__, {
+    "generator_cluster_accuracy": "disentangle.evaluation.generator_classes"})
 
 
 __all__ = [
