@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import reuse
+
 CASES = {  # name: (dataset, image size, backbone); None: the dataset's preset
     "digits": ("digits", None, None),  # mnist networks, 1,024 D features
     "shapes32": ("shapes", 32, "svhn32"),  # the preset's sprites64 is 64-px only; 4,096 features
@@ -39,11 +41,8 @@ def make_run(root: Path, case: str, steps: int, device: str) -> Path:
 
     dataset, size, backbone = CASES[case]
     out = root / case
-    try:  # reused when it finished these --steps (a run cut short, or of other steps: made anew)
-        reused = json.loads((out / "summary.json").read_text()).get("steps") == steps
-    except (OSError, ValueError, AttributeError):
-        reused = False
-    if not reused:
+    # reused when it finished these --steps (a run cut short, or of other steps: made anew)
+    if reuse.json_key(out / "summary.json", "steps") != steps:
         shutil.rmtree(out, ignore_errors=True)  # the benchmark's own few-step run
         config = resolve("infogan", {"dataset": dataset, "image_size": size, "steps": steps,
                                      "backbone": backbone, "out": str(out), "device": device})

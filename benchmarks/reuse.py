@@ -23,7 +23,7 @@ def training(method: str, dataset: str, seed: int, steps: int,
             "run_args": list(run_args)}
 
 
-def _read_key(path: Path, key: str) -> Any:
+def json_key(path: Path, key: str) -> Any:
     """`key` of the JSON object in `path`; None when the file is missing, damaged or no object."""
     try:
         return json.loads(path.read_text()).get(key)
@@ -32,7 +32,7 @@ def _read_key(path: Path, key: str) -> Any:
 
 
 def stamped(run: Path, part: str) -> dict[str, Any] | None:
-    return _read_key(run / STAMP, part)
+    return json_key(run / STAMP, part)
 
 
 def stamp(run: Path, part: str, value: dict[str, Any]) -> None:
@@ -77,8 +77,8 @@ def check_all(runs: list[tuple[Path, dict[str, Any]]]) -> None:
 def identity(run: Path) -> list[Any]:
     """A run as a kept score knows it: its path, when it was made and how far it trained, so a
     run trained again in the same place is not taken for the one scored."""
-    return [str(run), _read_key(run / "config.json", "created"),
-            _read_key(run / "summary.json", "steps")]
+    return [str(run), json_key(run / "config.json", "created"),
+            json_key(run / "summary.json", "steps")]
 
 
 def reusable(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
