@@ -31,17 +31,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+COLD = "DISENTANGLE_TESTS_COLD"
 # environment variables a command reads while it runs, never at import: the warm parent serves
 # commands whose environment differs from its own in these and PYTHONPATH only. The child puts
 # PYTHONPATH's new entries where a fresh process has them or, when they hold a module the parent
 # imported already (or drop an entry the parent had), becomes a fresh process (exec).
-COLD = "DISENTANGLE_TESTS_COLD"
 RUNTIME_ONLY = {"COLUMNS", "LINES", "NO_COLOR", "TERM", "PYTHONPATH",  # and DISENTANGLE_*
                 "PYTEST_CURRENT_TEST"}  # pytest names the test running; nothing reads it
 
 PARENT = r"""
-import atexit, importlib, json, os, sys, threading, traceback
-PYTHONPATH = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+import atexit, importlib, json, os, signal, sys, threading, traceback
+def path_entries():
+    return [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+PYTHONPATH = path_entries()
 import torch, torchvision, sklearn.linear_model, sklearn.ensemble, h5py  # noqa: F401
 from importlib import metadata
 from disentangle import cli
@@ -62,13 +64,13 @@ for line in requests:
         os.setpgid(0, 0)  # its own group: a timeout kills what it started too
         requests.close(); replies.close()
         for fd, path, flags in ((0, os.devnull, os.O_RDONLY),
-                                (1, job["stdout"], os.O_WRONLY | os.O_TRUNC),
-                                (2, job["stderr"], os.O_WRONLY | os.O_TRUNC)):
+                                (1, job["stdout"], os.O_WRONLY),
+                                (2, job["stderr"], os.O_WRONLY)):
             os.dup2(os.open(path, flags), fd)
         try:
             os.chdir(job["cwd"])
             os.environ.clear(); os.environ.update(job["env"])
-            ours = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+            ours = path_entries()
             added = [os.path.abspath(e) for e in ours if e not in PYTHONPATH]
             shadowed = {n.partition(".")[0] for e in added if os.path.isdir(e)
                         for n in os.listdir(e)} & set(sys.modules)
@@ -100,7 +102,7 @@ for line in requests:
     replies.write(json.dumps({"pid": pid}) + "\n"); replies.flush()
     _, status = os.waitpid(pid, 0)
     try:  # what the command left running (a pool's tracker) ends with it
-        os.killpg(pid, 9)
+        os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
@@ -159,7 +161,7 @@ class WarmParent:
         command = [sys.executable, "-m", "disentangle", *args]
         with tempfile.TemporaryDirectory() as tmp:
             out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
-            out.touch()
+            out.touch()  # there to read even for a command killed before it opened them
             err.touch()
             job = {"args": args, "env": env, "cwd": cwd, "stdout": str(out), "stderr": str(err)}
             pid = None
@@ -171,18 +173,16 @@ class WarmParent:
                     _kill_group(pid)
                     if self._reply(timeout=60) is None:
                         raise RuntimeError("the warm CLI process did not reap a killed command")
-                    raise subprocess.TimeoutExpired(command, timeout, out.read_text(),
-                                                    err.read_text())
-                returncode = json.loads(done)["returncode"]
-            except subprocess.TimeoutExpired:
-                raise
             except BaseException:  # the replies may be out of step now: start afresh next time
                 if pid is not None:
                     _kill_group(pid)
                 self.close()
                 raise
-            return subprocess.CompletedProcess(command, returncode, out.read_text(),
-                                               err.read_text())
+            if done is None:
+                raise subprocess.TimeoutExpired(command, timeout, out.read_text(),
+                                                err.read_text())
+            return subprocess.CompletedProcess(command, json.loads(done)["returncode"],
+                                               out.read_text(), err.read_text())
 
     def close(self) -> None:
         """End the warm process: it holds nothing a test needs, so without its teardown."""

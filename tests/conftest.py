@@ -73,8 +73,9 @@ def short_digits_run(root: Path, name: str = "run") -> Path:
 
 def run_cli(*args, env=None, cwd=None, timeout=600, fresh=False):
     """The real `disentangle` command in a process of its own: forked from a warm parent that
-    has imported torch already (tests/cli_process.py), or a plain subprocess when `fresh` or
-    when `env` sets what acts at import."""
+    has imported torch already (tests/cli_process.py), or a plain subprocess when `fresh`, under
+    DISENTANGLE_TESTS_COLD=1, or when the environment differs from the parent's in what acts at
+    import."""
     full_env = {**os.environ, **(env or {})}
     args = [str(a) for a in args]
     if fresh or os.environ.get(COLD) == "1" or needs_fresh(full_env, WARM.env()):
